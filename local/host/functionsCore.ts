@@ -1,0 +1,111 @@
+/**
+ * A stand-in for `@azure/functions-core`, the module the Azure Functions Node worker injects at run time.
+ *
+ * `@azure/functions` registers every `app.http(...)`, `app.serviceBusQueue(...)` and `app.hook.*(...)` call through
+ * this module. Outside the worker the package falls back to "test mode" and registers nothing, so the local host and
+ * the tests provide this stand-in instead: it records the registrations exactly as the worker would receive them.
+ *
+ * The module exports plain functions (the library calls them on the module object) and a `registry` to read back.
+ */
+import Module from 'node:module';
+
+export type HookName = 'appStart' | 'appTerminate' | 'preInvocation' | 'postInvocation' | 'log';
+
+export interface CoreBinding {
+    type: string;
+    direction: 'in' | 'out';
+    [setting: string]: unknown;
+}
+
+export interface CoreFunctionMetadata {
+    name: string;
+    bindings: Record<string, CoreBinding>;
+    retryOptions?: unknown;
+}
+
+export type FunctionCallback = (...args: unknown[]) => unknown;
+export type HookCallback = (context: Record<string, unknown>) => unknown;
+
+export interface RegisteredFunction {
+    metadata: CoreFunctionMetadata;
+    handler: FunctionCallback;
+}
+
+export interface Disposable {
+    dispose(): void;
+}
+
+export interface FunctionsCoreRegistry {
+    functions: Map<string, RegisteredFunction>;
+    hooks: Record<HookName, HookCallback[]>;
+    programmingModel: unknown;
+}
+
+export const registry: FunctionsCoreRegistry = {
+    functions: new Map(),
+    hooks: { appStart: [], appTerminate: [], preInvocation: [], postInvocation: [], log: [] },
+    programmingModel: undefined,
+};
+
+export const version = 'local-stand-in';
+
+export function setProgrammingModel(model: unknown): void {
+    registry.programmingModel = model;
+}
+
+export function getProgrammingModel(): unknown {
+    return registry.programmingModel;
+}
+
+export function registerFunction(metadata: CoreFunctionMetadata, handler: FunctionCallback): Disposable {
+    if (registry.functions.has(metadata.name)) {
+        throw new Error(`A function named "${metadata.name}" is already registered.`);
+    }
+    registry.functions.set(metadata.name, { metadata, handler });
+    return { dispose: () => registry.functions.delete(metadata.name) };
+}
+
+export function registerHook(hookName: string, callback: HookCallback): Disposable {
+    const hooks = registry.hooks[hookName as HookName];
+    if (!hooks) {
+        throw new RangeError(`Unknown hook "${hookName}".`);
+    }
+    hooks.push(callback);
+    return {
+        dispose: () => {
+            const index = hooks.indexOf(callback);
+            if (index >= 0) hooks.splice(index, 1);
+        },
+    };
+}
+
+/** System log lines from the library (warnings about configuration, for example). */
+export function log(level: string, category: string, message: string): void {
+    if (level === 'error' || level === 'warning') {
+        process.stderr.write(`[functions-core:${level}] ${category}: ${message}\n`);
+    }
+}
+
+/** Forget every registration: lets one process load the app more than once (tests). */
+export function resetRegistry(): void {
+    registry.functions.clear();
+    for (const hooks of Object.values(registry.hooks)) hooks.length = 0;
+    registry.programmingModel = undefined;
+}
+
+/**
+ * Makes `require('@azure/functions-core')` resolve to this module in plain Node (the local host, the bundle check).
+ * Jest maps the module name in its own configuration instead.
+ */
+export function installFunctionsCore(): void {
+    type Load = (request: string, parent: unknown, isMain: boolean) => unknown;
+    const moduleWithLoad = Module as unknown as { _load: Load };
+    const originalLoad = moduleWithLoad._load;
+    if ((originalLoad as { standIn?: boolean }).standIn) return;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const self: unknown = require(__filename);
+    const patched: Load = (request, parent, isMain) =>
+        request === '@azure/functions-core' ? self : originalLoad(request, parent, isMain);
+    (patched as { standIn?: boolean }).standIn = true;
+    moduleWithLoad._load = patched;
+}

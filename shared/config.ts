@@ -1,0 +1,325 @@
+/**
+ * Every setting the app reads, with its meaning and default, in one place.
+ *
+ * Settings are read and validated once, lazily, on first use: an exception at import time would stop every function
+ * in the app (the worker fails to load the entry point), so nothing here runs when a module is imported.
+ */
+import Joi from 'joi';
+
+/** Where a setting is expected when the app runs in Azure (infra/ must provide every `required` one). */
+export type AzurePresence = 'required' | 'optional' | 'local-only';
+
+export interface SettingDefinition {
+    name: string;
+    meaning: string;
+    default?: string;
+    azure: AzurePresence;
+}
+
+export const SETTINGS = [
+    // Service Bus: the Functions connection named "ServiceBusConnection", shared by the triggers and the sender.
+    {
+        name: 'ServiceBusConnection__fullyQualifiedNamespace',
+        meaning: 'Service Bus namespace host (<ns>.servicebus.windows.net), reached with a managed identity.',
+        azure: 'required',
+    },
+    {
+        name: 'ServiceBusConnection__clientId',
+        meaning: 'Client id of the user-assigned managed identity used for Service Bus.',
+        azure: 'required',
+    },
+    {
+        name: 'ServiceBusConnection__credential',
+        meaning: 'Set to "managedidentity" so the Functions host uses the identity above.',
+        azure: 'required',
+    },
+    {
+        name: 'ServiceBusConnection',
+        meaning: 'A connection string instead of identity (emulators and the local dev broker only).',
+        azure: 'local-only',
+    },
+    // Cosmos DB: the connection named "CosmosDbConnection".
+    {
+        name: 'CosmosDbConnection__accountEndpoint',
+        meaning: 'Cosmos DB account endpoint (https://<account>.documents.azure.com:443/), reached with a managed identity.',
+        azure: 'required',
+    },
+    {
+        name: 'CosmosDbConnection__clientId',
+        meaning: 'Client id of the user-assigned managed identity used for Cosmos DB.',
+        azure: 'required',
+    },
+    {
+        name: 'CosmosDbConnection',
+        meaning: 'A connection string (AccountEndpoint=...;AccountKey=...;) for emulators only.',
+        azure: 'local-only',
+    },
+    {
+        name: 'COSMOS_DISABLE_TLS_VERIFICATION',
+        meaning: 'Accept a self-signed certificate from a Cosmos emulator on loopback (true/false).',
+        default: 'false',
+        azure: 'local-only',
+    },
+    // Partner API.
+    {
+        name: 'PARTNER_API_BASE_URL',
+        meaning: 'Base URL of the Partner API.',
+        default: 'https://api.partner.microsoft.com',
+        azure: 'optional',
+    },
+    {
+        name: 'PARTNER_API_AUTH',
+        meaning: 'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
+        default: 'refresh-token',
+        azure: 'required',
+    },
+    {
+        name: 'PARTNER_API_TIMEOUT_MS',
+        meaning: 'Timeout of one Partner API call, in milliseconds.',
+        default: '30000',
+        azure: 'optional',
+    },
+    {
+        name: 'PARTNER_API_TOKEN',
+        meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
+        azure: 'local-only',
+    },
+    {
+        name: 'PARTNER_API_TENANT_ID',
+        meaning: 'Entra tenant id of the partner (refresh-token mode).',
+        azure: 'required',
+    },
+    {
+        name: 'PARTNER_API_CLIENT_ID',
+        meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
+        azure: 'required',
+    },
+    {
+        name: 'PARTNER_API_CLIENT_SECRET',
+        meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
+        azure: 'required',
+    },
+    {
+        name: 'PARTNER_API_CLIENT_CERTIFICATE',
+        meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
+        azure: 'optional',
+    },
+    {
+        name: 'PARTNER_API_REFRESH_TOKEN',
+        meaning: 'Refresh token from the one-time consent (refresh-token mode; a Key Vault reference in Azure).',
+        azure: 'required',
+    },
+    {
+        name: 'PARTNER_API_AUTHORITY_HOST',
+        meaning: 'Entra authority host used to redeem the refresh token.',
+        default: 'https://login.microsoftonline.com',
+        azure: 'optional',
+    },
+    // Pipeline behaviour.
+    {
+        name: 'SUBMIT_MAX_ATTEMPTS',
+        meaning: 'Partner API attempts per step (submit, connect) before the referral is marked Failed.',
+        default: '8',
+        azure: 'optional',
+    },
+    {
+        name: 'RETRY_BASE_DELAY_MS',
+        meaning: 'First back-off delay after a transient Partner API failure; doubles per attempt, with jitter.',
+        default: '2000',
+        azure: 'optional',
+    },
+    {
+        name: 'RETRY_MAX_DELAY_MS',
+        meaning: 'Upper bound of one back-off delay (Retry-After from the Partner API still wins when longer).',
+        default: '900000',
+        azure: 'optional',
+    },
+] as const satisfies readonly SettingDefinition[];
+
+export type SettingName = (typeof SETTINGS)[number]['name'];
+
+export type PartnerApiAuthMode = 'refresh-token' | 'static' | 'none';
+
+export type ServiceBusConnectionConfig =
+    | { kind: 'connectionString'; connectionString: string }
+    | { kind: 'identity'; fullyQualifiedNamespace: string; clientId?: string };
+
+export type CosmosConnectionConfig =
+    | { kind: 'key'; endpoint: string; key: string; disableTlsVerification: boolean }
+    | { kind: 'identity'; endpoint: string; clientId?: string };
+
+export interface PartnerApiConfig {
+    baseUrl: string;
+    auth: PartnerApiAuthMode;
+    timeoutMs: number;
+    staticToken?: string;
+    tenantId?: string;
+    clientId?: string;
+    clientSecret?: string;
+    clientCertificatePem?: string;
+    refreshToken?: string;
+    authorityHost: string;
+}
+
+export interface RetryConfig {
+    maxAttempts: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+}
+
+export interface AppConfig {
+    serviceBus: ServiceBusConnectionConfig;
+    cosmos: CosmosConnectionConfig;
+    partnerApi: PartnerApiConfig;
+    retry: RetryConfig;
+}
+
+export class ConfigurationError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`Invalid configuration: ${problems.join('; ')}`);
+        this.name = 'ConfigurationError';
+    }
+}
+
+type Env = Record<string, string | undefined>;
+
+function setting(env: Env, name: SettingName): string | undefined {
+    const value = env[name]?.trim();
+    if (value) return value;
+    const definition: SettingDefinition | undefined = SETTINGS.find((s) => s.name === name);
+    return definition?.default;
+}
+
+const positiveInt = Joi.number().integer().min(1);
+
+function parseInteger(env: Env, name: SettingName, problems: string[], schema = positiveInt): number {
+    const raw = setting(env, name);
+    const { value, error } = schema.validate(raw === undefined ? undefined : Number(raw));
+    if (error || value === undefined) {
+        problems.push(`${name} must be a positive integer`);
+        return 0;
+    }
+    return value as number;
+}
+
+function parseServiceBus(env: Env, problems: string[]): ServiceBusConnectionConfig {
+    const connectionString = setting(env, 'ServiceBusConnection');
+    const namespace = setting(env, 'ServiceBusConnection__fullyQualifiedNamespace');
+    if (namespace) {
+        return { kind: 'identity', fullyQualifiedNamespace: namespace, clientId: setting(env, 'ServiceBusConnection__clientId') };
+    }
+    if (connectionString) return { kind: 'connectionString', connectionString };
+    problems.push('set ServiceBusConnection__fullyQualifiedNamespace (Azure) or ServiceBusConnection (emulator)');
+    return { kind: 'connectionString', connectionString: '' };
+}
+
+/** Parses `AccountEndpoint=...;AccountKey=...;` as the Cosmos emulators print it. */
+export function parseCosmosConnectionString(connectionString: string): { endpoint?: string; key?: string } {
+    const parts = new Map<string, string>();
+    for (const part of connectionString.split(';')) {
+        const index = part.indexOf('=');
+        if (index > 0) parts.set(part.slice(0, index).trim().toLowerCase(), part.slice(index + 1).trim());
+    }
+    return { endpoint: parts.get('accountendpoint'), key: parts.get('accountkey') };
+}
+
+function parseCosmos(env: Env, problems: string[]): CosmosConnectionConfig {
+    const endpoint = setting(env, 'CosmosDbConnection__accountEndpoint');
+    if (endpoint) return { kind: 'identity', endpoint, clientId: setting(env, 'CosmosDbConnection__clientId') };
+    const connectionString = setting(env, 'CosmosDbConnection');
+    if (connectionString) {
+        const parsed = parseCosmosConnectionString(connectionString);
+        if (!parsed.endpoint || !parsed.key) {
+            problems.push('CosmosDbConnection must have the form AccountEndpoint=...;AccountKey=...;');
+        }
+        const disableTlsVerification = setting(env, 'COSMOS_DISABLE_TLS_VERIFICATION') === 'true';
+        if (disableTlsVerification && parsed.endpoint && !isLoopbackUrl(parsed.endpoint)) {
+            problems.push('COSMOS_DISABLE_TLS_VERIFICATION is only allowed for an emulator on loopback');
+        }
+        return { kind: 'key', endpoint: parsed.endpoint ?? '', key: parsed.key ?? '', disableTlsVerification };
+    }
+    problems.push('set CosmosDbConnection__accountEndpoint (Azure) or CosmosDbConnection (emulator)');
+    return { kind: 'identity', endpoint: '' };
+}
+
+export function isLoopbackUrl(url: string): boolean {
+    try {
+        const host = new URL(url).hostname;
+        return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+    } catch {
+        return false;
+    }
+}
+
+function parsePartnerApi(env: Env, problems: string[]): PartnerApiConfig {
+    const auth = setting(env, 'PARTNER_API_AUTH') as PartnerApiAuthMode;
+    if (!['refresh-token', 'static', 'none'].includes(auth)) {
+        problems.push('PARTNER_API_AUTH must be one of refresh-token, static, none');
+    }
+    const baseUrl = setting(env, 'PARTNER_API_BASE_URL')!.replace(/\/+$/, '');
+    if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(baseUrl).error) {
+        problems.push('PARTNER_API_BASE_URL must be an http(s) URL');
+    }
+    const config: PartnerApiConfig = {
+        baseUrl,
+        auth,
+        timeoutMs: parseInteger(env, 'PARTNER_API_TIMEOUT_MS', problems),
+        staticToken: setting(env, 'PARTNER_API_TOKEN'),
+        tenantId: setting(env, 'PARTNER_API_TENANT_ID'),
+        clientId: setting(env, 'PARTNER_API_CLIENT_ID'),
+        clientSecret: setting(env, 'PARTNER_API_CLIENT_SECRET'),
+        clientCertificatePem: setting(env, 'PARTNER_API_CLIENT_CERTIFICATE'),
+        refreshToken: setting(env, 'PARTNER_API_REFRESH_TOKEN'),
+        authorityHost: setting(env, 'PARTNER_API_AUTHORITY_HOST')!.replace(/\/+$/, ''),
+    };
+    if (auth === 'static' && !config.staticToken) problems.push('PARTNER_API_AUTH=static needs PARTNER_API_TOKEN');
+    if (auth === 'refresh-token') {
+        for (const name of ['PARTNER_API_TENANT_ID', 'PARTNER_API_CLIENT_ID', 'PARTNER_API_REFRESH_TOKEN'] as const) {
+            if (!setting(env, name)) problems.push(`PARTNER_API_AUTH=refresh-token needs ${name}`);
+        }
+        if (!config.clientSecret && !config.clientCertificatePem) {
+            problems.push('PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE');
+        }
+    }
+    if (auth === 'none' && !isLoopbackUrl(baseUrl)) {
+        problems.push('PARTNER_API_AUTH=none is only allowed for a simulator on loopback');
+    }
+    return config;
+}
+
+function parseRetry(env: Env, problems: string[]): RetryConfig {
+    return {
+        maxAttempts: parseInteger(env, 'SUBMIT_MAX_ATTEMPTS', problems),
+        baseDelayMs: parseInteger(env, 'RETRY_BASE_DELAY_MS', problems),
+        maxDelayMs: parseInteger(env, 'RETRY_MAX_DELAY_MS', problems),
+    };
+}
+
+/** Each section is parsed on its own, so a function only fails on the settings it really uses. */
+type Section = keyof AppConfig;
+const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] } = {
+    serviceBus: parseServiceBus,
+    cosmos: parseCosmos,
+    partnerApi: parsePartnerApi,
+    retry: parseRetry,
+};
+
+const cache = new Map<Section, unknown>();
+
+export function loadSection<K extends Section>(section: K, env: Env = process.env): AppConfig[K] {
+    const problems: string[] = [];
+    const value = parsers[section](env, problems);
+    if (problems.length > 0) throw new ConfigurationError(problems);
+    return value;
+}
+
+/** The validated settings of one section, read from the environment on first use and then kept. */
+export function getConfig<K extends Section>(section: K): AppConfig[K] {
+    if (!cache.has(section)) cache.set(section, loadSection(section));
+    return cache.get(section) as AppConfig[K];
+}
+
+/** Forget what was read, so the next `getConfig` reads the environment again (tests, the local host). */
+export function resetConfig(): void {
+    cache.clear();
+}

@@ -1,0 +1,21 @@
+/**
+ * Names that the code, the local runtime and infra/ must agree on. A contract test reads infra/ against these.
+ */
+
+/** The Functions connection names: `<name>__fullyQualifiedNamespace` / `<name>__accountEndpoint` style settings. */
+export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
+export const COSMOS_CONNECTION = 'CosmosDbConnection';
+
+/** Queue of referral requests: written by the HTTP intake and by upstream publishers, read by submitReferral. */
+export const REFERRALS_QUEUE = 'referrals';
+/** Queue of follow-up work for Shared referrals, read by connectReferral. */
+export const CONNECTIONS_QUEUE = 'referral-connections';
+export const QUEUE_NAMES = [REFERRALS_QUEUE, CONNECTIONS_QUEUE] as const;
+
+export const COSMOS_DATABASE = 'referrals';
+export const COSMOS_CONTAINER = 'referrals';
+export const COSMOS_PARTITION_KEY_PATH = '/id';
+
+/** Application property on every queue message that names the version of the message contract. */
+export const CONTRACT_VERSION_PROPERTY = 'contractVersion';
+export const CONTRACT_VERSION = '1';
