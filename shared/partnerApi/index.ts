@@ -1,0 +1,38 @@
+/**
+ * The Partner API client and its token providers. `createPartnerApiClient()` builds both from the validated
+ * settings (PARTNER_API_BASE_URL, PARTNER_API_AUTH, PARTNER_API_TIMEOUT_MS, ...), read at first use.
+ */
+import { getConfig, type PartnerApiConfig } from '../config';
+import { PartnerApiClient } from './client';
+import { createTokenProvider, type TokenProviderOverrides } from './tokenProviders';
+
+export {
+    DEFAULT_MAX_PAGES,
+    DEFAULT_TIMEOUT_MS,
+    PartnerApiClient,
+    type PartnerApiClientOptions,
+    REFERRALS_PATH,
+} from './client';
+export {
+    MAX_API_MESSAGE_LENGTH,
+    PartnerApiError,
+    type PartnerApiErrorKind,
+    type PartnerApiOperation,
+    type PartnerApiVerdict,
+    verdictForStatus,
+} from './errors';
+export { buildReferralFilter, odataString } from './odataFilter';
+export { parseRetryAfterMs } from './retryAfter';
+export * from './tokenProviders';
+export type { PartnerApiCallContext, PartnerReferral, ReferralFilter, ReferralListQuery, ReferralPage } from './types';
+
+export function createPartnerApiClient(
+    config: PartnerApiConfig = getConfig('partnerApi'),
+    overrides: TokenProviderOverrides = {},
+): PartnerApiClient {
+    return new PartnerApiClient({
+        baseUrl: config.baseUrl,
+        timeoutMs: config.timeoutMs,
+        tokenProvider: createTokenProvider(config, overrides),
+    });
+}

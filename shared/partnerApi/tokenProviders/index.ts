@@ -1,0 +1,45 @@
+import { type PartnerApiConfig } from '../../config';
+import { RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
+import { NoTokenProvider, StaticTokenProvider } from './staticToken';
+import { type PartnerApiTokenProvider } from './types';
+
+export { OPERATOR_ACTIONS, toTokenAcquisitionError } from './authErrors';
+export {
+    certificateCredential,
+    DEFAULT_REFRESH_MARGIN_MS,
+    PARTNER_API_SCOPE,
+    RefreshTokenProvider,
+    type RefreshTokenProviderOptions,
+} from './refreshToken';
+export { NoTokenProvider, StaticTokenProvider } from './staticToken';
+export { InMemoryTokenCacheStore, tokenCachePlugin, type TokenCacheStore } from './tokenCacheStore';
+export { type PartnerApiTokenProvider, TokenAcquisitionError, type TokenFailureReason } from './types';
+
+/** Seams for the refresh-token mode (cache store now in memory, Key Vault in a later issue; loopback in tests). */
+export type TokenProviderOverrides = Pick<
+    RefreshTokenProviderOptions,
+    'cacheStore' | 'networkClient' | 'knownAuthorities' | 'refreshMarginMs' | 'now'
+>;
+
+/** The provider named by PARTNER_API_AUTH. The config is already validated (shared/config.ts). */
+export function createTokenProvider(
+    config: PartnerApiConfig,
+    overrides: TokenProviderOverrides = {},
+): PartnerApiTokenProvider {
+    switch (config.auth) {
+        case 'none':
+            return new NoTokenProvider();
+        case 'static':
+            return new StaticTokenProvider(config.staticToken ?? '');
+        case 'refresh-token':
+            return new RefreshTokenProvider({
+                tenantId: config.tenantId ?? '',
+                clientId: config.clientId ?? '',
+                clientSecret: config.clientSecret,
+                clientCertificatePem: config.clientCertificatePem,
+                refreshToken: config.refreshToken ?? '',
+                authorityHost: config.authorityHost,
+                ...overrides,
+            });
+    }
+}
