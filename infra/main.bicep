@@ -1,0 +1,274 @@
+// The referral pipeline on Azure: read this file top to bottom to see every resource and every permission.
+//
+//   identity      one user-assigned identity for the app; every role below is granted to it
+//   monitoring    Log Analytics + Application Insights (local auth off)   role: Monitoring Metrics Publisher
+//   storage       host storage + deployment container (shared keys off)   roles: Blob Data Owner, Table Data Contributor
+//   servicebus    namespace (SAS off) + queues                            roles: Data Sender/Receiver on each queue
+//   cosmos        account (keys off) + database + container               role: Built-in Data Contributor (database)
+//   keyvault      vault (RBAC) for the Partner API secrets                roles: Secrets User, Secrets Officer
+//   functionapp   Flex Consumption plan + site + app settings (+ optional Entra ID auth)
+//   alerts        action group, dead-letter alert, function failure alert
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; part of every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource (one that offers Flex Consumption).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID). It may set the Partner API secrets.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param principalType string = 'User'
+
+@description('Also give the deploying user Cosmos DB data access (for local runs against Azure). Off in production.')
+param allowDeployerDataAccess bool = false
+
+// Function app
+@allowed([
+  '20'
+  '22'
+])
+param nodeVersion string = '22'
+
+@description('Maximum instances of the app. Concurrency toward the Partner API is at most this x host.json maxConcurrentCalls.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Always-ready instances for the HTTP functions (0 = scale from zero, billed only when used).')
+@minValue(0)
+param alwaysReadyHttpInstances int = 0
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// Service Bus
+@description('Duplicate detection window of the queues (ISO 8601, up to P7D). It only applies when a queue is created.')
+param duplicateDetectionWindow string = 'P1D'
+
+// Cosmos DB
+@allowed([
+  'Serverless'
+  'Provisioned'
+])
+param cosmosCapacityMode string = 'Serverless'
+
+@description('Autoscale maximum RU/s of the container when cosmosCapacityMode is Provisioned.')
+@minValue(1000)
+param cosmosAutoscaleMaxThroughput int = 1000
+
+// Key Vault
+@description('Let the app identity write Key Vault secrets (the Partner API token cache).')
+param enableTokenCacheWriter bool = true
+
+@minValue(7)
+@maxValue(90)
+param keyVaultSoftDeleteRetentionInDays int = 90
+
+// Partner API (identifiers only; the secrets are set in Key Vault by the operator, see docs/deploy.md)
+@description('Entra tenant id of the partner.')
+param partnerApiTenantId string
+
+@description('Application (client) id of the partner app registration used with the refresh token.')
+param partnerApiClientId string
+
+// Monitoring
+@description('Email address that receives the alerts.')
+param alertEmailAddress string
+
+@description('Failed invocations in 15 minutes above which the failure alert fires.')
+@minValue(0)
+param functionFailureThreshold int = 0
+
+// Entra ID authentication in front of the HTTP API
+param enableEntraAuth bool = false
+
+@description('Application (client) id of the app registration representing the API (when enableEntraAuth).')
+param entraAuthClientId string = ''
+
+@description('Accepted token audiences (default api://<entraAuthClientId>).')
+param entraAuthAllowedAudiences array = []
+
+// Names the code agrees with (shared/names.ts); test/infra checks them.
+var referralsQueueName = 'referrals'
+var connectionsQueueName = 'referral-connections'
+var cosmosDatabaseName = 'referrals'
+var cosmosContainerName = 'referrals'
+var cosmosPartitionKeyPath = '/id'
+// Key Vault secrets the operator sets (the token cache is written by the app).
+var partnerApiClientSecretName = 'partner-api-client-secret'
+var partnerApiRefreshTokenName = 'partner-api-refresh-token'
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module serviceBus 'app/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: '${abbrs.serviceBusNamespaces}${resourceToken}'
+    location: location
+    tags: tags
+    queueNames: [
+      referralsQueueName
+      connectionsQueueName
+    ]
+    duplicateDetectionWindow: duplicateDetectionWindow
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module cosmos 'app/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: '${abbrs.documentDBDatabaseAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    databaseName: cosmosDatabaseName
+    containerName: cosmosContainerName
+    partitionKeyPath: cosmosPartitionKeyPath
+    capacityMode: cosmosCapacityMode
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    appPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: allowDeployerDataAccess ? principalId : ''
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+    enableTokenCacheWriter: enableTokenCacheWriter
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
+    softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
+  }
+}
+
+module functionApp 'app/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    name: functionAppName
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    nodeVersion: nodeVersion
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    instanceMemoryMB: instanceMemoryMB
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    cosmosEndpoint: cosmos.outputs.endpoint
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    keyVaultUri: keyVault.outputs.uri
+    partnerApiClientSecretName: partnerApiClientSecretName
+    partnerApiRefreshTokenName: partnerApiRefreshTokenName
+    partnerApiTenantId: partnerApiTenantId
+    partnerApiClientId: partnerApiClientId
+    enableEntraAuth: enableEntraAuth
+    entraAuthClientId: entraAuthClientId
+    entraAuthAllowedAudiences: entraAuthAllowedAudiences
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    actionGroupName: '${abbrs.insightsActionGroups}${resourceToken}'
+    deadLetterAlertName: '${abbrs.insightsMetricAlerts}deadletter-${resourceToken}'
+    functionFailureAlertName: '${abbrs.insightsMetricAlerts}failures-${resourceToken}'
+    tags: tags
+    alertEmailAddress: alertEmailAddress
+    serviceBusNamespaceId: serviceBus.outputs.id
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    functionFailureThreshold: functionFailureThreshold
+  }
+}
+
+// Outputs azd writes to .azure/<env>/.env (no secrets: the vault holds those).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.uri
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output COSMOS_ACCOUNT_ENDPOINT string = cosmos.outputs.endpoint
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString
