@@ -66,6 +66,13 @@ function portFrom(value: string | undefined): number | undefined {
     return port;
 }
 
+/** The host's own switch: app setting `AzureWebJobs.<name>.Disabled` (or `AzureWebJobs__<name>__Disabled`). */
+function isDisabled(functionName: string): boolean {
+    const value =
+        process.env[`AzureWebJobs.${functionName}.Disabled`] ?? process.env[`AzureWebJobs__${functionName}__Disabled`];
+    return value?.trim().toLowerCase() === 'true' || value?.trim() === '1';
+}
+
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
     for (const [name, value] of Object.entries(options.env ?? {})) process.env[name] = value;
     const hostJson =
@@ -77,7 +84,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     const functionKey = options.functionKey ?? localFunctionKey();
 
     const entry = loadApp(options.entry ?? process.env.LOCAL_APP_ENTRY ?? resolve(PROJECT_ROOT, 'dist', 'index.js'));
-    const functions = [...registry.functions.values()];
+    const functions = [...registry.functions.values()].filter((registered) => {
+        const disabled = isDisabled(registered.metadata.name);
+        if (disabled) logger.host('information', `Function '${registered.metadata.name}' is disabled.`);
+        return !disabled;
+    });
     const hookState = newAppHookState();
     const invoker = new FunctionInvoker({ logger, hookState });
 
