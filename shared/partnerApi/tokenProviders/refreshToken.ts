@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createPrivateKey,X509Certificate } from 'node:crypto';
 
 import {
     type AccountInfo,
@@ -10,7 +10,7 @@ import {
 } from '@azure/msal-node';
 
 import { toTokenAcquisitionError } from './authErrors';
-import { InMemoryTokenCacheStore, type TokenCacheStore, tokenCachePlugin } from './tokenCacheStore';
+import { InMemoryTokenCacheStore, tokenCachePlugin,type TokenCacheStore } from './tokenCacheStore';
 import { type PartnerApiTokenProvider, TokenAcquisitionError } from './types';
 
 /** `.default` asks for the delegated permissions the app was consented for on the Partner API resource. */

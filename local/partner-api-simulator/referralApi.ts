@@ -1,0 +1,350 @@
+/**
+ * The `/v1.0/engagements/referrals` resource (partner-api.md §2, §12): create, get, list with OData, replace with
+ * If-Match, JSON Patch.
+ */
+import { randomUUID } from 'node:crypto';
+
+import {
+    isAllowedStatusPair,
+    isAllowedTransition,
+    MICROSOFT_TARGET,
+    type ReferralStatus,
+    type ReferralSubstatus,
+} from '../../shared/referral/enums';
+import { errorAnswer, header, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
+import { applyPatch, PatchError, readPatch } from './jsonPatch';
+import { FilterSyntaxError, matchesFilter, parseFilter } from './odataFilter';
+import { toWireNames } from './propertyNames';
+import { type ReferralStore, type StoredReferral } from './store';
+import { describeProblems, isObject, type Json, validateReferral } from './validation';
+
+export const REFERRALS_PATH = '/v1.0/engagements/referrals';
+export const MAX_PAGE_SIZE = 100;
+
+export interface ReferralApiOptions {
+    store: ReferralStore;
+    /** The simulator's own origin, for `links` and `@odata.nextLink`. */
+    baseUrl: () => string;
+    organizationId: string;
+    organizationName: string;
+    pageSize: number;
+}
+
+/** Fields the service sets on create; input values for them are ignored. */
+const SERVER_FIELDS = new Set([
+    'id',
+    'organizationId',
+    'organizationName',
+    'createdDateTime',
+    'updatedDateTime',
+    'acceptedDateTime',
+    'eTag',
+    'links',
+    'direction',
+]);
+
+export class ReferralApi {
+    constructor(private readonly options: ReferralApiOptions) {}
+
+    routes(): Route[] {
+        const item = new RegExp(`^${REFERRALS_PATH}/(?<id>[^/]+)/?$`, 'i');
+        const collection = new RegExp(`^${REFERRALS_PATH}/?$`, 'i');
+        return [
+            { method: 'POST', pattern: collection, handler: (r) => this.create(r) },
+            { method: 'GET', pattern: collection, handler: (r) => this.list(r) },
+            { method: 'GET', pattern: item, handler: (r) => this.get(r) },
+            { method: 'PUT', pattern: item, handler: (r) => this.replace(r) },
+            { method: 'PATCH', pattern: item, handler: (r) => this.patch(r) },
+        ];
+    }
+
+    create(request: SimulatorRequest): SimulatorAnswer {
+        const input = toWireNames(request.body);
+        if (!isObject(input))
+            return errorAnswer(400, 'invalidRequest', 'The body must be a referral object.', 'referral');
+        const problems = validateReferral(input);
+        if (problems.length > 0)
+            return errorAnswer(400, 'invalidRequest', describeProblems(problems), problems[0]!.target);
+
+        const { store } = this.options;
+        let engagementId =
+            typeof input.engagementId === 'string' && input.engagementId ? input.engagementId : undefined;
+        // A connected referral (target msft) joins the engagement of the partner's own referral: it must exist.
+        if (engagementId && !store.engagementExists(engagementId)) {
+            const message = isConnectedReferral(input)
+                ? 'The connected referral names an engagementId that does not exist.'
+                : 'The engagementId does not exist.';
+            return errorAnswer(400, 'invalidRequest', message, 'engagementId');
+        }
+        engagementId ??= randomUUID();
+
+        const id = randomUUID();
+        const now = store.timestamp();
+        const extras = Object.fromEntries(
+            Object.entries(input).filter(([key]) => !SERVER_FIELDS.has(key) && !(key in ANSWER_ORDER_TEMPLATE)),
+        );
+        // Outgoing referrals are created Active/Accepted whatever status was sent (the documented answer does this).
+        const referral: StoredReferral = {
+            id,
+            engagementId,
+            organizationId: this.options.organizationId,
+            organizationName: this.options.organizationName,
+            name: input.name ?? null,
+            externalReferenceId: input.externalReferenceId ?? null,
+            createdDateTime: now,
+            updatedDateTime: now,
+            acceptedDateTime: now,
+            expirationDateTime: input.expirationDateTime ?? null,
+            status: 'Active',
+            substatus: 'Accepted',
+            statusReason: input.statusReason ?? null,
+            qualification: input.qualification ?? 'None',
+            type: input.type,
+            direction: 'Outgoing',
+            eTag: store.newETag(),
+            target: input.target ?? [],
+            customerProfile: input.customerProfile,
+            consent: input.consent,
+            details: input.details,
+            team: input.team ?? [],
+            inviteContext: input.inviteContext ?? null,
+            ...extras,
+            links: {},
+        };
+        referral.links = this.links(referral);
+        store.save(referral);
+        return { status: 200, body: referral, referralId: id };
+    }
+
+    get(request: SimulatorRequest): SimulatorAnswer {
+        const referral = this.options.store.get(request.params.id ?? '');
+        if (!referral) return notFound();
+        return {
+            status: 200,
+            body: { '@odata.context': `${this.root()}/v1.0/$metadata#Referrals/$entity`, ...referral },
+            referralId: referral.id,
+        };
+    }
+
+    list(request: SimulatorRequest): SimulatorAnswer {
+        const query = request.url.searchParams;
+        let items = this.options.store.all();
+        const filterText = query.get('$filter');
+        if (filterText) {
+            try {
+                const filter = parseFilter(filterText);
+                items = items.filter((item) => matchesFilter(item, filter));
+            } catch (error) {
+                if (error instanceof FilterSyntaxError) {
+                    return errorAnswer(
+                        400,
+                        'invalidRequest',
+                        `The $filter is not supported: ${error.message}.`,
+                        '$filter',
+                    );
+                }
+                throw error;
+            }
+        }
+        const orderBy = (query.get('$orderby') ?? 'createdDateTime asc').trim();
+        const order = /^(createdDateTime|updatedDateTime)(\s+(asc|desc))?$/i.exec(orderBy);
+        if (!order)
+            return errorAnswer(
+                400,
+                'invalidRequest',
+                'Only createdDateTime or updatedDateTime can be ordered by.',
+                '$orderby',
+            );
+        const field = order[1]!.toLowerCase() === 'createddatetime' ? 'createdDateTime' : 'updatedDateTime';
+        const direction = order[3]?.toLowerCase() === 'desc' ? -1 : 1;
+        items = [...items].sort((a, b) => direction * a[field].localeCompare(b[field]));
+
+        const top = readCount(query.get('$top'));
+        const skip = readCount(query.get('$skip'));
+        const offset = readSkipToken(query.get('$skiptoken'));
+        if (top === null || skip === null || offset === null) {
+            return errorAnswer(
+                400,
+                'invalidRequest',
+                '$top, $skip and $skiptoken must be non-negative integers.',
+                '$top',
+            );
+        }
+        const total = items.length;
+        const start = (skip ?? 0) + offset;
+        const remaining = top === undefined ? Infinity : Math.max(0, top - offset);
+        const pageSize = Math.min(this.options.pageSize, MAX_PAGE_SIZE, remaining);
+        const page = items.slice(start, start + pageSize);
+        const body: Json = {
+            '@odata.context': `${this.root()}/v1.0/$metadata#Referrals`,
+            '@odata.count': total,
+            value: page,
+        };
+        const served = offset + page.length;
+        if (start + page.length < total && (top === undefined || served < top)) {
+            const next = new URL(`${this.root()}${REFERRALS_PATH}`);
+            for (const name of ['$filter', '$orderby', '$top', '$skip']) {
+                const value = query.get(name);
+                if (value !== null) next.searchParams.set(name, value);
+            }
+            next.searchParams.set('$skiptoken', Buffer.from(String(served)).toString('base64url'));
+            body['@odata.nextLink'] = next.toString();
+        }
+        return { status: 200, body };
+    }
+
+    replace(request: SimulatorRequest): SimulatorAnswer {
+        const stored = this.options.store.get(request.params.id ?? '');
+        if (!stored) return notFound();
+        const ifMatch = header(request, 'if-match');
+        if (!ifMatch) return errorAnswer(400, 'invalidRequest', 'The If-Match header is required.', 'If-Match');
+        if (!eTagMatches(ifMatch, stored.eTag)) return stale();
+        const input = toWireNames(request.body);
+        if (!isObject(input))
+            return errorAnswer(400, 'invalidRequest', 'The body must be a referral object.', 'referral');
+        if ('links' in input)
+            return errorAnswer(400, 'invalidRequest', 'Remove links from the referral to update it.', 'links');
+        const problems = validateReferral(input);
+        if (problems.length > 0)
+            return errorAnswer(400, 'invalidRequest', describeProblems(problems), problems[0]!.target);
+        const next: Json = { ...input };
+        for (const key of [
+            'id',
+            'engagementId',
+            'organizationId',
+            'organizationName',
+            'createdDateTime',
+            'acceptedDateTime',
+            'direction',
+        ]) {
+            next[key] = stored[key];
+        }
+        next.status ??= stored.status;
+        next.substatus ??= stored.substatus;
+        return this.commit(stored, next);
+    }
+
+    patch(request: SimulatorRequest): SimulatorAnswer {
+        const stored = this.options.store.get(request.params.id ?? '');
+        if (!stored) return notFound();
+        const ifMatch = header(request, 'if-match');
+        if (ifMatch && !eTagMatches(ifMatch, stored.eTag)) return stale();
+        const next = structuredClone(stored) as Json;
+        delete next.links;
+        try {
+            applyPatch(next, readPatch(request.body));
+        } catch (error) {
+            if (error instanceof PatchError) return errorAnswer(400, 'invalidRequest', error.message, error.target);
+            throw error;
+        }
+        const problems = validateReferral(next);
+        if (problems.length > 0)
+            return errorAnswer(400, 'invalidRequest', describeProblems(problems), problems[0]!.target);
+        const answer = this.commit(stored, next);
+        if (answer.status !== 200) return answer;
+        const wantsBody = /return=representation/i.test(header(request, 'prefer') ?? '');
+        return wantsBody ? answer : { status: 204, referralId: stored.id };
+    }
+
+    /** Status rules, then a new eTag and updatedDateTime. Closed is terminal. */
+    private commit(stored: StoredReferral, next: Json): SimulatorAnswer {
+        const from = stored.status as ReferralStatus;
+        const to = next.status as ReferralStatus;
+        if (from === 'Closed')
+            return errorAnswer(400, 'invalidRequest', 'A closed referral cannot be changed.', 'status');
+        if (!isAllowedTransition(from, to)) {
+            return errorAnswer(400, 'invalidRequest', 'The status transition is not allowed.', 'status');
+        }
+        if (!isAllowedStatusPair(to, next.substatus as ReferralSubstatus)) {
+            return errorAnswer(400, 'invalidRequest', 'The substatus is not allowed with this status.', 'substatus');
+        }
+        const { store } = this.options;
+        const updated = { ...next, eTag: store.newETag(), updatedDateTime: store.timestamp() } as StoredReferral;
+        if (to === 'Closed') updated.closedDateTime = updated.updatedDateTime;
+        updated.links = this.links(updated);
+        store.save(updated);
+        return { status: 200, body: updated, referralId: stored.id };
+    }
+
+    private root(): string {
+        return this.options.baseUrl().replace(/\/+$/, '');
+    }
+
+    private links(referral: StoredReferral): Json {
+        const collection = `${this.root()}${REFERRALS_PATH}`;
+        return {
+            relatedReferrals: {
+                uri: `${collection}?$filter=engagementId eq '${referral.engagementId}'`,
+                method: 'GET',
+            },
+            self: { uri: `${collection}/${referral.id}`, method: 'GET' },
+        };
+    }
+}
+
+/** Keys the create answer places explicitly (everything else submitted is kept after them). */
+const ANSWER_ORDER_TEMPLATE: Record<string, true> = Object.fromEntries(
+    [
+        'engagementId',
+        'name',
+        'externalReferenceId',
+        'expirationDateTime',
+        'status',
+        'substatus',
+        'statusReason',
+        'qualification',
+        'type',
+        'target',
+        'customerProfile',
+        'consent',
+        'details',
+        'team',
+        'inviteContext',
+    ].map((key) => [key, true]),
+);
+
+function isConnectedReferral(input: Json): boolean {
+    const targets = Array.isArray(input.target) ? input.target : [];
+    return targets.some(
+        (t) =>
+            isObject(t) &&
+            t.type === MICROSOFT_TARGET.type &&
+            typeof t.id === 'string' &&
+            t.id.toLowerCase() === MICROSOFT_TARGET.id,
+    );
+}
+
+function notFound(): SimulatorAnswer {
+    return errorAnswer(404, 'itemNotFound', 'The referral does not exist.', 'referral');
+}
+
+function stale(): SimulatorAnswer {
+    return errorAnswer(
+        412,
+        'preconditionFailed',
+        'The eTag does not match the current version of the referral.',
+        'If-Match',
+    );
+}
+
+/** `*` matches anything; otherwise compare without the W/ prefix and the surrounding quotes. */
+function eTagMatches(ifMatch: string, eTag: string): boolean {
+    const bare = (value: string) =>
+        value
+            .trim()
+            .replace(/^W\//, '')
+            .replace(/^"+|"+$/g, '');
+    return ifMatch.split(',').some((candidate) => candidate.trim() === '*' || bare(candidate) === bare(eTag));
+}
+
+/** undefined when absent, null when invalid. */
+function readCount(value: string | null): number | undefined | null {
+    if (value === null) return undefined;
+    return /^\d+$/.test(value) ? Number(value) : null;
+}
+
+function readSkipToken(value: string | null): number | null {
+    if (value === null) return 0;
+    const decoded = Buffer.from(value, 'base64url').toString();
+    return /^\d+$/.test(decoded) ? Number(decoded) : null;
+}
