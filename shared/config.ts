@@ -41,7 +41,8 @@ export const SETTINGS = [
     // Cosmos DB: the connection named "CosmosDbConnection".
     {
         name: 'CosmosDbConnection__accountEndpoint',
-        meaning: 'Cosmos DB account endpoint (https://<account>.documents.azure.com:443/), reached with a managed identity.',
+        meaning:
+            'Cosmos DB account endpoint (https://<account>.documents.azure.com:443/), reached with a managed identity.',
         azure: 'required',
     },
     {
@@ -190,23 +191,25 @@ function setting(env: Env, name: SettingName): string | undefined {
     return definition?.default;
 }
 
-const positiveInt = Joi.number().integer().min(1);
-
-function parseInteger(env: Env, name: SettingName, problems: string[], schema = positiveInt): number {
+function parseInteger(env: Env, name: SettingName, problems: string[]): number {
     const raw = setting(env, name);
-    const { value, error } = schema.validate(raw === undefined ? undefined : Number(raw));
-    if (error || value === undefined) {
+    const value = Number(raw);
+    if (!raw || !Number.isSafeInteger(value) || value < 1) {
         problems.push(`${name} must be a positive integer`);
         return 0;
     }
-    return value as number;
+    return value;
 }
 
 function parseServiceBus(env: Env, problems: string[]): ServiceBusConnectionConfig {
     const connectionString = setting(env, 'ServiceBusConnection');
     const namespace = setting(env, 'ServiceBusConnection__fullyQualifiedNamespace');
     if (namespace) {
-        return { kind: 'identity', fullyQualifiedNamespace: namespace, clientId: setting(env, 'ServiceBusConnection__clientId') };
+        return {
+            kind: 'identity',
+            fullyQualifiedNamespace: namespace,
+            clientId: setting(env, 'ServiceBusConnection__clientId'),
+        };
     }
     if (connectionString) return { kind: 'connectionString', connectionString };
     problems.push('set ServiceBusConnection__fullyQualifiedNamespace (Azure) or ServiceBusConnection (emulator)');
@@ -257,7 +260,11 @@ function parsePartnerApi(env: Env, problems: string[]): PartnerApiConfig {
         problems.push('PARTNER_API_AUTH must be one of refresh-token, static, none');
     }
     const baseUrl = setting(env, 'PARTNER_API_BASE_URL')!.replace(/\/+$/, '');
-    if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(baseUrl).error) {
+    if (
+        Joi.string()
+            .uri({ scheme: ['http', 'https'] })
+            .validate(baseUrl).error
+    ) {
         problems.push('PARTNER_API_BASE_URL must be an http(s) URL');
     }
     const config: PartnerApiConfig = {
@@ -278,7 +285,9 @@ function parsePartnerApi(env: Env, problems: string[]): PartnerApiConfig {
             if (!setting(env, name)) problems.push(`PARTNER_API_AUTH=refresh-token needs ${name}`);
         }
         if (!config.clientSecret && !config.clientCertificatePem) {
-            problems.push('PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE');
+            problems.push(
+                'PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE',
+            );
         }
     }
     if (auth === 'none' && !isLoopbackUrl(baseUrl)) {

@@ -22,7 +22,10 @@ export type ReferralSubstatus = (typeof REFERRAL_SUBSTATUSES)[number];
  * The allowed substatus of each status, and the statuses each status may move to (the "Status & Substatus
  * transition states" table). `None` carries no documented rule: it only pairs with itself.
  */
-export const STATUS_RULES: Record<ReferralStatus, { substatuses: readonly ReferralSubstatus[]; next: readonly ReferralStatus[] }> = {
+export const STATUS_RULES: Record<
+    ReferralStatus,
+    { substatuses: readonly ReferralSubstatus[]; next: readonly ReferralStatus[] }
+> = {
     None: { substatuses: ['None'], next: ['None', 'New', 'Active', 'Closed'] },
     New: { substatuses: ['Pending', 'Received'], next: ['New', 'Active', 'Closed'] },
     Active: { substatuses: ['Accepted'], next: ['Active', 'Closed'] },

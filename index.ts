@@ -1,0 +1,15 @@
+/**
+ * The app's entry point (package.json "main"): app-wide hooks, then every function registration.
+ * Nothing here reads configuration or opens a connection: an error at import time would stop every function.
+ */
+import './functions/createReferral';
+
+import { app } from '@azure/functions';
+
+import { closeCosmos } from './shared/cosmos';
+import { closeServiceBus } from './shared/serviceBus';
+
+app.hook.appTerminate(async () => {
+    await closeServiceBus();
+    closeCosmos();
+});

@@ -1,0 +1,44 @@
+/**
+ * One Cosmos DB client per process, created lazily from the `CosmosDbConnection` settings: a managed identity in
+ * Azure (`CosmosDbConnection__accountEndpoint` + `__clientId`), or a key for emulators (`CosmosDbConnection`).
+ * The database and container are created by infra/ (and by the local emulator wiring), never by the app: with
+ * `disableKeyBasedMetadataWriteAccess` the identity could not create them anyway.
+ */
+import { Agent } from 'node:https';
+
+import { type Container, CosmosClient } from '@azure/cosmos';
+
+import { getConfig } from './config';
+import { createAzureCredential } from './credential';
+import { COSMOS_CONTAINER, COSMOS_DATABASE } from './names';
+
+let client: CosmosClient | undefined;
+
+export function getCosmosClient(): CosmosClient {
+    if (!client) {
+        const config = getConfig('cosmos');
+        client =
+            config.kind === 'identity'
+                ? new CosmosClient({
+                      endpoint: config.endpoint,
+                      aadCredentials: createAzureCredential(config.clientId),
+                  })
+                : new CosmosClient({
+                      endpoint: config.endpoint,
+                      key: config.key,
+                      // Emulators advertise "localhost" as their region endpoint; stay on the address we were given.
+                      connectionPolicy: { enableEndpointDiscovery: false },
+                      ...(config.disableTlsVerification ? { agent: new Agent({ rejectUnauthorized: false }) } : {}),
+                  });
+    }
+    return client;
+}
+
+export function getCosmosContainer(): Container {
+    return getCosmosClient().database(COSMOS_DATABASE).container(COSMOS_CONTAINER);
+}
+
+export function closeCosmos(): void {
+    client?.dispose();
+    client = undefined;
+}

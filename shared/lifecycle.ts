@@ -1,0 +1,149 @@
+/**
+ * The referral record kept in Cosmos DB (one per referral key) and its state machine:
+ *
+ *   Queued → Submitting → Submitted → (Shared) Connecting → Connected
+ *   any non-terminal step → Rejected (invalid, or a permanent 4xx) | Failed (retries exhausted)
+ *
+ * Every transition is written with `If-Match` on the document's etag (see referralStore.ts).
+ */
+import type { ReferralType } from './referral/enums';
+import type { Problem, ReferralRequest } from './referral/types';
+
+export const LIFECYCLE_STATUSES = [
+    'Queued',
+    'Submitting',
+    'Submitted',
+    'Connecting',
+    'Connected',
+    'Rejected',
+    'Failed',
+] as const;
+export type LifecycleStatus = (typeof LIFECYCLE_STATUSES)[number];
+
+/** Which status may follow which. A step that retries stays in its status (Submitting → Submitting). */
+const NEXT: Record<LifecycleStatus, readonly LifecycleStatus[]> = {
+    Queued: ['Submitting', 'Rejected', 'Failed'],
+    Submitting: ['Submitting', 'Submitted', 'Rejected', 'Failed'],
+    Submitted: ['Connecting', 'Rejected', 'Failed'],
+    Connecting: ['Connecting', 'Connected', 'Rejected', 'Failed'],
+    Connected: [],
+    Rejected: [],
+    // A replayed referral starts over from the step that failed.
+    Failed: ['Queued', 'Submitted'],
+};
+
+export const HISTORY_LIMIT = 20;
+
+/** What the Partner API answered for one referral: identifiers and status, no customer data. */
+export interface PartnerReferralSummary {
+    id: string;
+    engagementId: string;
+    status: string | null;
+    substatus: string | null;
+    eTag: string | null;
+    createdDateTime: string | null;
+}
+
+export interface RecordedError {
+    /** The Partner API's error code, or one of ours (InvalidReferral, RetriesExhausted, ...). */
+    code: string;
+    message: string;
+    /** For an invalid referral: where the problems are (paths and messages, never values). */
+    problems?: Problem[];
+}
+
+export interface ReferralRecord {
+    id: string;
+    status: LifecycleStatus;
+    type: ReferralType | null;
+    /** How the referral arrived: through the HTTP intake, or published straight to the queue. */
+    source: 'http' | 'queue';
+    correlationId: string;
+    /** SHA-256 of the request body in canonical form: tells a repeated request from a different one. */
+    requestHash: string;
+    /** The validated request as received (customer data: stays in Cosmos, never in logs). Absent when invalid. */
+    request: ReferralRequest | null;
+    partnerReferral: PartnerReferralSummary | null;
+    connectedReferral: PartnerReferralSummary | null;
+    error: RecordedError | null;
+    /** When the intake saw its message accepted by the queue (null until then; always null for queue arrivals). */
+    queuedAt: string | null;
+    /** Partner API attempts of the current step. */
+    attempts: number;
+    createdAt: string;
+    updatedAt: string;
+    /** When the current Submitting/Connecting step began: a lookup after a crash searches from here. */
+    stepStartedAt: string | null;
+    history: Array<{ status: LifecycleStatus; at: string }>;
+    /** Cosmos DB per-item time to live, in seconds (customer data is not kept forever). */
+    ttl?: number;
+}
+
+export function isTerminal(record: Pick<ReferralRecord, 'status' | 'type'>): boolean {
+    switch (record.status) {
+        case 'Connected':
+        case 'Rejected':
+        case 'Failed':
+            return true;
+        case 'Submitted':
+            return record.type !== 'Shared';
+        default:
+            return false;
+    }
+}
+
+export function canTransition(from: LifecycleStatus, to: LifecycleStatus): boolean {
+    return NEXT[from].includes(to);
+}
+
+export class IllegalTransitionError extends Error {
+    constructor(
+        readonly from: LifecycleStatus,
+        readonly to: LifecycleStatus,
+    ) {
+        super(`A referral cannot move from ${from} to ${to}.`);
+        this.name = 'IllegalTransitionError';
+    }
+}
+
+/** The record after a transition: status, timestamps and history updated; `changes` applied on top. */
+export function transition(
+    record: ReferralRecord,
+    to: LifecycleStatus,
+    at: Date,
+    changes: Partial<Omit<ReferralRecord, 'id' | 'status' | 'history' | 'updatedAt'>> = {},
+): ReferralRecord {
+    if (!canTransition(record.status, to)) throw new IllegalTransitionError(record.status, to);
+    const when = at.toISOString();
+    const history = record.status === to ? record.history : [...record.history, { status: to, at: when }];
+    return { ...record, ...changes, status: to, updatedAt: when, history: history.slice(-HISTORY_LIMIT) };
+}
+
+export function newRecord(fields: {
+    id: string;
+    source: ReferralRecord['source'];
+    correlationId: string;
+    requestHash: string;
+    request: ReferralRequest | null;
+    at: Date;
+}): ReferralRecord {
+    const when = fields.at.toISOString();
+    return {
+        id: fields.id,
+        status: 'Queued',
+        type: fields.request?.type ?? null,
+        source: fields.source,
+        correlationId: fields.correlationId,
+        requestHash: fields.requestHash,
+        request: fields.request,
+        partnerReferral: null,
+        connectedReferral: null,
+        error: null,
+        queuedAt: null,
+        attempts: 0,
+        createdAt: when,
+        updatedAt: when,
+        stepStartedAt: null,
+        history: [{ status: 'Queued', at: when }],
+    };
+}

@@ -1,0 +1,65 @@
+/**
+ * Structured, PII-free logging. A log line is an event name plus fields from a closed list: identifiers, statuses,
+ * counts and codes. Nothing that could hold a customer's name, email, phone, address or notes has a field here, so
+ * the type checker keeps customer data out of logs and telemetry.
+ */
+import type { InvocationContext } from '@azure/functions';
+
+import type { LifecycleStatus } from './lifecycle';
+
+export interface LogFields {
+    referralKey?: string;
+    correlationId?: string;
+    from?: LifecycleStatus;
+    to?: LifecycleStatus;
+    partnerReferralId?: string;
+    engagementId?: string;
+    attempt?: number;
+    deliveryCount?: number;
+    durationMs?: number;
+    delayMs?: number;
+    httpStatus?: number;
+    errorCode?: string;
+    /** Paths of invalid or unknown properties, never their values. */
+    problemPaths?: string[];
+    outcome?: string;
+}
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface EventLogger {
+    event(level: LogLevel, name: string, fields: LogFields): void;
+}
+
+/** Logs through the invocation context, so the Functions host correlates the line with the invocation. */
+export function invocationLogger(context: InvocationContext): EventLogger {
+    return {
+        event(level, name, fields) {
+            const line = JSON.stringify({ event: name, ...fields });
+            if (level === 'error') context.error(line);
+            else if (level === 'warn') context.warn(line);
+            else context.info(line);
+        },
+    };
+}
+
+/**
+ * Removes every string the request carried from a text that came back from elsewhere (an API error message may
+ * quote a submitted value). Short strings are left: they cannot identify anyone and would garble the text.
+ */
+export function redactSubmittedValues(text: string, request: unknown): string {
+    const values = new Set<string>();
+    const collect = (node: unknown): void => {
+        if (typeof node === 'string') {
+            if (node.length >= 4) values.add(node);
+        } else if (node && typeof node === 'object') {
+            for (const child of Object.values(node)) collect(child);
+        }
+    };
+    collect(request);
+    let redacted = text;
+    for (const value of [...values].sort((a, b) => b.length - a.length)) {
+        redacted = redacted.split(value).join('[redacted]');
+    }
+    return redacted;
+}

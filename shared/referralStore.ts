@@ -1,0 +1,92 @@
+/**
+ * The store of referral records: one Cosmos DB item per referral key, partitioned on `/id`.
+ *
+ * Writes are create-once and conditional replace. A 409 on create or a 412 on replace means another delivery got
+ * there first: the caller gets the current record back and decides again; nothing is ever overwritten blindly.
+ */
+import type { Container, ItemDefinition } from '@azure/cosmos';
+
+import { getCosmosContainer } from './cosmos';
+import type { ReferralRecord } from './lifecycle';
+
+export interface StoredRecord {
+    record: ReferralRecord;
+    etag: string;
+}
+
+export type CreateResult = { created: true; stored: StoredRecord } | { created: false; existing: StoredRecord };
+export type ReplaceResult =
+    { replaced: true; stored: StoredRecord } | { replaced: false; current: StoredRecord | undefined };
+
+export interface ReferralStore {
+    read(id: string): Promise<StoredRecord | undefined>;
+    create(record: ReferralRecord): Promise<CreateResult>;
+    /** Replaces the record only if it still has `etag`. */
+    replace(record: ReferralRecord, etag: string): Promise<ReplaceResult>;
+    /** Deletes the record only if it still has `etag`; false when it changed or is gone. */
+    remove(id: string, etag: string): Promise<boolean>;
+}
+
+const SYSTEM_PROPERTIES = ['_rid', '_self', '_etag', '_attachments', '_ts'] as const;
+
+function toStored(resource: ItemDefinition | undefined): StoredRecord | undefined {
+    if (!resource) return undefined;
+    const etag = resource._etag as string;
+    const record = { ...resource } as Record<string, unknown>;
+    for (const property of SYSTEM_PROPERTIES) delete record[property];
+    return { record: record as unknown as ReferralRecord, etag };
+}
+
+function statusCodeOf(error: unknown): number | undefined {
+    const code =
+        (error as { code?: unknown; statusCode?: unknown }).code ?? (error as { statusCode?: unknown }).statusCode;
+    return typeof code === 'number' ? code : undefined;
+}
+
+export class CosmosReferralStore implements ReferralStore {
+    constructor(private readonly container: () => Container = getCosmosContainer) {}
+
+    async read(id: string): Promise<StoredRecord | undefined> {
+        const response = await this.container().item(id, id).read<ItemDefinition>();
+        return response.statusCode === 404 ? undefined : toStored(response.resource);
+    }
+
+    async create(record: ReferralRecord): Promise<CreateResult> {
+        try {
+            const response = await this.container().items.create<ItemDefinition>(record);
+            return { created: true, stored: toStored(response.resource)! };
+        } catch (error) {
+            if (statusCodeOf(error) !== 409) throw error;
+            const existing = await this.read(record.id);
+            // Created and deleted again in between: extremely unlikely; the caller retries the whole step.
+            if (!existing) throw error;
+            return { created: false, existing };
+        }
+    }
+
+    async replace(record: ReferralRecord, etag: string): Promise<ReplaceResult> {
+        try {
+            const response = await this.container()
+                .item(record.id, record.id)
+                .replace<ItemDefinition>(record, { accessCondition: { type: 'IfMatch', condition: etag } });
+            return { replaced: true, stored: toStored(response.resource)! };
+        } catch (error) {
+            const status = statusCodeOf(error);
+            if (status !== 412 && status !== 404) throw error;
+            return { replaced: false, current: await this.read(record.id) };
+        }
+    }
+
+    async remove(id: string, etag: string): Promise<boolean> {
+        try {
+            await this.container()
+                .item(id, id)
+                .delete({ accessCondition: { type: 'IfMatch', condition: etag } });
+            return true;
+        } catch (error) {
+            const status = statusCodeOf(error);
+            if (status === 412 || status === 404) return false;
+            throw error;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+
+import type { ReferralRecord } from '../../shared/lifecycle';
+import type { CreateResult, ReferralStore, ReplaceResult, StoredRecord } from '../../shared/referralStore';
+
+/**
+ * The ReferralStore contract (create-once, If-Match replace) in memory, for handler unit tests. `beforeWrite` lets a
+ * test slip another writer in just before a write, to provoke the 409 and 412 races deterministically.
+ */
+export class MemoryReferralStore implements ReferralStore {
+    readonly items = new Map<string, StoredRecord>();
+    beforeWrite?: (operation: 'create' | 'replace' | 'remove', id: string) => void | Promise<void>;
+    failWith?: Error;
+
+    private copy(stored: StoredRecord): StoredRecord {
+        return { record: structuredClone(stored.record), etag: stored.etag };
+    }
+
+    put(record: ReferralRecord): StoredRecord {
+        const stored = { record: structuredClone(record), etag: randomUUID() };
+        this.items.set(record.id, stored);
+        return this.copy(stored);
+    }
+
+    read(id: string): Promise<StoredRecord | undefined> {
+        if (this.failWith) return Promise.reject(this.failWith);
+        const stored = this.items.get(id);
+        return Promise.resolve(stored && this.copy(stored));
+    }
+
+    async create(record: ReferralRecord): Promise<CreateResult> {
+        if (this.failWith) throw this.failWith;
+        await this.beforeWrite?.('create', record.id);
+        const existing = this.items.get(record.id);
+        if (existing) return { created: false, existing: this.copy(existing) };
+        return { created: true, stored: this.put(record) };
+    }
+
+    async replace(record: ReferralRecord, etag: string): Promise<ReplaceResult> {
+        if (this.failWith) throw this.failWith;
+        await this.beforeWrite?.('replace', record.id);
+        const current = this.items.get(record.id);
+        if (!current || current.etag !== etag) return { replaced: false, current: current && this.copy(current) };
+        return { replaced: true, stored: this.put(record) };
+    }
+
+    async remove(id: string, etag: string): Promise<boolean> {
+        if (this.failWith) throw this.failWith;
+        await this.beforeWrite?.('remove', id);
+        const current = this.items.get(id);
+        if (!current || current.etag !== etag) return false;
+        this.items.delete(id);
+        return true;
+    }
+}

@@ -1,0 +1,71 @@
+import { ConfigurationError, loadSection, SETTINGS } from '../../shared/config';
+
+describe('configuration', () => {
+    it('lists every setting once, each with a meaning', () => {
+        const names = SETTINGS.map((s) => s.name);
+        expect(new Set(names).size).toBe(names.length);
+        for (const setting of SETTINGS) expect(setting.meaning.length).toBeGreaterThan(10);
+    });
+
+    it('is not read when the app is imported', () => {
+        const before = { ...process.env };
+        delete process.env.ServiceBusConnection;
+        jest.isolateModules(() => {
+            expect(() => require('../../index')).not.toThrow();
+        });
+        process.env = before;
+    });
+
+    it('prefers the identity-based Service Bus settings', () => {
+        expect(
+            loadSection('serviceBus', {
+                ServiceBusConnection__fullyQualifiedNamespace: 'ns.servicebus.windows.net',
+                ServiceBusConnection__clientId: 'client',
+                ServiceBusConnection: 'Endpoint=sb://ignored',
+            }),
+        ).toEqual({ kind: 'identity', fullyQualifiedNamespace: 'ns.servicebus.windows.net', clientId: 'client' });
+    });
+
+    it('reads an emulator connection string for Cosmos DB, and allows no TLS check only on loopback', () => {
+        const local = 'AccountEndpoint=https://127.0.0.1:8081/;AccountKey=a2V5;';
+        expect(loadSection('cosmos', { CosmosDbConnection: local, COSMOS_DISABLE_TLS_VERIFICATION: 'true' })).toEqual({
+            kind: 'key',
+            endpoint: 'https://127.0.0.1:8081/',
+            key: 'a2V5',
+            disableTlsVerification: true,
+        });
+        const remote = 'AccountEndpoint=https://acct.documents.azure.com:443/;AccountKey=a2V5;';
+        expect(() =>
+            loadSection('cosmos', { CosmosDbConnection: remote, COSMOS_DISABLE_TLS_VERIFICATION: 'true' }),
+        ).toThrow(/only allowed for an emulator on loopback/);
+    });
+
+    it('names every missing setting of the refresh-token mode at once', () => {
+        try {
+            loadSection('partnerApi', {});
+            throw new Error('expected a ConfigurationError');
+        } catch (error) {
+            expect(error).toBeInstanceOf(ConfigurationError);
+            expect((error as ConfigurationError).problems).toEqual([
+                'PARTNER_API_AUTH=refresh-token needs PARTNER_API_TENANT_ID',
+                'PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_ID',
+                'PARTNER_API_AUTH=refresh-token needs PARTNER_API_REFRESH_TOKEN',
+                'PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE',
+            ]);
+        }
+    });
+
+    it('refuses the unauthenticated mode against anything but loopback', () => {
+        expect(() => loadSection('partnerApi', { PARTNER_API_AUTH: 'none' })).toThrow(/only allowed for a simulator/);
+        expect(
+            loadSection('partnerApi', { PARTNER_API_AUTH: 'none', PARTNER_API_BASE_URL: 'http://127.0.0.1:7090/' }),
+        ).toMatchObject({ auth: 'none', baseUrl: 'http://127.0.0.1:7090', timeoutMs: 30000 });
+    });
+
+    it('rejects a retry setting that is not a positive integer', () => {
+        expect(() => loadSection('retry', { SUBMIT_MAX_ATTEMPTS: '0' })).toThrow(
+            /SUBMIT_MAX_ATTEMPTS must be a positive integer/,
+        );
+        expect(loadSection('retry', {})).toEqual({ maxAttempts: 8, baseDelayMs: 2000, maxDelayMs: 900000 });
+    });
+});

@@ -1,0 +1,41 @@
+import { registry } from '../../local/host/functionsCore';
+
+/**
+ * The registrations as the Functions worker receives them, captured by the same `@azure/functions-core` stand-in
+ * the local host uses (jest maps the module name to it).
+ */
+describe('function registrations', () => {
+    beforeAll(() => {
+        // Loaded here, not imported at the top: registration happens as a side effect of loading the entry point.
+        require('../../index');
+    });
+
+    function bindingsOf(name: string) {
+        const registered = registry.functions.get(name);
+        expect(registered).toBeDefined();
+        return Object.values(registered!.metadata.bindings);
+    }
+
+    it('registers POST /api/referrals with function-level auth', () => {
+        const trigger = bindingsOf('createReferral').find((b) => b.type === 'httpTrigger');
+        expect(trigger).toMatchObject({
+            route: 'referrals',
+            methods: ['POST'],
+            authLevel: 'function',
+            direction: 'in',
+        });
+    });
+
+    it('sets authLevel explicitly on every HTTP function (the library default would be anonymous)', () => {
+        for (const [name, { metadata }] of registry.functions) {
+            for (const binding of Object.values(metadata.bindings)) {
+                if (binding.type !== 'httpTrigger') continue;
+                expect({ name, authLevel: binding.authLevel }).toEqual({ name, authLevel: 'function' });
+            }
+        }
+    });
+
+    it('registers an appTerminate hook that closes the clients', () => {
+        expect(registry.hooks.appTerminate.length).toBeGreaterThan(0);
+    });
+});
