@@ -1,0 +1,63 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { DeadLetterEntry, QueueStats } from './broker';
+
+export interface AdminSource {
+    stats(): Record<string, QueueStats>;
+    /** undefined when no such queue exists. */
+    deadLetters(queue: string): DeadLetterEntry[] | undefined;
+}
+
+export interface AdminServer {
+    readonly port: number;
+    close(): Promise<void>;
+}
+
+/**
+ * Read-only counters for tests and benchmarks running in another process. Always bound to loopback, and dead-letter
+ * listings never include bodies or application properties: they hold customer data.
+ */
+export async function startAdminServer(source: AdminSource, port: number): Promise<AdminServer> {
+    const server: Server = createServer((request, response) => {
+        const send = (status: number, body: unknown): void => {
+            response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+            response.end(JSON.stringify(body));
+        };
+        if (request.method !== 'GET') {
+            response.setHeader('allow', 'GET');
+            send(405, { error: 'Only GET is supported.' });
+            return;
+        }
+        const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
+        if (path === '/queues') {
+            send(200, source.stats());
+            return;
+        }
+        const match = /^\/queues\/([^/]+)\/deadletter$/.exec(path);
+        if (match) {
+            const entries = source.deadLetters(decodeURIComponent(match[1]!));
+            if (entries) {
+                send(200, entries);
+                return;
+            }
+        }
+        send(404, { error: 'Not found. Try GET /queues or GET /queues/<name>/deadletter.' });
+    });
+    server.listen(port, '127.0.0.1');
+    await Promise.race([
+        once(server, 'listening'),
+        once(server, 'error').then(([error]) => {
+            throw error as Error;
+        }),
+    ]);
+    return {
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+            new Promise<void>((resolve) => {
+                server.close(() => resolve());
+                server.closeAllConnections();
+            }),
+    };
+}

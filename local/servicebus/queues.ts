@@ -1,0 +1,14 @@
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../shared/names';
+import type { QueueDefinition } from './broker';
+
+/** Mirrors infra/: lock duration PT1M, max delivery count 10, duplicate detection window P1D. */
+const QUEUE_SETTINGS = {
+    maxDeliveryCount: 10,
+    lockDurationMs: 60_000,
+    duplicateDetectionWindowMs: 24 * 60 * 60 * 1000,
+} as const;
+
+export const APP_QUEUES: QueueDefinition[] = [REFERRALS_QUEUE, CONNECTIONS_QUEUE].map((name) => ({
+    name,
+    ...QUEUE_SETTINGS,
+}));
