@@ -1,0 +1,95 @@
+/**
+ * The contract between the code and infra/: settings (shared/config.ts SETTINGS), names (shared/names.ts), roles,
+ * the security baseline, alerts and azd wiring, read from the Bicep with tree-sitter.
+ */
+import { SETTINGS } from '../../shared/config';
+import { loadTemplate } from './bicep';
+import {
+    appSettings,
+    checkAlerts,
+    checkAll,
+    checkAppSettings,
+    checkKeyVaultReferences,
+    checkNames,
+    checkNoSecrets,
+    checkParameterFile,
+    checkRoles,
+    checkSecurity,
+    checkTags,
+} from './checks';
+import { infraSources, NAMES, readRootFile, SECRET_REFERENCES } from './helpers';
+
+describe('infra contract', () => {
+    const sources = infraSources();
+    const template = loadTemplate(sources);
+
+    it('follows every module from main.bicep', () => {
+        const bicepFiles = [...sources.keys()].filter((f) => f.endsWith('.bicep')).sort();
+        expect([...template.files].sort()).toEqual(bicepFiles);
+    });
+
+    it('sets every setting the app requires in Azure, and none of the local-only ones', () => {
+        expect(checkAppSettings(template, SETTINGS)).toEqual([]);
+        const required = SETTINGS.filter((s) => s.azure === 'required').map((s) => s.name);
+        expect(required.length).toBeGreaterThan(0);
+        expect([...appSettings(template).keys()]).toEqual(expect.arrayContaining(required));
+    });
+
+    it('references the Partner API secrets in Key Vault by the names the operator sets', () => {
+        expect(checkKeyVaultReferences(template, SECRET_REFERENCES)).toEqual([]);
+    });
+
+    it('uses the queue, database, container and connection names of shared/names.ts', () => {
+        expect(checkNames(template, NAMES)).toEqual([]);
+    });
+
+    it('grants only the listed built-in roles, Service Bus roles per queue, Cosmos data role on the database', () => {
+        expect(checkRoles(template)).toEqual([]);
+    });
+
+    it('meets the security baseline', () => {
+        expect(checkSecurity(template)).toEqual([]);
+    });
+
+    it('alerts on dead-lettered messages and failed invocations', () => {
+        expect(checkAlerts(template)).toEqual([]);
+    });
+
+    it('reads no keys and outputs no secrets', () => {
+        expect(checkNoSecrets(template)).toEqual([]);
+    });
+
+    it('tags every resource for azd, and the function app with the azure.yaml service name', () => {
+        const service = /^services:\n\s+(\w[\w-]*):/m.exec(readRootFile('azure.yaml'))?.[1];
+        expect(service).toBe('api');
+        expect(checkTags(template, service!)).toEqual([]);
+    });
+
+    it('maps every required parameter in main.parameters.json', () => {
+        expect(checkParameterFile(template, sources.get('main.parameters.json')!)).toEqual([]);
+    });
+
+    it('outputs what azd and local runs need, in UPPER_SNAKE', () => {
+        const outputs = template.outputs.filter((o) => o.file === 'main.bicep').map((o) => o.name);
+        expect(outputs).toEqual(
+            expect.arrayContaining([
+                'AZURE_LOCATION',
+                'AZURE_TENANT_ID',
+                'AZURE_RESOURCE_GROUP',
+                'AZURE_FUNCTION_NAME',
+            ]),
+        );
+        for (const name of outputs) expect(name).toMatch(/^[A-Z][A-Z0-9_]*$/);
+    });
+
+    it('deploys dist/deploy as a js function service', () => {
+        const yaml = readRootFile('azure.yaml');
+        expect(yaml).toMatch(/^\s+host: function$/m);
+        expect(yaml).toMatch(/^\s+language: js$/m);
+        expect(yaml).toMatch(/^\s+dist: dist\/deploy$/m);
+    });
+
+    it('passes every check at once', () => {
+        expect(checkAll(sources, SETTINGS, NAMES)).toEqual([]);
+    });
+});
