@@ -115,7 +115,9 @@ function camelCaseDeep(value: unknown): unknown {
 export function triggerMetadata(message: ServiceBusReceivedMessage): Record<string, unknown> {
     const fromHost: Record<string, unknown> = {
         MessageId: message.messageId,
-        DeliveryCount: message.deliveryCount,
+        // The host is .NET: its DeliveryCount is the AMQP header's count of earlier deliveries + 1 (1 on the first
+        // delivery), while the JavaScript SDK passes the header through unchanged (0 on the first delivery).
+        DeliveryCount: (message.deliveryCount ?? 0) + 1,
         CorrelationId: message.correlationId,
         ContentType: message.contentType,
         Subject: message.subject,
