@@ -18,7 +18,7 @@ export { type PartnerApiTokenProvider, TokenAcquisitionError, type TokenFailureR
 /** Seams for the refresh-token mode (cache store now in memory, Key Vault in a later issue; loopback in tests). */
 export type TokenProviderOverrides = Pick<
     RefreshTokenProviderOptions,
-    'cacheStore' | 'networkClient' | 'knownAuthorities' | 'refreshMarginMs' | 'now'
+    'cacheStore' | 'networkClient' | 'knownAuthorities' | 'cloudDiscoveryMetadata' | 'refreshMarginMs' | 'now'
 >;
 
 /** The provider named by PARTNER_API_AUTH. The config is already validated (shared/config.ts). */

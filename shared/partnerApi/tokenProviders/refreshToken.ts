@@ -1,4 +1,4 @@
-import { createPrivateKey,X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 
 import {
     type AccountInfo,
@@ -10,7 +10,7 @@ import {
 } from '@azure/msal-node';
 
 import { toTokenAcquisitionError } from './authErrors';
-import { InMemoryTokenCacheStore, tokenCachePlugin,type TokenCacheStore } from './tokenCacheStore';
+import { InMemoryTokenCacheStore, tokenCachePlugin, type TokenCacheStore } from './tokenCacheStore';
 import { type PartnerApiTokenProvider, TokenAcquisitionError } from './types';
 
 /** `.default` asks for the delegated permissions the app was consented for on the Partner API resource. */
@@ -37,6 +37,11 @@ export interface RefreshTokenProviderOptions {
     networkClient?: INetworkModule;
     /** Hosts msal trusts without instance discovery (needed for any authority that is not a public Entra cloud). */
     knownAuthorities?: string[];
+    /**
+     * Instance discovery answer for such an authority (JSON string, as msal takes it). msal matches cached refresh
+     * tokens to the authority through its aliases; without this, a custom authority never finds its own tokens.
+     */
+    cloudDiscoveryMetadata?: string;
     now?: () => number;
 }
 
@@ -153,6 +158,7 @@ function msalConfiguration(options: RefreshTokenProviderOptions): Configuration 
             authority: `${options.authorityHost.replace(/\/+$/, '')}/${options.tenantId}`,
             ...(clientSecret ? { clientSecret } : { clientCertificate: certificateCredential(clientCertificatePem!) }),
             ...(options.knownAuthorities ? { knownAuthorities: options.knownAuthorities } : {}),
+            ...(options.cloudDiscoveryMetadata ? { cloudDiscoveryMetadata: options.cloudDiscoveryMetadata } : {}),
         },
         cache: { cachePlugin: tokenCachePlugin(options.cacheStore ?? new InMemoryTokenCacheStore()) },
         system: {

@@ -24,16 +24,16 @@ export class InMemoryTokenCacheStore implements TokenCacheStore {
     }
 }
 
-/** Adapts a `TokenCacheStore` to msal's cache plugin hooks (msal calls them around every cache read and write). */
+/**
+ * Adapts a `TokenCacheStore` to msal's cache plugin hooks. msal treats the plugin as the source of truth: before a
+ * silent lookup it clears its in-memory cache and expects `beforeCacheAccess` to put the stored copy back, so the
+ * store is read on every access. A remote store (Key Vault) should therefore keep a local copy and write through.
+ */
 export function tokenCachePlugin(store: TokenCacheStore): ICachePlugin {
-    let loaded = false;
     return {
         async beforeCacheAccess(context: TokenCacheContext): Promise<void> {
-            // Load once per process: afterwards msal's in-memory cache is the newest copy and the store only follows.
-            if (loaded) return;
             const serialized = await store.load();
             if (serialized) context.tokenCache.deserialize(serialized);
-            loaded = true;
         },
         async afterCacheAccess(context: TokenCacheContext): Promise<void> {
             if (context.cacheHasChanged) await store.save(context.tokenCache.serialize());
