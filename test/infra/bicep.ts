@@ -19,7 +19,7 @@ import type Parser from 'tree-sitter';
 const nodeLoader = nodeModule as unknown as { _load(request: string, parent: null, isMain: boolean): unknown };
 const nodeRequire = (id: string): unknown => nodeLoader._load(require.resolve(id), null, false);
 const TreeSitter = nodeRequire('tree-sitter') as typeof Parser;
-const Bicep = nodeRequire('tree-sitter-bicep') as unknown as Parser.Language;
+const Bicep = nodeRequire('tree-sitter-bicep') as Parser.Language;
 
 type SyntaxNode = Parser.SyntaxNode;
 
@@ -153,7 +153,7 @@ interface Scope {
 
 const BUSY = new Unresolved('<cycle>');
 
-function isPlainObject(value: Value): value is { [key: string]: Value } {
+function isPlainObject(value: Value | undefined): value is { [key: string]: Value } {
     return typeof value === 'object' && value !== null && !Array.isArray(value) && !isOpaque(value);
 }
 

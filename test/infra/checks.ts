@@ -189,7 +189,7 @@ export function checkRoles(t: Template): string[] {
             problems.push(`${where(r)}: cannot read one role id from ${definition}`);
             continue;
         }
-        const id = ids[0]!.toLowerCase();
+        const id = ids[0].toLowerCase();
         if (!(id in ALLOWED_ROLE_IDS))
             problems.push(`${where(r)}: role id ${id} is not one of the allowed built-in roles`);
         const scope = get(r, 'scope');

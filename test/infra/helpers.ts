@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-    COSMOS_CONTAINER,
     COSMOS_CONNECTION,
+    COSMOS_CONTAINER,
     COSMOS_DATABASE,
     COSMOS_PARTITION_KEY_PATH,
     QUEUE_NAMES,
