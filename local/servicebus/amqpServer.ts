@@ -36,6 +36,13 @@ interface SenderInternals extends LinkInternals {
     _drained: boolean;
     _get_drain: () => boolean;
 }
+interface SessionInternals {
+    outgoing: {
+        next_pending_delivery: number;
+        next_delivery_id: number;
+        deliveries: { available(): number; by_id(id: number): { link: unknown } | undefined };
+    };
+}
 interface DeliveryInternals {
     remote_settled: boolean;
     remote_state?: OutcomeState;
@@ -45,8 +52,32 @@ interface OutcomeState {
     undeliverable_here?: boolean;
     message_annotations?: Record<string, unknown> | null;
 }
+interface Described {
+    described(): unknown;
+}
 interface OutcomeFactory {
-    rejected(fields: { error: AmqpError }): { described(): unknown };
+    accepted(): Described;
+    rejected(fields: { error?: AmqpError }): Described;
+    released(): Described;
+    modified(fields: { delivery_failed?: boolean; undeliverable_here?: boolean }): Described;
+}
+const outcomes = rheaMessage as unknown as OutcomeFactory;
+
+/** The outcome the broker confirms a settlement with: the client's own, minus the dead-letter error (see below). */
+function confirmation(kind: OutcomeKind, state: OutcomeState | undefined): unknown {
+    switch (kind) {
+        case 'accepted':
+            return outcomes.accepted().described();
+        case 'rejected':
+            // The SDK treats any error on the broker's outcome as a failed settlement, so the error is left out.
+            return outcomes.rejected({}).described();
+        case 'modified':
+            return outcomes
+                .modified({ delivery_failed: true, undeliverable_here: state?.undeliverable_here })
+                .described();
+        case 'released':
+            return outcomes.released().described();
+    }
 }
 
 interface Consumer {
@@ -93,6 +124,19 @@ function answerDrainsAlways(sender: Sender): void {
 }
 
 /**
+ * rhea takes link credit only when a transfer is written, not when `send` queues it, so `sendable()` stays true
+ * while queued deliveries wait; the broker subtracts those itself or it would send a whole queue on one credit.
+ */
+function unsentDeliveries(sender: Sender): number {
+    const outgoing = (sender.session as unknown as SessionInternals).outgoing;
+    let unsent = 0;
+    for (let id = outgoing.next_pending_delivery; id < outgoing.next_delivery_id; id++) {
+        if (outgoing.deliveries.by_id(id)?.link === sender) unsent++;
+    }
+    return unsent;
+}
+
+/**
  * With rcv-settle-mode=second the client never sends a final settled disposition, so rhea keeps every delivery the
  * broker settled in the session's 2048-slot outgoing window and delivery stops after 2048 messages. The client has
  * nothing more to say about a delivery the broker settled, so the broker marks it remotely settled itself.
@@ -115,15 +159,19 @@ export async function startAmqpServer(store: QueueStore, options: { port: number
 
     function pump(consumer: Consumer): void {
         const { sender, entity, mode } = consumer;
-        while (sender.is_open() && sender.sendable()) {
+        if (!sender.is_open()) return;
+        const outgoing = (sender.session as unknown as SessionInternals).outgoing;
+        let budget = (sender as unknown as SenderInternals).credit - unsentDeliveries(sender);
+        while (budget > 0 && outgoing.deliveries.available() > 0) {
             const delivered = entity.take(mode);
             if (!delivered) return;
-            const message = outgoingDelivered(delivered);
+            budget--;
+            const message = asRheaMessage(outgoingDelivered(delivered));
             if (delivered.lockToken) {
-                const delivery = sender.send(asRheaMessage(message), deliveryTagFor(delivered.lockToken));
+                const delivery = sender.send(message, deliveryTagFor(delivered.lockToken));
                 lockedDeliveries.set(delivery, { entity, token: delivered.lockToken });
             } else {
-                sender.send(asRheaMessage(message));
+                sender.send(message);
             }
         }
     }
@@ -153,9 +201,7 @@ export async function startAmqpServer(store: QueueStore, options: { port: number
 
     /** The reply link of a request/response pair: the SDK names it, or targets it, with the request's reply_to. */
     function replyLink(connection: Connection, replyTo: string): Sender | undefined {
-        return connection.find_sender(
-            (s: Sender) => s.name === replyTo || addressOf(s.target) === replyTo,
-        );
+        return connection.find_sender((s: Sender) => s.name === replyTo || addressOf(s.target) === replyTo);
     }
 
     function reply(
@@ -211,12 +257,10 @@ export async function startAmqpServer(store: QueueStore, options: { port: number
             } else {
                 entity.abandon(token, kind === 'modified' ? (state?.message_annotations ?? undefined) : undefined);
             }
-            settle(delivery);
+            settle(delivery, confirmation(kind, state));
         } catch (error) {
-            settle(
-                delivery,
-                (rheaMessage as unknown as OutcomeFactory).rejected({ error: errorOf(error) }).described(),
-            );
+            // Typically an expired lock: the SDK turns this error into MessageLockLostError, as with Azure.
+            settle(delivery, outcomes.rejected({ error: errorOf(error) }).described());
         }
     }
 
