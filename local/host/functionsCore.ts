@@ -102,8 +102,19 @@ export function installFunctionsCore(): void {
     const moduleWithLoad = Module as unknown as { _load: Load };
     const originalLoad = moduleWithLoad._load;
     if ((originalLoad as { standIn?: boolean }).standIn) return;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const self: unknown = require(__filename);
+    // The module's own functions, listed rather than `require(__filename)`: in a bundle (esbuild) __filename is the
+    // bundle, not this module.
+    const self = {
+        registry,
+        version,
+        setProgrammingModel,
+        getProgrammingModel,
+        registerFunction,
+        registerHook,
+        log,
+        resetRegistry,
+        installFunctionsCore,
+    };
     const patched: Load = (request, parent, isMain) =>
         request === '@azure/functions-core' ? self : originalLoad(request, parent, isMain);
     (patched as { standIn?: boolean }).standIn = true;

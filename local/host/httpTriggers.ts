@@ -114,7 +114,7 @@ function toResponse(result: unknown): ResponseLike {
 }
 
 function sendEmpty(response: ServerResponse, status: number, headers: Record<string, string> = {}): void {
-    response.writeHead(status, headers);
+    response.writeHead(status, { ...headers, 'content-length': '0' });
     response.end();
 }
 

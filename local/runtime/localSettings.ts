@@ -15,9 +15,11 @@ type Env = Record<string, string | undefined>;
 export const DEFAULT_PORTS = {
     /** The local Functions host (`PORT`), as `func start` uses. */
     host: 7071,
-    /** The Service Bus dev broker (`LOCAL_SERVICE_BUS_PORT`): AMQP, the port Microsoft's emulator uses too. */
+    /** The Service Bus dev broker (`SERVICEBUS_PORT`): AMQP, the port Microsoft's emulator uses too. */
     serviceBus: 5672,
-    /** Cosmos DB (`LOCAL_COSMOS_PORT`): the port of Microsoft's Cosmos DB emulator. */
+    /** The broker's HTTP admin endpoint (`SERVICEBUS_ADMIN_PORT`): queue counts and dead letters. */
+    serviceBusAdmin: 5673,
+    /** Cosmos DB (`COSMOS_EMULATOR_PORT`): the port of Microsoft's Cosmos DB emulator. */
     cosmos: 8081,
     /** The Partner API simulator (`PARTNER_API_SIMULATOR_PORT`). */
     partnerApiSimulator: 7090,
@@ -25,8 +27,9 @@ export const DEFAULT_PORTS = {
 
 export const PORT_SETTINGS = {
     host: 'PORT',
-    serviceBus: 'LOCAL_SERVICE_BUS_PORT',
-    cosmos: 'LOCAL_COSMOS_PORT',
+    serviceBus: 'SERVICEBUS_PORT',
+    serviceBusAdmin: 'SERVICEBUS_ADMIN_PORT',
+    cosmos: 'COSMOS_EMULATOR_PORT',
     partnerApiSimulator: 'PARTNER_API_SIMULATOR_PORT',
 } as const;
 
@@ -51,6 +54,7 @@ export function localPorts(env: Env = process.env): LocalPorts {
     return {
         host: port(env, PORT_SETTINGS.host, DEFAULT_PORTS.host),
         serviceBus: port(env, PORT_SETTINGS.serviceBus, DEFAULT_PORTS.serviceBus),
+        serviceBusAdmin: port(env, PORT_SETTINGS.serviceBusAdmin, DEFAULT_PORTS.serviceBusAdmin),
         cosmos: port(env, PORT_SETTINGS.cosmos, DEFAULT_PORTS.cosmos),
         partnerApiSimulator: port(env, PORT_SETTINGS.partnerApiSimulator, DEFAULT_PORTS.partnerApiSimulator),
     };

@@ -1,0 +1,142 @@
+/**
+ * `npm run emulators`: the local peers in one process, on loopback: the Service Bus dev broker with the app's
+ * queues, Cosmos DB with the app's database and container, and the Partner API simulator. A peer whose setting the
+ * user points elsewhere (see localSettings.ts) is not started. State lives in this process's memory, so a host can
+ * be stopped and restarted while queued messages and stored documents survive.
+ */
+import { type CosmosEmulator, startCosmosEmulator } from '../cosmos/emulator';
+import {
+    type FaultMethod,
+    type PartnerApiSimulator,
+    type SimulatorFaults,
+    startPartnerApiSimulator,
+} from '../partner-api-simulator';
+import { type DevBroker, type QueueDefinition, startBroker } from '../servicebus/broker';
+import { APP_QUEUES } from '../servicebus/queues';
+import { LOCAL_PEER_HOST, localPorts, type PeerEndpoints, peersToStart } from './localSettings';
+import { errorText, onShutdown, reportReady } from './processLifecycle';
+
+type Env = Record<string, string | undefined>;
+
+export interface RunningEmulators {
+    endpoints: PeerEndpoints;
+    /** Human-readable lines: what runs where. */
+    summary: string[];
+    broker?: DevBroker;
+    cosmos?: CosmosEmulator;
+    simulator?: PartnerApiSimulator;
+    close(): Promise<void>;
+}
+
+/**
+ * Extra queues for other apps run on the local host (tests use this): `SERVICEBUS_EXTRA_QUEUES=a,b`, with the
+ * app queues' settings.
+ */
+function brokerQueues(env: Env): QueueDefinition[] {
+    const template = APP_QUEUES[0]!;
+    const extra = (env.SERVICEBUS_EXTRA_QUEUES ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name && !APP_QUEUES.some((q) => q.name === name));
+    return [...APP_QUEUES, ...extra.map((name) => ({ ...template, name }))];
+}
+
+function numberSetting(env: Env, name: string): number | undefined {
+    const raw = env[name]?.trim();
+    if (!raw) return undefined;
+    const value = Number(raw);
+    if (Number.isNaN(value)) throw new Error(`${name} must be a number`);
+    return value;
+}
+
+/** The fault settings of the simulator's own CLI (local/partner-api-simulator/cli.ts), same names. */
+function simulatorFaults(env: Env): Partial<SimulatorFaults> {
+    const faults: Partial<SimulatorFaults> = {};
+    const numbers = {
+        latencyMs: 'SIM_LATENCY_MS',
+        rate429: 'SIM_RATE_429',
+        retryAfterSeconds: 'SIM_RETRY_AFTER_SECONDS',
+        rate5xx: 'SIM_RATE_5XX',
+        rateHang: 'SIM_RATE_HANG',
+        rateLost: 'SIM_RATE_LOST',
+        seed: 'SIM_SEED',
+    } as const;
+    for (const [key, name] of Object.entries(numbers) as [keyof typeof numbers, string][]) {
+        const value = numberSetting(env, name);
+        if (value !== undefined) faults[key] = value;
+    }
+    const methods = env.SIM_FAULT_METHODS?.trim();
+    if (methods) faults.methods = methods.split(',').map((m) => m.trim().toUpperCase()) as FaultMethod[];
+    return faults;
+}
+
+export async function startEmulators(env: Env = process.env): Promise<RunningEmulators> {
+    const ports = localPorts(env);
+    const selection = peersToStart(env);
+    const running: RunningEmulators = {
+        endpoints: {},
+        summary: [],
+        close: async () => {
+            await Promise.allSettled([running.broker?.close(), running.cosmos?.close(), running.simulator?.close()]);
+        },
+    };
+    try {
+        if (selection.serviceBus) {
+            const queues = brokerQueues(env);
+            running.broker = await startBroker({
+                queues,
+                port: ports.serviceBus,
+                host: LOCAL_PEER_HOST,
+                adminPort: ports.serviceBusAdmin,
+            });
+            running.endpoints.serviceBusConnectionString = running.broker.connectionString;
+            running.summary.push(
+                `Service Bus dev broker  amqp://${LOCAL_PEER_HOST}:${running.broker.port}  queues: ${queues.map((q) => q.name).join(', ')}`,
+                `  admin                 http://${LOCAL_PEER_HOST}:${running.broker.adminPort}/queues`,
+            );
+        } else {
+            running.summary.push('Service Bus             not started (ServiceBusConnection is set)');
+        }
+        if (selection.cosmos) {
+            running.cosmos = await startCosmosEmulator({ port: ports.cosmos, host: LOCAL_PEER_HOST });
+            running.endpoints.cosmosEndpoint = running.cosmos.endpoint;
+            running.summary.push(`Cosmos DB               ${running.cosmos.endpoint}  (self-signed TLS, in memory)`);
+        } else {
+            running.summary.push('Cosmos DB               not started (CosmosDbConnection is set)');
+        }
+        if (selection.partnerApiSimulator) {
+            running.simulator = await startPartnerApiSimulator({
+                port: ports.partnerApiSimulator,
+                host: LOCAL_PEER_HOST,
+                // The app's PARTNER_API_AUTH=none sends no Authorization header.
+                acceptMissingToken: true,
+                faults: simulatorFaults(env),
+            });
+            running.endpoints.partnerApiUrl = running.simulator.url;
+            running.summary.push(
+                `Partner API simulator   ${running.simulator.url}  (admin: ${running.simulator.url}/_admin/referrals, /requests, /faults)`,
+            );
+        } else {
+            running.summary.push('Partner API simulator   not started (PARTNER_API_BASE_URL is set)');
+        }
+    } catch (error) {
+        await running.close();
+        throw error;
+    }
+    return running;
+}
+
+async function main(): Promise<void> {
+    const emulators = await startEmulators();
+    console.log('[emulators] Local peers are running (data is in memory and lost when this process stops):');
+    for (const line of emulators.summary) console.log(`[emulators]   ${line}`);
+    onShutdown('emulators', () => emulators.close());
+    reportReady({ endpoints: emulators.endpoints });
+}
+
+if (require.main === module) {
+    main().catch((error: unknown) => {
+        console.error(`[emulators] failed to start: ${errorText(error)}`);
+        process.exit(1);
+    });
+}
