@@ -3,13 +3,16 @@
  * Nothing here reads configuration or opens a connection: an error at import time would stop every function.
  */
 import './functions/createReferral';
+import './functions/submitReferral';
+import './functions/connectReferral';
 
 import { app } from '@azure/functions';
 
 import { closeCosmos } from './shared/cosmos';
+import { closePartnerApi } from './shared/dependencies';
 import { closeServiceBus } from './shared/serviceBus';
 
 app.hook.appTerminate(async () => {
-    await closeServiceBus();
+    await Promise.allSettled([closeServiceBus(), closePartnerApi()]);
     closeCosmos();
 });

@@ -4,12 +4,17 @@
  */
 import { randomUUID } from 'node:crypto';
 
+import { getConfig } from './config';
 import type { IntakeDependencies } from './intake';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from './names';
+import { createPartnerApiClient, type PartnerApiClient } from './partnerApi';
+import type { StepDependencies } from './pipeline/step';
 import { CosmosReferralStore } from './referralStore';
 import { queueSender } from './serviceBus';
 
 let intake: IntakeDependencies | undefined;
+let worker: StepDependencies | undefined;
+let partnerApi: PartnerApiClient | undefined;
 
 export function intakeDependencies(): IntakeDependencies {
     intake ??= {
@@ -21,4 +26,35 @@ export function intakeDependencies(): IntakeDependencies {
     return intake;
 }
 
-export const connectionsQueue = () => queueSender(CONNECTIONS_QUEUE);
+function partnerApiClient(): PartnerApiClient {
+    partnerApi ??= createPartnerApiClient();
+    return partnerApi;
+}
+
+export function workerDependencies(): StepDependencies {
+    if (!worker) {
+        const timeoutMs = getConfig('partnerApi').timeoutMs;
+        worker = {
+            store: new CosmosReferralStore(),
+            // Resolved per call, so a configuration problem fails the delivery (and is retried), not the import.
+            partnerApi: {
+                createReferral: (referral, context) => partnerApiClient().createReferral(referral, context),
+                listAllReferrals: (query, context) => partnerApiClient().listAllReferrals(query, context),
+            },
+            referralsQueue: queueSender(REFERRALS_QUEUE),
+            connectionsQueue: queueSender(CONNECTIONS_QUEUE),
+            retry: getConfig('retry'),
+            // One attempt is at most a lookup and a create, each bounded by the call timeout.
+            leaseMs: 2 * timeoutMs + 30_000,
+            now: () => new Date(),
+            random: Math.random,
+        };
+    }
+    return worker;
+}
+
+export async function closePartnerApi(): Promise<void> {
+    const client = partnerApi;
+    partnerApi = undefined;
+    await client?.close();
+}

@@ -74,6 +74,12 @@ export interface ReferralRecord {
     updatedAt: string;
     /** When the current Submitting/Connecting step began: a lookup after a crash searches from here. */
     stepStartedAt: string | null;
+    /** A delivery working on the step holds it until then; another delivery waits instead of calling the API too. */
+    leaseUntil: string | null;
+    /** No Partner API call for this step before then (the API's Retry-After, or our back-off). */
+    notBefore: string | null;
+    /** The last attempt may have created the referral although no answer came back: look it up before creating. */
+    lastAttemptUncertain: boolean;
     history: Array<{ status: LifecycleStatus; at: string }>;
     /** Cosmos DB per-item time to live, in seconds (customer data is not kept forever). */
     ttl?: number;
@@ -144,6 +150,9 @@ export function newRecord(fields: {
         createdAt: when,
         updatedAt: when,
         stepStartedAt: null,
+        leaseUntil: null,
+        notBefore: null,
+        lastAttemptUncertain: false,
         history: [{ status: 'Queued', at: when }],
     };
 }

@@ -9,7 +9,7 @@
  *   applicationProperties.contractVersion   "1"
  *
  * Retries of a step are the same message re-sent with `attempt` > 1 and a per-attempt messageId (`<key>:r<attempt>`),
- * scheduled no earlier than the Partner API's Retry-After.
+ * scheduled no earlier than the Partner API's Retry-After; `referralKey` then names the referral.
  */
 import { createHash } from 'node:crypto';
 
@@ -40,22 +40,31 @@ function properties(key: string, attempt: number): Record<string, string | numbe
     return { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION, [REFERRAL_KEY_PROPERTY]: key, [ATTEMPT_PROPERTY]: attempt };
 }
 
-/** The message that asks submitReferral to submit a referral (from the intake, or a retry of the worker). */
+/** A later run of a step: a distinct messageId suffix per reason and attempt, and the time it may run. */
+export interface ScheduledRun {
+    suffix: string;
+    attempt: number;
+    notBefore: Date;
+}
+
+function scheduling(run: ScheduledRun | undefined): Partial<ServiceBusMessage> {
+    return run ? { scheduledEnqueueTimeUtc: run.notBefore } : {};
+}
+
+/** The message that asks submitReferral to submit a referral (from the intake, or a later run of the worker). */
 export function referralMessage(fields: {
     key: string;
     body: unknown;
     correlationId: string;
-    attempt?: number;
-    notBefore?: Date;
+    run?: ScheduledRun;
 }): ServiceBusMessage {
-    const attempt = fields.attempt ?? 1;
     return {
         body: fields.body,
-        messageId: derivedMessageId(fields.key, attempt === 1 ? '' : `:r${attempt}`),
+        messageId: derivedMessageId(fields.key, fields.run ? `:${fields.run.suffix}` : ''),
         correlationId: fields.correlationId,
         contentType: 'application/json',
-        applicationProperties: properties(fields.key, attempt),
-        ...(fields.notBefore ? { scheduledEnqueueTimeUtc: fields.notBefore } : {}),
+        applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),
+        ...scheduling(fields.run),
     };
 }
 
@@ -66,16 +75,14 @@ export function referralMessage(fields: {
 export function connectionMessage(fields: {
     key: string;
     correlationId: string;
-    attempt?: number;
-    notBefore?: Date;
+    run?: ScheduledRun;
 }): ServiceBusMessage {
-    const attempt = fields.attempt ?? 1;
     return {
         body: { id: fields.key },
-        messageId: derivedMessageId(fields.key, attempt === 1 ? ':connect' : `:connect:r${attempt}`),
+        messageId: derivedMessageId(fields.key, fields.run ? `:connect:${fields.run.suffix}` : ':connect'),
         correlationId: fields.correlationId,
         contentType: 'application/json',
-        applicationProperties: properties(fields.key, attempt),
-        ...(fields.notBefore ? { scheduledEnqueueTimeUtc: fields.notBefore } : {}),
+        applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),
+        ...scheduling(fields.run),
     };
 }

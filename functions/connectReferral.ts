@@ -1,0 +1,25 @@
+import { app, type InvocationContext } from '@azure/functions';
+
+import { workerDependencies } from '../shared/dependencies';
+import { invocationLogger } from '../shared/logging';
+import { CONNECTIONS_QUEUE, SERVICE_BUS_CONNECTION } from '../shared/names';
+import type { StepDependencies } from '../shared/pipeline/step';
+import { deliveryInfo, processConnectionMessage } from '../shared/pipeline/worker';
+
+/**
+ * Queue `referral-connections`: creates the connected referral targeted at Microsoft for a Shared referral, from the
+ * engagementId and request stored in Cosmos DB.
+ */
+export async function connectReferral(
+    message: unknown,
+    context: InvocationContext,
+    deps: StepDependencies = workerDependencies(),
+): Promise<void> {
+    await processConnectionMessage(message, deliveryInfo(context), deps, invocationLogger(context));
+}
+
+app.serviceBusQueue('connectReferral', {
+    connection: SERVICE_BUS_CONNECTION,
+    queueName: CONNECTIONS_QUEUE,
+    handler: (message, context) => connectReferral(message, context),
+});

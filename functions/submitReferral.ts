@@ -1,0 +1,25 @@
+import { app, type InvocationContext } from '@azure/functions';
+
+import { workerDependencies } from '../shared/dependencies';
+import { invocationLogger } from '../shared/logging';
+import { REFERRALS_QUEUE, SERVICE_BUS_CONNECTION } from '../shared/names';
+import type { StepDependencies } from '../shared/pipeline/step';
+import { deliveryInfo, processReferralMessage } from '../shared/pipeline/worker';
+
+/**
+ * Queue `referrals`: submits each referral to the Partner API exactly once and records the answer; for a Shared
+ * referral, queues the connected Microsoft referral. Returning completes the message; a throw abandons it.
+ */
+export async function submitReferral(
+    message: unknown,
+    context: InvocationContext,
+    deps: StepDependencies = workerDependencies(),
+): Promise<void> {
+    await processReferralMessage(message, deliveryInfo(context), deps, invocationLogger(context));
+}
+
+app.serviceBusQueue('submitReferral', {
+    connection: SERVICE_BUS_CONNECTION,
+    queueName: REFERRALS_QUEUE,
+    handler: (message, context) => submitReferral(message, context),
+});

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+
+import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../../shared/partnerApi';
+import type { PartnerReferralsApi } from '../../shared/pipeline/step';
+
+type Behaviour = PartnerApiError | 'ok' | 'lostAnswer';
+
+/**
+ * A PartnerReferralsApi for handler unit tests: keeps what it "created", and answers each create with the next
+ * scripted behaviour ('ok' by default). 'lostAnswer' creates the referral and then fails as if the connection broke.
+ */
+export class FakePartnerApi implements PartnerReferralsApi {
+    readonly referrals: PartnerReferral[] = [];
+    readonly creates: Array<{ body: any; context: PartnerApiCallContext }> = [];
+    readonly lookups: Array<{ filter: Record<string, unknown>; context: PartnerApiCallContext }> = [];
+    readonly script: Behaviour[] = [];
+
+    constructor(private readonly now: () => Date = () => new Date()) {}
+
+    createReferral(body: object, context: PartnerApiCallContext): Promise<PartnerReferral> {
+        this.creates.push({ body: structuredClone(body), context });
+        const behaviour = this.script.shift() ?? 'ok';
+        if (behaviour instanceof PartnerApiError) return Promise.reject(behaviour);
+        const request = body as Record<string, unknown>;
+        const referral: PartnerReferral = {
+            ...request,
+            id: randomUUID(),
+            engagementId: (request.engagementId as string | undefined) ?? randomUUID(),
+            status: 'Active',
+            substatus: 'Accepted',
+            eTag: `"${randomUUID()}"`,
+            createdDateTime: this.now().toISOString(),
+        };
+        this.referrals.push(referral);
+        if (behaviour === 'lostAnswer') {
+            return Promise.reject(transientError({ kind: 'network', outcomeUnknown: true }));
+        }
+        return Promise.resolve(structuredClone(referral));
+    }
+
+    listAllReferrals(
+        query: { filter: { engagementId?: string; externalReferenceId?: string; type?: string } },
+        context: PartnerApiCallContext,
+    ): Promise<PartnerReferral[]> {
+        this.lookups.push({ filter: { ...query.filter }, context });
+        return Promise.resolve(
+            this.referrals.filter((referral) =>
+                Object.entries(query.filter).every(([name, value]) => value === undefined || referral[name] === value),
+            ),
+        );
+    }
+}
+
+export function transientError(
+    fields: {
+        status?: number;
+        retryAfterMs?: number;
+        kind?: 'http' | 'network' | 'timeout' | 'auth';
+        outcomeUnknown?: boolean;
+        code?: string;
+    } = {},
+): PartnerApiError {
+    return new PartnerApiError({
+        kind: fields.kind ?? 'http',
+        verdict: 'transient',
+        operation: 'createReferral',
+        status: fields.status,
+        retryAfterMs: fields.retryAfterMs,
+        outcomeUnknown: fields.outcomeUnknown,
+        code: fields.code,
+    });
+}
+
+export function permanentError(status: number, code: string, apiMessage: string): PartnerApiError {
+    return new PartnerApiError({
+        kind: 'http',
+        verdict: 'permanent',
+        operation: 'createReferral',
+        status,
+        code,
+        apiMessage,
+    });
+}

@@ -1,0 +1,379 @@
+import { requestHash } from '../../../shared/canonicalJson';
+import { newRecord, type ReferralRecord, transition } from '../../../shared/lifecycle';
+import { processReferralMessage, UnprocessableMessageError } from '../../../shared/pipeline/worker';
+import { permanentError, transientError } from '../../support/fakePartnerApi';
+import { expectNoPii, independentReferral, PII, referralWithPii, seedReferral } from '../../support/referrals';
+import { workerSetup } from '../../support/worker';
+
+type Setup = ReturnType<typeof workerSetup>;
+
+function queued(setup: Setup, key: string, body: Record<string, any> = seedReferral()): ReferralRecord {
+    const record = newRecord({
+        id: key,
+        source: 'http',
+        correlationId: 'corr-1',
+        requestHash: requestHash(body),
+        request: body as any,
+        at: setup.clock.now,
+    });
+    setup.store.put(record);
+    return record;
+}
+
+function deliver(setup: Setup, key: string, body: unknown, extra: { attempt?: number; deliveryCount?: number } = {}) {
+    return processReferralMessage(
+        body,
+        {
+            messageId: key,
+            correlationId: 'corr-1',
+            deliveryCount: extra.deliveryCount ?? 1,
+            applicationProperties: { referralKey: key, attempt: extra.attempt ?? 1, contractVersion: '1' },
+        },
+        setup.deps,
+        setup.log,
+    );
+}
+
+const recordOf = (setup: Setup, key: string) => setup.store.items.get(key)!.record;
+
+describe('submitReferral', () => {
+    it('submits a queued Shared referral once, records the answer, and queues the connection before completing', async () => {
+        const setup = workerSetup();
+        const body = seedReferral();
+        queued(setup, 'k1', body);
+
+        expect(await deliver(setup, 'k1', body)).toBe('created');
+
+        expect(setup.api.creates).toHaveLength(1);
+        expect(setup.api.creates[0]!.body).toEqual({ ...body, externalReferenceId: 'k1' });
+        expect(setup.api.creates[0]!.context).toEqual({ requestId: 'k1', correlationId: 'corr-1' });
+        const record = recordOf(setup, 'k1');
+        expect(record.status).toBe('Submitted');
+        expect(record.partnerReferral).toEqual({
+            id: setup.api.referrals[0]!.id,
+            engagementId: setup.api.referrals[0]!.engagementId,
+            status: 'Active',
+            substatus: 'Accepted',
+            eTag: setup.api.referrals[0]!.eTag,
+            createdDateTime: expect.any(String),
+        });
+        expect(record.history.map((h) => h.status)).toEqual(['Queued', 'Submitting', 'Submitted']);
+        expect(record).toMatchObject({ attempts: 1, leaseUntil: null, error: null });
+        expect(setup.connectionsQueue.sent).toEqual([
+            expect.objectContaining({ messageId: 'k1:connect', body: { id: 'k1' }, correlationId: 'corr-1' }),
+        ]);
+    });
+
+    it("keeps the caller's externalReferenceId", async () => {
+        const setup = workerSetup();
+        const body = { ...independentReferral(), externalReferenceId: 'CRM-0042' };
+        queued(setup, 'k1', body);
+        await deliver(setup, 'k1', body);
+        expect(setup.api.creates[0]!.body.externalReferenceId).toBe('CRM-0042');
+    });
+
+    it('submits an Independent referral without a connection', async () => {
+        const setup = workerSetup();
+        const body = independentReferral();
+        queued(setup, 'k1', body);
+        await deliver(setup, 'k1', body);
+        expect(recordOf(setup, 'k1').status).toBe('Submitted');
+        expect(setup.connectionsQueue.sent).toHaveLength(0);
+    });
+
+    it('creates the record for a message published straight to the queue', async () => {
+        const setup = workerSetup();
+        expect(await deliver(setup, 'upstream-1', seedReferral())).toBe('created');
+        expect(recordOf(setup, 'upstream-1')).toMatchObject({ source: 'queue', status: 'Submitted', type: 'Shared' });
+    });
+
+    it('accepts a published body sent as JSON text', async () => {
+        const setup = workerSetup();
+        await deliver(setup, 'upstream-1', JSON.stringify(independentReferral()));
+        expect(recordOf(setup, 'upstream-1').status).toBe('Submitted');
+    });
+
+    it('rejects an invalid published referral with its problem list, without calling the API, for good', async () => {
+        const setup = workerSetup();
+        const body = referralWithPii();
+        delete body.consent;
+        body.customerProfile.address.country = PII.street;
+        expect(await deliver(setup, 'bad-1', body)).toBe('rejected');
+        expect(await deliver(setup, 'bad-1', body, { deliveryCount: 2 })).toBe('notApplicable');
+
+        expect(setup.api.creates).toHaveLength(0);
+        const record = recordOf(setup, 'bad-1');
+        expect(record.status).toBe('Rejected');
+        expect(record.request).toBeNull();
+        expect(record.error).toEqual({
+            code: 'InvalidReferral',
+            message: 'The referral is not valid.',
+            problems: [
+                { path: 'customerProfile.address.country', message: expect.any(String) },
+                { path: 'consent', message: 'is required' },
+            ],
+        });
+        expectNoPii(JSON.stringify(record) + setup.lines.join('\n'));
+    });
+
+    it('does nothing more for a redelivered message once Submitted (but repeats the idempotent connection send)', async () => {
+        const setup = workerSetup();
+        const body = seedReferral();
+        queued(setup, 'k1', body);
+        await deliver(setup, 'k1', body);
+        expect(await deliver(setup, 'k1', body, { deliveryCount: 2 })).toBe('alreadyDone');
+        expect(setup.api.creates).toHaveLength(1);
+        expect(setup.connectionsQueue.sent.map((m) => m.messageId)).toEqual(['k1:connect', 'k1:connect']);
+    });
+
+    it('refuses a message whose key already belongs to a different referral', async () => {
+        const setup = workerSetup();
+        queued(setup, 'k1', seedReferral());
+        await expect(deliver(setup, 'k1', independentReferral())).rejects.toBeInstanceOf(UnprocessableMessageError);
+        expect(setup.api.creates).toHaveLength(0);
+    });
+
+    it('refuses a message without a usable key', async () => {
+        const setup = workerSetup();
+        const outcome = processReferralMessage(
+            seedReferral(),
+            { applicationProperties: {}, messageId: 'has space' },
+            setup.deps,
+            setup.log,
+        );
+        await expect(outcome).rejects.toBeInstanceOf(UnprocessableMessageError);
+    });
+
+    describe('transient failures', () => {
+        it('re-sends the message scheduled no earlier than Retry-After, and completes this one', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            setup.api.script.push(transientError({ status: 429, retryAfterMs: 30_000, code: 'tooManyRequests' }));
+
+            expect(await deliver(setup, 'k1', body)).toBe('retryScheduled');
+
+            const record = recordOf(setup, 'k1');
+            expect(record).toMatchObject({
+                status: 'Submitting',
+                attempts: 1,
+                leaseUntil: null,
+                error: { code: 'tooManyRequests' },
+            });
+            const notBefore = Date.parse(record.notBefore!);
+            expect(notBefore - setup.clock.now.getTime()).toBeGreaterThanOrEqual(30_000);
+            expect(setup.referralsQueue.sent).toEqual([
+                expect.objectContaining({
+                    messageId: 'k1:r2',
+                    body,
+                    scheduledEnqueueTimeUtc: new Date(notBefore),
+                    applicationProperties: expect.objectContaining({ referralKey: 'k1', attempt: 2 }),
+                }),
+            ]);
+        });
+
+        it('backs off exponentially when there is no Retry-After', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            const delays: number[] = [];
+            for (let attempt = 1; attempt <= 3; attempt++) {
+                setup.api.script.push(transientError({ status: 503 }));
+                await deliver(setup, 'k1', body, { attempt });
+                const record = recordOf(setup, 'k1');
+                delays.push(Date.parse(record.notBefore!) - setup.clock.now.getTime());
+                setup.clock.now = new Date(record.notBefore!);
+            }
+            // random() is 0.5: three quarters of 1 s, 2 s, 4 s.
+            expect(delays).toEqual([750, 1500, 3000]);
+        });
+
+        it('does not call the API for a delivery that comes before the retry time', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            setup.api.script.push(transientError({ status: 429, retryAfterMs: 30_000 }));
+            await deliver(setup, 'k1', body);
+            setup.advance(10_000);
+
+            expect(await deliver(setup, 'k1', body, { deliveryCount: 2 })).toBe('waitingForRetryTime');
+            expect(setup.api.creates).toHaveLength(1);
+            // The same messageId as the scheduled retry: the queue keeps one.
+            expect(setup.referralsQueue.sent.map((m) => m.messageId)).toEqual(['k1:r2', 'k1:r2']);
+
+            setup.advance(25_000);
+            expect(await deliver(setup, 'k1', body, { attempt: 2 })).toBe('created');
+            expect(recordOf(setup, 'k1')).toMatchObject({
+                status: 'Submitted',
+                attempts: 2,
+                error: null,
+                notBefore: null,
+            });
+        });
+
+        it('marks the referral Failed after the configured attempts', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            for (let attempt = 1; attempt <= 4; attempt++) {
+                setup.api.script.push(transientError({ status: 503, code: 'serviceNotAvailable' }));
+                await deliver(setup, 'k1', body, { attempt });
+                setup.advance(120_000);
+            }
+            const record = recordOf(setup, 'k1');
+            expect(record.status).toBe('Failed');
+            expect(record.error).toMatchObject({ code: 'RetriesExhausted' });
+            expect(setup.referralsQueue.sent).toHaveLength(3);
+            expect(await deliver(setup, 'k1', body, { attempt: 5 })).toBe('notApplicable');
+        });
+
+        it('retries (and alerts) on an auth failure instead of rejecting the referral', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            setup.api.script.push(permanentError(401, 'unauthenticated', 'token expired'));
+            expect(await deliver(setup, 'k1', body)).toBe('retryScheduled');
+            expect(setup.lines.some((l) => l.startsWith('error partnerApi.authFailed'))).toBe(true);
+        });
+    });
+
+    describe('the crash window', () => {
+        it('after a lost answer, finds the referral the first attempt created and adopts it', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            setup.api.script.push('lostAnswer');
+            expect(await deliver(setup, 'k1', body)).toBe('retryScheduled');
+            expect(recordOf(setup, 'k1').lastAttemptUncertain).toBe(true);
+            setup.clock.now = new Date(recordOf(setup, 'k1').notBefore!);
+
+            expect(await deliver(setup, 'k1', body, { attempt: 2 })).toBe('adopted');
+            expect(setup.api.creates).toHaveLength(1);
+            expect(setup.api.referrals).toHaveLength(1);
+            expect(setup.api.lookups[0]!.filter).toEqual({ externalReferenceId: 'k1', type: 'Shared' });
+            expect(recordOf(setup, 'k1')).toMatchObject({
+                status: 'Submitted',
+                partnerReferral: { id: setup.api.referrals[0]!.id },
+            });
+        });
+
+        it('after a worker died holding the step, looks up first once its lease has run out', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            const record = queued(setup, 'k1', body);
+            // The dead worker claimed the step and created the referral, then never wrote the answer.
+            setup.store.put(
+                transition(record, 'Submitting', setup.clock.now, {
+                    attempts: 1,
+                    stepStartedAt: setup.clock.now.toISOString(),
+                    leaseUntil: new Date(setup.clock.now.getTime() + 90_000).toISOString(),
+                }),
+            );
+            await setup.api.createReferral(
+                { ...body, externalReferenceId: 'k1' },
+                { requestId: 'k1', correlationId: 'c' },
+            );
+
+            setup.advance(30_000);
+            expect(await deliver(setup, 'k1', body, { deliveryCount: 2 })).toBe('waitingForLease');
+            expect(setup.referralsQueue.sent[0]!.scheduledEnqueueTimeUtc!.getTime()).toBeGreaterThan(
+                setup.clock.now.getTime() + 60_000,
+            );
+
+            setup.advance(61_000);
+            expect(await deliver(setup, 'k1', body, { deliveryCount: 3 })).toBe('adopted');
+            expect(setup.api.referrals).toHaveLength(1);
+        });
+
+        it('creates the referral when the lookup finds nothing', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            setup.api.script.push(transientError({ kind: 'timeout', outcomeUnknown: true }));
+            await deliver(setup, 'k1', body);
+            setup.api.referrals.length = 0; // the timed-out call never reached the API
+            setup.clock.now = new Date(recordOf(setup, 'k1').notBefore!);
+            expect(await deliver(setup, 'k1', body, { attempt: 2 })).toBe('created');
+            expect(setup.api.lookups).toHaveLength(1);
+        });
+    });
+
+    describe('permanent failures', () => {
+        it('rejects with the API error code, keeping customer data out of the stored message and logs', async () => {
+            const setup = workerSetup();
+            const body = referralWithPii();
+            queued(setup, 'k1', body);
+            setup.api.script.push(permanentError(400, 'invalidRequest', `Contact ${PII.email} is not a valid member`));
+            expect(await deliver(setup, 'k1', body)).toBe('rejected');
+            const record = recordOf(setup, 'k1');
+            expect(record.status).toBe('Rejected');
+            expect(record.error).toEqual({
+                code: 'invalidRequest',
+                message: 'Contact [redacted] is not a valid member',
+            });
+            expectNoPii(JSON.stringify(record.error) + setup.lines.join('\n'));
+            expect(await deliver(setup, 'k1', body, { deliveryCount: 2 })).toBe('notApplicable');
+            expect(setup.api.creates).toHaveLength(1);
+        });
+    });
+
+    describe('races between deliveries', () => {
+        it('409 on create: a concurrent first delivery created the record; this one carries on with it', async () => {
+            const setup = workerSetup();
+            const body = independentReferral();
+            setup.store.beforeWrite = (operation, id) => {
+                if (operation !== 'create') return;
+                setup.store.beforeWrite = undefined;
+                setup.store.put(
+                    newRecord({
+                        id,
+                        source: 'queue',
+                        correlationId: 'other',
+                        requestHash: requestHash(body),
+                        request: body as any,
+                        at: setup.clock.now,
+                    }),
+                );
+            };
+            expect(await deliver(setup, 'k1', body)).toBe('created');
+            expect(setup.api.creates).toHaveLength(1);
+        });
+
+        it('412 on the claim: another delivery claimed the step first; this one waits instead of calling the API', async () => {
+            const setup = workerSetup();
+            const body = independentReferral();
+            const record = queued(setup, 'k1', body);
+            setup.store.beforeWrite = (operation) => {
+                if (operation !== 'replace') return;
+                setup.store.beforeWrite = undefined;
+                setup.store.put(
+                    transition(record, 'Submitting', setup.clock.now, {
+                        attempts: 1,
+                        leaseUntil: new Date(setup.clock.now.getTime() + 90_000).toISOString(),
+                    }),
+                );
+            };
+            expect(await deliver(setup, 'k1', body)).toBe('waitingForLease');
+            expect(setup.api.creates).toHaveLength(0);
+        });
+
+        it('412 when recording the answer: the lease was lost; the new holder will adopt the referral by lookup', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            let replaces = 0;
+            setup.store.beforeWrite = (operation, id) => {
+                if (operation === 'replace' && ++replaces === 2) {
+                    const current = setup.store.items.get(id)!.record;
+                    setup.store.put({
+                        ...current,
+                        leaseUntil: new Date(setup.clock.now.getTime() + 90_000).toISOString(),
+                    });
+                }
+            };
+            expect(await deliver(setup, 'k1', body)).toBe('superseded');
+            expect(recordOf(setup, 'k1').status).toBe('Submitting');
+            expect(setup.connectionsQueue.sent).toHaveLength(0);
+        });
+    });
+});
