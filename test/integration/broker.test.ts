@@ -1,4 +1,4 @@
-import { type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 
 import { type Harness, queue, startHarness, waitFor } from './servicebus/harness';
 
@@ -306,6 +306,18 @@ describe('Service Bus dev broker with the real SDK', () => {
         expect((await fetch(`${base}/queues`, { method: 'POST' })).status).toBe(405);
         await receiver.close();
         await sender.close();
+    });
+
+    it('keeps messages across client restarts', async () => {
+        const first = new ServiceBusClient(h.broker.connectionString);
+        await first.createSender('props').sendMessages({ body: 'survives', messageId: 'restart-1' });
+        await first.close();
+        const second = new ServiceBusClient(h.broker.connectionString);
+        const receiver = second.createReceiver('props');
+        const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2_000 });
+        expect(message?.messageId).toBe('restart-1');
+        await receiver.completeMessage(message!);
+        await second.close();
     });
 
     it('rejects links to unknown queues the way Azure does', async () => {
