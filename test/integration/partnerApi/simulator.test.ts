@@ -10,7 +10,7 @@ const SECRET = 'ZZ-do-not-echo-4711';
 interface Answer {
     status: number;
     headers: Record<string, string | string[] | undefined>;
-    body: any;  
+    body: any;
     text: string;
 }
 
@@ -101,7 +101,6 @@ describe('Partner API simulator', () => {
     });
 
     const badEnums: [string, (r: any) => void][] = [
-         
         ['type', (r) => (r.type = SECRET)],
         ['status', (r) => (r.status = SECRET)],
         ['substatus', (r) => (r.substatus = SECRET)],
@@ -166,7 +165,7 @@ describe('Partner API simulator', () => {
             })
         ).body;
         const list = async (query: string) => (await call('GET', `${REFERRALS}?${query}`)).body;
-        const ids = (page: any) => page.value.map((r: { id: string }) => r.id);  
+        const ids = (page: any) => page.value.map((r: { id: string }) => r.id);
 
         expect(
             ids(await list(`$filter=${encodeURIComponent(`engagementId eq ${first.engagementId.toUpperCase()}`)}`)),
@@ -204,7 +203,7 @@ describe('Partner API simulator', () => {
 
     describe('PUT and PATCH', () => {
         async function created() {
-            return (await call('POST', REFERRALS, seedRequest())).body as Record<string, any>;  
+            return (await call('POST', REFERRALS, seedRequest())).body as Record<string, any>;
         }
         function withoutLinks(referral: Record<string, unknown>) {
             const copy = { ...referral };
