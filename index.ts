@@ -3,6 +3,7 @@
  * Nothing here reads configuration or opens a connection: an error at import time would stop every function.
  */
 import './functions/createReferral';
+import './functions/getReferralStatus';
 import './functions/submitReferral';
 import './functions/connectReferral';
 

@@ -26,6 +26,19 @@ describe('function registrations', () => {
         });
     });
 
+    it('registers GET /api/referrals/{id} with function-level auth', () => {
+        const trigger = bindingsOf('getReferralStatus').find((b) => b.type === 'httpTrigger');
+        expect(trigger).toMatchObject({ route: 'referrals/{id}', methods: ['GET'], authLevel: 'function' });
+    });
+
+    it.each([
+        ['submitReferral', 'referrals'],
+        ['connectReferral', 'referral-connections'],
+    ])('registers %s on queue %s through the ServiceBusConnection settings', (name, queueName) => {
+        const trigger = bindingsOf(name).find((b) => b.type === 'serviceBusTrigger');
+        expect(trigger).toMatchObject({ queueName, connection: 'ServiceBusConnection', direction: 'in' });
+    });
+
     it('sets authLevel explicitly on every HTTP function (the library default would be anonymous)', () => {
         for (const [name, { metadata }] of registry.functions) {
             for (const binding of Object.values(metadata.bindings)) {
