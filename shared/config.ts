@@ -116,6 +116,24 @@ export const SETTINGS = [
         default: 'https://login.microsoftonline.com',
         azure: 'optional',
     },
+    {
+        name: 'PARTNER_API_TOKEN_CACHE_VAULT_URL',
+        meaning:
+            "Key Vault (https://<vault>.vault.azure.net/) that keeps the refresh-token mode's token cache, so a rotated " +
+            'refresh token survives restarts and scale-out. Empty: the cache lives in memory only.',
+        azure: 'required',
+    },
+    {
+        name: 'PARTNER_API_TOKEN_CACHE_SECRET_NAME',
+        meaning: 'Name of the Key Vault secret that holds the token cache.',
+        default: 'partner-api-token-cache',
+        azure: 'optional',
+    },
+    {
+        name: 'PARTNER_API_TOKEN_CACHE_CLIENT_ID',
+        meaning: 'Client id of the managed identity that reads and writes the token cache in Key Vault.',
+        azure: 'required',
+    },
     // Pipeline behaviour.
     {
         name: 'SUBMIT_MAX_ATTEMPTS',
@@ -133,6 +151,15 @@ export const SETTINGS = [
         name: 'RETRY_MAX_DELAY_MS',
         meaning: 'Upper bound of one back-off delay (Retry-After from the Partner API still wins when longer).',
         default: '900000',
+        azure: 'optional',
+    },
+    // Retention.
+    {
+        name: 'REFERRAL_TTL_DAYS',
+        meaning:
+            'Days a referral record (with its customer data) is kept in Cosmos DB after its last change; ' +
+            '0 or -1 keeps records forever.',
+        default: '365',
         azure: 'optional',
     },
 ] as const satisfies readonly SettingDefinition[];
@@ -160,6 +187,20 @@ export interface PartnerApiConfig {
     clientCertificatePem?: string;
     refreshToken?: string;
     authorityHost: string;
+    /** Where the refresh-token mode keeps its token cache; absent: in memory only. */
+    tokenCache?: TokenCacheVaultConfig;
+}
+
+export interface TokenCacheVaultConfig {
+    vaultUrl: string;
+    secretName: string;
+    /** The managed identity's client id (Azure); absent: the developer's own credentials. */
+    clientId?: string;
+}
+
+export interface RetentionConfig {
+    /** The Cosmos DB per-item `ttl` written on every record: seconds, or -1 to keep the record forever. */
+    ttlSeconds: number;
 }
 
 export interface RetryConfig {
@@ -173,6 +214,7 @@ export interface AppConfig {
     cosmos: CosmosConnectionConfig;
     partnerApi: PartnerApiConfig;
     retry: RetryConfig;
+    retention: RetentionConfig;
 }
 
 export class ConfigurationError extends Error {
@@ -279,6 +321,21 @@ function parsePartnerApi(env: Env, problems: string[]): PartnerApiConfig {
         refreshToken: setting(env, 'PARTNER_API_REFRESH_TOKEN'),
         authorityHost: setting(env, 'PARTNER_API_AUTHORITY_HOST')!.replace(/\/+$/, ''),
     };
+    const vaultUrl = setting(env, 'PARTNER_API_TOKEN_CACHE_VAULT_URL');
+    if (vaultUrl) {
+        if (
+            Joi.string()
+                .uri({ scheme: ['https'] })
+                .validate(vaultUrl).error
+        ) {
+            problems.push('PARTNER_API_TOKEN_CACHE_VAULT_URL must be an https URL');
+        }
+        const secretName = setting(env, 'PARTNER_API_TOKEN_CACHE_SECRET_NAME')!;
+        if (!/^[0-9A-Za-z-]{1,127}$/.test(secretName)) {
+            problems.push('PARTNER_API_TOKEN_CACHE_SECRET_NAME must be 1-127 letters, digits and dashes');
+        }
+        config.tokenCache = { vaultUrl, secretName, clientId: setting(env, 'PARTNER_API_TOKEN_CACHE_CLIENT_ID') };
+    }
     if (auth === 'static' && !config.staticToken) problems.push('PARTNER_API_AUTH=static needs PARTNER_API_TOKEN');
     if (auth === 'refresh-token') {
         for (const name of ['PARTNER_API_TENANT_ID', 'PARTNER_API_CLIENT_ID', 'PARTNER_API_REFRESH_TOKEN'] as const) {
@@ -304,6 +361,21 @@ function parseRetry(env: Env, problems: string[]): RetryConfig {
     };
 }
 
+/** Cosmos DB refuses a `ttl` above 2^31 - 1 seconds (about 68 years). */
+const MAX_TTL_DAYS = Math.floor(2_147_483_647 / 86_400);
+
+function parseRetention(env: Env, problems: string[]): RetentionConfig {
+    const raw = setting(env, 'REFERRAL_TTL_DAYS')!;
+    const days = Number(raw);
+    if (!/^-?\d+$/.test(raw) || days < -1 || days > MAX_TTL_DAYS) {
+        problems.push(
+            `REFERRAL_TTL_DAYS must be a whole number of days from 1 to ${MAX_TTL_DAYS}, or 0 or -1 for ever`,
+        );
+        return { ttlSeconds: -1 };
+    }
+    return { ttlSeconds: days > 0 ? days * 86_400 : -1 };
+}
+
 /** Each section is parsed on its own, so a function only fails on the settings it really uses. */
 type Section = keyof AppConfig;
 const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] } = {
@@ -311,6 +383,7 @@ const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] 
     cosmos: parseCosmos,
     partnerApi: parsePartnerApi,
     retry: parseRetry,
+    retention: parseRetention,
 };
 
 const cache = new Map<Section, unknown>();

@@ -133,6 +133,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       PARTNER_API_CLIENT_ID: partnerApiClientId
       PARTNER_API_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${partnerApiClientSecretName}/)'
       PARTNER_API_REFRESH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${partnerApiRefreshTokenName}/)'
+      // The token cache (rotated refresh tokens) is read and written by the app itself, with the identity.
+      PARTNER_API_TOKEN_CACHE_VAULT_URL: keyVaultUri
+      PARTNER_API_TOKEN_CACHE_CLIENT_ID: identityClientId
       // Surface entry-point load errors instead of running with no functions.
       FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR: 'true'
     }
