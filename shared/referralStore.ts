@@ -6,6 +6,7 @@
  */
 import type { Container, ItemDefinition } from '@azure/cosmos';
 
+import { getConfig } from './config';
 import { getCosmosContainer } from './cosmos';
 import type { ReferralRecord } from './lifecycle';
 
@@ -43,8 +44,21 @@ function statusCodeOf(error: unknown): number | undefined {
     return typeof code === 'number' ? code : undefined;
 }
 
+/** The record as written: with the configured time to live (REFERRAL_TTL_DAYS; -1 = kept for ever). */
+export function withTtl(record: ReferralRecord, ttlSeconds: number): ReferralRecord {
+    return { ...record, ttl: ttlSeconds };
+}
+
 export class CosmosReferralStore implements ReferralStore {
-    constructor(private readonly container: () => Container = getCosmosContainer) {}
+    /**
+     * @param ttlSeconds Cosmos DB per-item `ttl` written on every create and replace, so a record expires that long
+     *   after its last change (the container's defaultTtl is -1: items without `ttl` would never expire). Read from
+     *   REFERRAL_TTL_DAYS on the first write by default.
+     */
+    constructor(
+        private readonly container: () => Container = getCosmosContainer,
+        private readonly ttlSeconds: () => number = () => getConfig('retention').ttlSeconds,
+    ) {}
 
     async read(id: string): Promise<StoredRecord | undefined> {
         const response = await this.container().item(id, id).read<ItemDefinition>();
@@ -53,7 +67,7 @@ export class CosmosReferralStore implements ReferralStore {
 
     async create(record: ReferralRecord): Promise<CreateResult> {
         try {
-            const response = await this.container().items.create<ItemDefinition>(record);
+            const response = await this.container().items.create<ItemDefinition>(withTtl(record, this.ttlSeconds()));
             return { created: true, stored: toStored(response.resource)! };
         } catch (error) {
             if (statusCodeOf(error) !== 409) throw error;
@@ -68,7 +82,9 @@ export class CosmosReferralStore implements ReferralStore {
         try {
             const response = await this.container()
                 .item(record.id, record.id)
-                .replace<ItemDefinition>(record, { accessCondition: { type: 'IfMatch', condition: etag } });
+                .replace<ItemDefinition>(withTtl(record, this.ttlSeconds()), {
+                    accessCondition: { type: 'IfMatch', condition: etag },
+                });
             return { replaced: true, stored: toStored(response.resource)! };
         } catch (error) {
             const status = statusCodeOf(error);
