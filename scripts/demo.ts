@@ -1,0 +1,124 @@
+/**
+ * `npm run demo`: against the running local app (`npm start` in another terminal), posts the seed's Shared example
+ * and an Independent one, prints each status change until both are done, then shows the two Partner API referrals
+ * of the Shared one side by side.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { loadSection } from '../shared/config';
+import { isTerminal, type LifecycleStatus } from '../shared/lifecycle';
+import { createPartnerApiClient, type PartnerReferral } from '../shared/partnerApi';
+import type { ReferralStatusDocument } from '../shared/status';
+
+const env = process.env;
+const baseUrl = `http://127.0.0.1:${env.PORT ?? '7071'}`;
+const functionKey = env.LOCAL_FUNCTION_KEY ?? 'local-dev-function-key';
+const TIMEOUT_MS = 60_000;
+
+function seedRequest(): Record<string, unknown> {
+    // Works from the TypeScript source and from the build in dist/.
+    for (const root of [join(__dirname, '..'), join(__dirname, '..', '..')]) {
+        try {
+            return JSON.parse(
+                readFileSync(join(root, 'test/fixtures/seed-shared-referral.request.json'), 'utf8'),
+            ) as Record<string, unknown>;
+        } catch {
+            continue;
+        }
+    }
+    throw new Error('test/fixtures/seed-shared-referral.request.json not found');
+}
+
+async function post(key: string, body: unknown): Promise<void> {
+    const response = await fetch(`${baseUrl}/api/referrals`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-functions-key': functionKey, 'idempotency-key': key },
+        body: JSON.stringify(body),
+    });
+    console.log(`POST /api/referrals (${key}) -> ${response.status} ${await response.text()}`);
+    if (response.status !== 202) throw new Error(`The app did not accept ${key}.`);
+}
+
+async function status(key: string): Promise<ReferralStatusDocument> {
+    const response = await fetch(`${baseUrl}/api/referrals/${encodeURIComponent(key)}`, {
+        headers: { 'x-functions-key': functionKey },
+    });
+    return (await response.json()) as ReferralStatusDocument;
+}
+
+async function follow(keys: Record<string, string>): Promise<Record<string, ReferralStatusDocument>> {
+    const last: Record<string, LifecycleStatus | undefined> = {};
+    const documents: Record<string, ReferralStatusDocument> = {};
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (Date.now() < deadline) {
+        for (const [label, key] of Object.entries(keys)) {
+            const document = await status(key);
+            documents[label] = document;
+            if (document.status !== last[label]) {
+                console.log(
+                    `${new Date().toISOString()}  ${label.padEnd(11)} ${last[label] ?? '-'} -> ${document.status}`,
+                );
+                last[label] = document.status;
+            }
+        }
+        if (Object.values(documents).every((d) => isTerminal(d))) return documents;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error('The referrals did not finish within 60 seconds. Is `npm start` running?');
+}
+
+function sideBySide(referrals: PartnerReferral[]): void {
+    const rows: Array<[string, (r: PartnerReferral) => unknown]> = [
+        ['id', (r) => r.id],
+        ['engagementId', (r) => r.engagementId],
+        ['type', (r) => r.type],
+        ['target', (r) => JSON.stringify(r.target)],
+        ['externalReferenceId', (r) => r.externalReferenceId],
+        ['status', (r) => `${r.status}/${r.substatus}`],
+        ['createdDateTime', (r) => r.createdDateTime],
+    ];
+    const width = 52;
+    console.log(`\n${''.padEnd(20)} ${'your referral'.padEnd(width)} connected referral (Microsoft)`);
+    for (const [name, read] of rows) {
+        console.log(`${name.padEnd(20)} ${String(read(referrals[0]!)).padEnd(width)} ${String(read(referrals[1]!))}`);
+    }
+}
+
+async function main(): Promise<void> {
+    const run = Date.now().toString(36);
+    const shared = seedRequest();
+    const independent = { ...seedRequest(), type: 'Independent', target: undefined };
+    const keys = { Shared: `demo-shared-${run}`, Independent: `demo-independent-${run}` };
+    await post(keys.Shared, shared);
+    await post(keys.Independent, independent);
+
+    const documents = await follow(keys);
+    const engagementId = documents.Shared?.partnerReferral?.engagementId;
+    if (!engagementId)
+        throw new Error(`The Shared referral ended ${documents.Shared?.status} without an engagementId.`);
+
+    const partnerApi = createPartnerApiClient(
+        loadSection('partnerApi', {
+            ...env,
+            PARTNER_API_BASE_URL:
+                env.PARTNER_API_BASE_URL ?? `http://127.0.0.1:${env.PARTNER_API_SIMULATOR_PORT ?? '7090'}`,
+            PARTNER_API_AUTH: env.PARTNER_API_AUTH ?? (env.PARTNER_API_BASE_URL ? 'static' : 'none'),
+        }),
+    );
+    try {
+        const referrals = await partnerApi.listAllReferrals(
+            { filter: { engagementId }, orderBy: 'createdDateTime asc' },
+            { requestId: keys.Shared, correlationId: `demo-${run}` },
+        );
+        console.log(`\nThe Partner API holds ${referrals.length} referrals with engagementId ${engagementId}:`);
+        if (referrals.length === 2) sideBySide(referrals);
+    } finally {
+        await partnerApi.close();
+    }
+}
+
+main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+});
