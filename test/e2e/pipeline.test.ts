@@ -1,0 +1,228 @@
+/**
+ * End to end on the local runtime: the app's own registrations (index.ts) in the local host, the Service Bus dev
+ * broker, the Cosmos DB emulator and the Partner API simulator, all through the real SDKs over loopback.
+ */
+import { join } from 'node:path';
+
+import { ServiceBusClient } from '@azure/service-bus';
+
+import { type CosmosEmulator, startCosmosEmulator } from '../../local/cosmos/emulator';
+import { type LocalHost, startLocalHost } from '../../local/host/localHost';
+import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
+import { type DevBroker, startBroker } from '../../local/servicebus/broker';
+import { APP_QUEUES } from '../../local/servicebus/queues';
+import { REFERRALS_QUEUE } from '../../shared/names';
+import type { ReferralStatusDocument } from '../../shared/status';
+import { independentReferral, seedReferral } from '../support/referrals';
+
+let broker: DevBroker;
+let cosmos: CosmosEmulator;
+let simulator: PartnerApiSimulator;
+let host: LocalHost;
+let serviceBus: ServiceBusClient;
+
+const RETRY_AFTER_SECONDS = 2;
+
+beforeAll(async () => {
+    [broker, cosmos, simulator] = await Promise.all([
+        startBroker({ port: 0, queues: APP_QUEUES }),
+        startCosmosEmulator({ port: 0 }),
+        startPartnerApiSimulator({ port: 0, acceptMissingToken: true }),
+    ]);
+    host = await startLocalHost({
+        entry: join(__dirname, '..', '..', 'index.ts'),
+        port: 0,
+        env: {
+            ServiceBusConnection: broker.connectionString,
+            CosmosDbConnection: cosmos.connectionString,
+            COSMOS_DISABLE_TLS_VERIFICATION: 'true',
+            PARTNER_API_BASE_URL: simulator.url,
+            PARTNER_API_AUTH: 'none',
+            PARTNER_API_TIMEOUT_MS: '2000',
+            RETRY_BASE_DELAY_MS: '100',
+            RETRY_MAX_DELAY_MS: '1000',
+        },
+        logSink: () => undefined,
+    });
+    serviceBus = new ServiceBusClient(broker.connectionString);
+});
+
+afterAll(async () => {
+    await serviceBus?.close();
+    await host?.close();
+    await Promise.all([broker?.close(), cosmos?.close(), simulator?.close()]);
+});
+
+afterEach(() => {
+    simulator.admin.setFaults({ ...NO_FAULTS, seed: 1 });
+});
+
+async function post(key: string, body: unknown): Promise<number> {
+    const response = await fetch(`${host.url}/api/referrals`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-functions-key': host.functionKey, 'idempotency-key': key },
+        body: JSON.stringify(body),
+    });
+    return response.status;
+}
+
+async function status(key: string): Promise<ReferralStatusDocument | undefined> {
+    const response = await fetch(`${host.url}/api/referrals/${key}`, {
+        headers: { 'x-functions-key': host.functionKey },
+    });
+    return response.status === 200 ? ((await response.json()) as ReferralStatusDocument) : undefined;
+}
+
+async function waitFor<T>(
+    read: () => Promise<T> | T,
+    done: (value: T) => boolean,
+    what: string,
+    timeoutMs = 20_000,
+): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const value = await read();
+        if (done(value)) return value;
+        if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${JSON.stringify(value)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+const waitForStatus = (key: string, expected: string, timeoutMs?: number) =>
+    waitFor(
+        () => status(key),
+        (s) => s?.status === expected,
+        `${key} to be ${expected}`,
+        timeoutMs,
+    );
+
+/** Waits until the broker has nothing left to deliver or in flight. */
+const queuesIdle = () =>
+    waitFor(
+        () => broker.stats(),
+        (stats) => Object.values(stats).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0),
+        'the queues to drain',
+    );
+
+const referralsFor = (externalReferenceId: string) =>
+    simulator.admin.referrals().filter((r) => r.externalReferenceId === externalReferenceId);
+const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+
+describe('the pipeline on the local runtime', () => {
+    it('takes the seed example (Shared) to Connected: exactly two referrals in one engagement, the second for msft', async () => {
+        expect(await post('e2e-shared', seedReferral())).toBe(202);
+        const done = await waitForStatus('e2e-shared', 'Connected');
+
+        const engagementId = done.partnerReferral!.engagementId;
+        const inEngagement = simulator.admin.referrals().filter((r) => r.engagementId === engagementId);
+        expect(inEngagement).toHaveLength(2);
+        expect(inEngagement[0]!.id).toBe(done.partnerReferral!.id);
+        expect(inEngagement[0]!.target).toEqual(seedReferral().target);
+        expect(inEngagement[1]!.id).toBe(done.connectedReferral!.id);
+        expect(inEngagement[1]!.target).toEqual([{ type: 'BusinessProfileLocation', id: 'msft' }]);
+        expect(done.history.map((h) => h.status)).toEqual([
+            'Queued',
+            'Submitting',
+            'Submitted',
+            'Connecting',
+            'Connected',
+        ]);
+    });
+
+    it('takes an Independent referral to Submitted with exactly one Partner API referral', async () => {
+        expect(await post('e2e-independent', independentReferral())).toBe(202);
+        const done = await waitForStatus('e2e-independent', 'Submitted');
+        await queuesIdle();
+        expect(referralsFor('e2e-independent')).toHaveLength(1);
+        expect(done.connectedReferral).toBeNull();
+    });
+
+    it('processes a message published straight to the queue like an HTTP one', async () => {
+        await serviceBus.createSender(REFERRALS_QUEUE).sendMessages({
+            body: seedReferral(),
+            messageId: 'e2e-published',
+            contentType: 'application/json',
+            applicationProperties: { contractVersion: '1' },
+        });
+        await waitForStatus('e2e-published', 'Connected');
+        expect(referralsFor('e2e-published')).toHaveLength(1);
+    });
+
+    it('records an invalid published message Rejected, and does not retry it', async () => {
+        const invalid = seedReferral();
+        delete invalid.details;
+        await serviceBus.createSender(REFERRALS_QUEUE).sendMessages({ body: invalid, messageId: 'e2e-invalid' });
+        const rejected = await waitForStatus('e2e-invalid', 'Rejected');
+        await queuesIdle();
+        expect(rejected.error).toEqual({ code: 'InvalidReferral', message: 'The referral is not valid.' });
+        expect(postsFor('e2e-invalid')).toHaveLength(0);
+        expect(broker.stats()[REFERRALS_QUEUE]!.deadLettered).toBe(0);
+    });
+
+    it('honours Retry-After: after a 429 the next attempt is not sent earlier', async () => {
+        simulator.admin.setFaults({ rate429: 1, retryAfterSeconds: RETRY_AFTER_SECONDS, methods: ['POST'] });
+        expect(await post('e2e-throttled', independentReferral())).toBe(202);
+        await waitFor(
+            () => postsFor('e2e-throttled'),
+            (posts) => posts.length >= 1,
+            'the first POST',
+        );
+        simulator.admin.setFaults({ ...NO_FAULTS });
+
+        await waitForStatus('e2e-throttled', 'Submitted', 15_000);
+        const posts = postsFor('e2e-throttled');
+        expect(posts.map((p) => p.fault)).toEqual(['throttled', 'none']);
+        expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(RETRY_AFTER_SECONDS * 1000);
+        expect(referralsFor('e2e-throttled')).toHaveLength(1);
+    });
+
+    it('after a lost answer (created, then the connection dropped) still holds exactly one referral', async () => {
+        simulator.admin.setFaults({ rateLost: 1, methods: ['POST'] });
+        expect(await post('e2e-lost', independentReferral())).toBe(202);
+        await waitFor(
+            () => postsFor('e2e-lost'),
+            (posts) => posts.length >= 1,
+            'the first POST',
+        );
+        simulator.admin.setFaults({ ...NO_FAULTS });
+
+        const done = await waitForStatus('e2e-lost', 'Submitted', 15_000);
+        await queuesIdle();
+        expect(postsFor('e2e-lost').map((p) => p.fault)).toEqual(['lost']);
+        expect(referralsFor('e2e-lost')).toHaveLength(1);
+        expect(done.partnerReferral!.id).toBe(referralsFor('e2e-lost')[0]!.id);
+    });
+
+    it('changes nothing when a message is delivered again after Submitted', async () => {
+        expect(await post('e2e-redelivered', independentReferral())).toBe(202);
+        const before = await waitForStatus('e2e-redelivered', 'Submitted');
+        await queuesIdle();
+
+        // A copy under a new messageId (duplicate detection would drop the same one), as a redelivery would be.
+        await serviceBus.createSender(REFERRALS_QUEUE).sendMessages({
+            body: independentReferral(),
+            messageId: 'e2e-redelivered:copy',
+            applicationProperties: { referralKey: 'e2e-redelivered' },
+        });
+        await waitFor(
+            () => broker.stats()[REFERRALS_QUEUE]!,
+            (q) => q.active === 0 && q.locked === 0,
+            'the copy',
+        );
+        expect(await status('e2e-redelivered')).toEqual(before);
+        expect(postsFor('e2e-redelivered')).toHaveLength(1);
+    });
+
+    it("rejects a referral the Partner API refuses with a permanent 400, keeping the API's error code", async () => {
+        const connectedToNowhere = {
+            ...seedReferral(),
+            engagementId: '00000000-0000-4000-8000-000000000000',
+            target: [{ type: 'BusinessProfileLocation', id: 'msft' }],
+        };
+        expect(await post('e2e-refused', connectedToNowhere)).toBe(202);
+        const rejected = await waitForStatus('e2e-refused', 'Rejected');
+        expect(rejected.error?.code).toBe('invalidRequest');
+        await queuesIdle();
+        expect(postsFor('e2e-refused')).toHaveLength(1);
+    });
+});
