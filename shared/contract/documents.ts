@@ -1,0 +1,312 @@
+/**
+ * The published contract: the OpenAPI 3.1 document of the HTTP API and the JSON Schema (2020-12) of the queue
+ * message, both built from the one joi schema of the referral (`referralSchema`), never written twice.
+ *
+ * `npm run contract:generate` writes them to docs/openapi.json and docs/referral-message.schema.json; GET
+ * /api/openapi.json serves the same document; test/unit/contract keeps the checked-in files in step.
+ */
+import { MAX_BODY_BYTES } from '../intake';
+import { LIFECYCLE_STATUSES } from '../lifecycle';
+import { ATTEMPT_PROPERTY, KEY_PATTERN, REFERRAL_KEY_PROPERTY } from '../messages';
+import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../names';
+import { REFERRAL_TYPES } from '../referral/enums';
+import { referralSchema } from '../referral/schema';
+import { joiToJsonSchema, type JsonSchema } from './joiToJsonSchema';
+
+export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
+export const OPENAPI_PATH = 'docs/openapi.json';
+export const MESSAGE_SCHEMA_PATH = 'docs/referral-message.schema.json';
+export const MESSAGE_SCHEMA_ID = `urn:cosell-referrals:referral-message:${CONTRACT_VERSION}`;
+
+const REFERRAL_DESCRIPTION =
+    'The body of POST /v1.0/engagements/referrals of the Partner API, as this service accepts it. Properties not ' +
+    'listed here are accepted, reported as warnings and passed through unchanged. Not expressible here: the ' +
+    'substatus must suit the status (New: Pending or Received; Active: Accepted; Closed: Won, Lost, Declined or ' +
+    'Expired; None: None), and the body may nest at most 32 levels.';
+
+const KEY_SCHEMA: JsonSchema = {
+    type: 'string',
+    pattern: KEY_PATTERN.source,
+    description: 'A referral key: 1-128 characters of A-Z a-z 0-9 . _ : -',
+};
+
+/** The referral create body, from the joi schema. */
+export function referralRequestSchema(): JsonSchema {
+    return { title: 'ReferralRequest', description: REFERRAL_DESCRIPTION, ...joiToJsonSchema(referralSchema) };
+}
+
+const PROBLEM_SCHEMA: JsonSchema = {
+    type: 'object',
+    description: 'RFC 9457 problem details. Never echoes submitted values.',
+    required: ['type', 'title', 'status'],
+    properties: {
+        type: { type: 'string' },
+        title: { type: 'string' },
+        status: { type: 'integer' },
+        detail: { type: 'string' },
+        errors: {
+            type: 'array',
+            description: 'For invalid input: where each problem is and what is wrong, never the value.',
+            items: { $ref: '#/components/schemas/Problem' },
+        },
+    },
+};
+
+const ITEM_PROBLEM_SCHEMA: JsonSchema = {
+    type: 'object',
+    required: ['path', 'message'],
+    properties: {
+        path: { type: 'string', examples: ['customerProfile.team[0].email'] },
+        message: { type: 'string', examples: ['must be a valid email address'] },
+    },
+};
+
+const PARTNER_REFERRAL_STATUS: JsonSchema = {
+    type: ['object', 'null'],
+    required: ['id', 'engagementId', 'status', 'substatus', 'eTag'],
+    properties: {
+        id: { type: 'string', description: 'The Partner API referral id.' },
+        engagementId: { type: 'string' },
+        status: { type: ['string', 'null'] },
+        substatus: { type: ['string', 'null'] },
+        eTag: { type: ['string', 'null'] },
+    },
+};
+
+const LIFECYCLE_STATUS: JsonSchema = { type: 'string', enum: [...LIFECYCLE_STATUSES] };
+
+const ACCEPTED_SCHEMA: JsonSchema = {
+    type: 'object',
+    required: ['id', 'status', 'statusUrl', 'warnings'],
+    properties: {
+        id: { $ref: '#/components/schemas/ReferralKey' },
+        status: { $ref: '#/components/schemas/LifecycleStatus' },
+        statusUrl: { type: 'string', examples: ['/api/referrals/7f0c…'] },
+        warnings: {
+            type: 'array',
+            description: 'Unknown properties (passed through unchanged), with a "did you mean" hint where one fits.',
+            items: { $ref: '#/components/schemas/Problem' },
+        },
+    },
+};
+
+const STATUS_SCHEMA: JsonSchema = {
+    type: 'object',
+    description: 'What happened to a referral: identifiers and statuses only, no customer data.',
+    required: [
+        'id',
+        'status',
+        'type',
+        'partnerReferral',
+        'connectedReferral',
+        'error',
+        'attempts',
+        'createdAt',
+        'updatedAt',
+        'history',
+    ],
+    properties: {
+        id: { $ref: '#/components/schemas/ReferralKey' },
+        status: { $ref: '#/components/schemas/LifecycleStatus' },
+        type: { type: ['string', 'null'], enum: [...REFERRAL_TYPES, null] },
+        partnerReferral: { $ref: '#/components/schemas/PartnerReferralStatus' },
+        connectedReferral: { $ref: '#/components/schemas/PartnerReferralStatus' },
+        error: {
+            type: ['object', 'null'],
+            required: ['code', 'message'],
+            properties: { code: { type: 'string' }, message: { type: 'string' } },
+        },
+        attempts: { type: 'integer', minimum: 0 },
+        createdAt: { type: 'string', format: 'date-time' },
+        updatedAt: { type: 'string', format: 'date-time' },
+        history: {
+            type: 'array',
+            items: {
+                type: 'object',
+                required: ['status', 'at'],
+                properties: {
+                    status: { $ref: '#/components/schemas/LifecycleStatus' },
+                    at: { type: 'string', format: 'date-time' },
+                },
+            },
+        },
+    },
+};
+
+function problemResponse(description: string): JsonSchema {
+    return {
+        description,
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDetails' } } },
+    };
+}
+
+const CORRELATION_HEADER: JsonSchema = {
+    description: 'The correlation id (the caller\'s x-correlation-id, else a new one); sent on as MS-CorrelationId.',
+    schema: { type: 'string' },
+};
+
+/** The OpenAPI 3.1 document of the HTTP API. */
+export function openApiDocument(): JsonSchema {
+    return {
+        openapi: '3.1.0',
+        jsonSchemaDialect: JSON_SCHEMA_DIALECT,
+        info: {
+            title: 'Co-sell referrals',
+            version: CONTRACT_VERSION,
+            description:
+                'Submits Microsoft co-sell referrals to Partner Center exactly once. A referral is accepted (202), ' +
+                `queued, submitted to the Partner API and, when Shared, connected to Microsoft; read its status back ` +
+                `with GET /api/referrals/{id}. Upstream systems may instead publish to the Service Bus queue ` +
+                `"${REFERRALS_QUEUE}" (see referral-message.schema.json).`,
+        },
+        security: [{ functionKeyHeader: [] }, { functionKeyQuery: [] }],
+        paths: {
+            '/api/referrals': {
+                post: {
+                    operationId: 'createReferral',
+                    summary: 'Accept a referral and queue it for submission to the Partner API.',
+                    parameters: [
+                        {
+                            name: 'Idempotency-Key',
+                            in: 'header',
+                            required: false,
+                            description:
+                                'The referral key. The same key with the same body answers with the same referral and ' +
+                                'never submits twice; with another body it is a 409. Default: a new UUID.',
+                            schema: KEY_SCHEMA,
+                        },
+                        {
+                            name: 'x-correlation-id',
+                            in: 'header',
+                            required: false,
+                            description:
+                                'Correlation id carried through both queues to the Partner API (MS-CorrelationId). ' +
+                                'A value that is not a valid key is replaced by a new UUID.',
+                            schema: KEY_SCHEMA,
+                        },
+                    ],
+                    requestBody: {
+                        required: true,
+                        description: `At most ${MAX_BODY_BYTES} bytes.`,
+                        content: { 'application/json': { schema: { $ref: '#/components/schemas/ReferralRequest' } } },
+                    },
+                    responses: {
+                        '202': {
+                            description: 'Queued (or the same request seen before).',
+                            headers: {
+                                Location: { description: 'The status URL.', schema: { type: 'string' } },
+                                'x-correlation-id': CORRELATION_HEADER,
+                            },
+                            content: {
+                                'application/json': { schema: { $ref: '#/components/schemas/ReferralAccepted' } },
+                            },
+                        },
+                        '400': problemResponse('Not valid: `errors` lists each problem as { path, message }.'),
+                        '401': { description: 'No valid function key.' },
+                        '409': problemResponse('The Idempotency-Key was used for a different referral.'),
+                        '413': problemResponse(`The body is larger than ${MAX_BODY_BYTES} bytes.`),
+                        '415': problemResponse('The body is not JSON.'),
+                        '503': {
+                            ...problemResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
+                            headers: { 'Retry-After': { schema: { type: 'integer' } } },
+                        },
+                    },
+                },
+            },
+            '/api/referrals/{id}': {
+                get: {
+                    operationId: 'getReferralStatus',
+                    summary: 'The lifecycle status of one referral and the Partner API identifiers.',
+                    parameters: [{ name: 'id', in: 'path', required: true, schema: KEY_SCHEMA }],
+                    responses: {
+                        '200': {
+                            description: 'The status document.',
+                            content: {
+                                'application/json': { schema: { $ref: '#/components/schemas/ReferralStatus' } },
+                            },
+                        },
+                        '401': { description: 'No valid function key.' },
+                        '404': problemResponse('No referral has this id.'),
+                    },
+                },
+            },
+            '/api/openapi.json': {
+                get: {
+                    operationId: 'getOpenApi',
+                    summary: 'This document.',
+                    security: [],
+                    responses: { '200': { description: 'The OpenAPI document.', content: { 'application/json': {} } } },
+                },
+            },
+        },
+        components: {
+            securitySchemes: {
+                functionKeyHeader: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
+                functionKeyQuery: { type: 'apiKey', in: 'query', name: 'code' },
+            },
+            schemas: {
+                ReferralRequest: referralRequestSchema(),
+                ReferralKey: KEY_SCHEMA,
+                LifecycleStatus: LIFECYCLE_STATUS,
+                ReferralAccepted: ACCEPTED_SCHEMA,
+                ReferralStatus: STATUS_SCHEMA,
+                PartnerReferralStatus: PARTNER_REFERRAL_STATUS,
+                ProblemDetails: PROBLEM_SCHEMA,
+                Problem: ITEM_PROBLEM_SCHEMA,
+            },
+        },
+    };
+}
+
+/**
+ * The JSON Schema of a message on the "referrals" queue, for upstream publishers in any language: the message's
+ * properties as Service Bus carries them, with the body (`$defs.ReferralRequest`, usable on its own).
+ */
+export function referralMessageSchema(): JsonSchema {
+    return {
+        $schema: JSON_SCHEMA_DIALECT,
+        $id: MESSAGE_SCHEMA_ID,
+        title: `A message on the Service Bus queue "${REFERRALS_QUEUE}"`,
+        description:
+            'Publish one message per referral. The body is the referral create body as JSON (the same as POST ' +
+            '/api/referrals takes). messageId is the referral key: the queue drops a repeat within its one-day ' +
+            'duplicate-detection window, and the service remembers the key for good, so a repeat never submits twice; ' +
+            `a different body under a used key is refused. Messages on "${CONNECTIONS_QUEUE}" are internal.`,
+        type: 'object',
+        required: ['messageId', 'contentType', 'body'],
+        properties: {
+            messageId: { ...KEY_SCHEMA, description: 'The referral key (Service Bus MessageId).' },
+            correlationId: {
+                ...KEY_SCHEMA,
+                description: 'Optional (Service Bus CorrelationId); sent to the Partner API as MS-CorrelationId.',
+            },
+            contentType: { const: 'application/json' },
+            applicationProperties: {
+                type: 'object',
+                description: 'Service Bus application properties.',
+                properties: {
+                    [CONTRACT_VERSION_PROPERTY]: {
+                        const: CONTRACT_VERSION,
+                        description: 'The version of this message contract.',
+                    },
+                    [REFERRAL_KEY_PROPERTY]: {
+                        ...KEY_SCHEMA,
+                        description: 'Set by the service on its own retries; publishers leave it out.',
+                    },
+                    [ATTEMPT_PROPERTY]: {
+                        type: 'integer',
+                        minimum: 1,
+                        description: 'Set by the service on its own retries; publishers leave it out.',
+                    },
+                },
+            },
+            body: { $ref: '#/$defs/ReferralRequest' },
+        },
+        $defs: { ReferralRequest: referralRequestSchema() },
+    };
+}
+
+/** The text of a checked-in document (stable key order, 4-space indent, newline at the end). */
+export function documentText(document: JsonSchema): string {
+    return `${JSON.stringify(document, null, 4)}\n`;
+}

@@ -1,0 +1,11 @@
+export {
+    documentText,
+    JSON_SCHEMA_DIALECT,
+    MESSAGE_SCHEMA_ID,
+    MESSAGE_SCHEMA_PATH,
+    OPENAPI_PATH,
+    openApiDocument,
+    referralMessageSchema,
+    referralRequestSchema,
+} from './documents';
+export { joiToJsonSchema, type JsonSchema, UnsupportedJoiError } from './joiToJsonSchema';
