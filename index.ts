@@ -6,6 +6,7 @@ import './functions/createReferral';
 import './functions/getReferralStatus';
 import './functions/submitReferral';
 import './functions/connectReferral';
+import './functions/getOpenApi';
 
 import { app } from '@azure/functions';
 

@@ -40,12 +40,20 @@ describe('function registrations', () => {
     });
 
     it('sets authLevel explicitly on every HTTP function (the library default would be anonymous)', () => {
+        // The one exception: the public OpenAPI document, anonymous on purpose and set explicitly.
+        const anonymous = new Set(['getOpenApi']);
         for (const [name, { metadata }] of registry.functions) {
             for (const binding of Object.values(metadata.bindings)) {
                 if (binding.type !== 'httpTrigger') continue;
-                expect({ name, authLevel: binding.authLevel }).toEqual({ name, authLevel: 'function' });
+                const expected = anonymous.has(name) ? 'anonymous' : 'function';
+                expect({ name, authLevel: binding.authLevel }).toEqual({ name, authLevel: expected });
             }
         }
+    });
+
+    it('registers GET /api/openapi.json as anonymous (public documentation)', () => {
+        const trigger = bindingsOf('getOpenApi').find((b) => b.type === 'httpTrigger');
+        expect(trigger).toMatchObject({ route: 'openapi.json', methods: ['GET'], authLevel: 'anonymous' });
     });
 
     it('registers an appTerminate hook that closes the clients', () => {
