@@ -11,6 +11,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import Joi from 'joi';
 
+import { getOpenApi } from '../../../functions/getOpenApi';
 import {
     joiToJsonSchema,
     MESSAGE_SCHEMA_PATH,
@@ -181,7 +182,6 @@ describe('joiToJsonSchema', () => {
 
 describe('GET /api/openapi.json', () => {
     it('answers the generated document as JSON', async () => {
-        const { getOpenApi } = await import('../../../functions/getOpenApi');
         const { context } = invocationContext('getOpenApi');
         const response = await readResponse(
             await getOpenApi(new HttpRequest({ method: 'GET', url: 'http://localhost/api/openapi.json' }), context),
