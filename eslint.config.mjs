@@ -20,7 +20,10 @@ export default tseslint.config(
             '@typescript-eslint/no-floating-promises': 'error',
             '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
             '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-            'simple-import-sort/imports': ['error', { groups: [['^\\u0000'], ['^node:'], ['^@?\\w'], ['^'], ['^\\.']] }],
+            'simple-import-sort/imports': [
+                'error',
+                { groups: [['^\\u0000'], ['^node:'], ['^@?\\w'], ['^'], ['^\\.']] },
+            ],
             'simple-import-sort/exports': 'error',
         },
     },
