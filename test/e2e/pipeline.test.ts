@@ -88,13 +88,15 @@ async function waitFor<T>(
     }
 }
 
-const waitForStatus = (key: string, expected: string, timeoutMs?: number) =>
-    waitFor(
+async function waitForStatus(key: string, expected: string, timeoutMs?: number): Promise<ReferralStatusDocument> {
+    const document = await waitFor(
         () => status(key),
         (s) => s?.status === expected,
         `${key} to be ${expected}`,
         timeoutMs,
     );
+    return document!;
+}
 
 /** Waits until the broker has nothing left to deliver or in flight. */
 const queuesIdle = () =>
