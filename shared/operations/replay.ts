@@ -1,0 +1,291 @@
+/**
+ * Replay: puts referrals that stopped back on their way, through the same queues and workers, exactly once.
+ *
+ * Two kinds of stopped work:
+ * - a `Failed` referral (a step ran out of attempts): its record moves Failed → Queued (submit failed) or
+ *   Failed → Submitted (connect failed) with a conditional write, attempts reset, and the step's message is sent;
+ * - a dead-lettered message (the function kept throwing: a store outage, a message it could not read): the message's
+ *   referral is looked up and sent on again, and the dead-lettered copy is removed.
+ *
+ * The record decides everything, as in the workers: a referral that is already done is only reported; one still in
+ * progress gets its step's message again (a redundant delivery is harmless: the worker reads the record first). A
+ * referral whose last attempt may have reached the Partner API (`lastAttemptUncertain`) restarts *in* its working
+ * state (Failed → Queued → Submitting, or Failed → Submitted → Connecting, in one write), so the worker looks it up
+ * before creating it again. Every message a replay sends has a messageId derived from the record's state (or the
+ * dead-lettered message's sequence number): running the same replay twice sends the same messageId, which the queue's
+ * duplicate detection drops. Nothing here reads or prints customer data: keys, statuses and codes only.
+ */
+import type { ServiceBusMessage } from '@azure/service-bus';
+
+import { requestHash } from '../canonicalJson';
+import { isTerminal, type LifecycleStatus, type ReferralRecord, transition } from '../lifecycle';
+import { connectionMessage, isValidKey, REFERRAL_KEY_PROPERTY, referralMessage } from '../messages';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../names';
+import type { ReferralStore, StoredRecord } from '../referralStore';
+import type { MessageSender } from '../serviceBus';
+
+/** A message in a dead-letter queue, as far as replay needs it (the body is handed on, never shown). */
+export interface DeadLetteredMessage {
+    /** The queue whose dead-letter queue holds it. */
+    queue: string;
+    sequenceNumber: string;
+    messageId?: string;
+    correlationId?: string;
+    body: unknown;
+    applicationProperties: Record<string, unknown>;
+    reason?: string;
+    enqueuedAt?: Date;
+}
+
+export interface DeadLetterQueue {
+    readonly queue: string;
+    /** Every message, without locking or removing any. */
+    peek(): Promise<DeadLetteredMessage[]>;
+    /**
+     * Receives every message under a lock and hands it to `handle`: true removes it (complete), false leaves it in
+     * the dead-letter queue. A throw from `handle` leaves that message and stops.
+     */
+    drain(handle: (message: DeadLetteredMessage) => Promise<boolean>): Promise<void>;
+}
+
+/** The keys of the records in status Failed. */
+export interface FailedRecordQuery {
+    failedKeys(): Promise<string[]>;
+}
+
+export interface ReplayDependencies {
+    store: ReferralStore;
+    failed: FailedRecordQuery;
+    deadLetters: DeadLetterQueue[];
+    referralsQueue: MessageSender;
+    connectionsQueue: MessageSender;
+    now: () => Date;
+}
+
+export type ReplayOutcome =
+    /** A Failed referral was restarted and its message sent. */
+    | 'requeued'
+    /** A referral still in progress (its message was lost to the dead-letter queue): its message was sent again. */
+    | 'resent'
+    /** A dead-lettered referral that never got a record: the message was published again under a new messageId. */
+    | 'republished'
+    /** Nothing to do: the referral is Submitted/Connected/Rejected (a dead-lettered copy is removed). */
+    | 'alreadyDone'
+    /** The dead-lettered message cannot be replayed (no usable key, or the key belongs to another referral). */
+    | 'unreplayable'
+    | 'notFound';
+
+export interface ReplayItem {
+    source: 'failed' | 'deadLetter';
+    key: string | undefined;
+    /** For dead-lettered messages: which queue, and its identifiers (not its body). */
+    queue?: string;
+    messageId?: string;
+    sequenceNumber?: string;
+    reason?: string;
+    /** The record's status before the replay, if there is a record. */
+    status?: LifecycleStatus;
+    /** Which step a Failed referral failed in. */
+    step?: 'submit' | 'connect';
+    errorCode?: string;
+    outcome: ReplayOutcome;
+    /** Why, for unreplayable items. */
+    detail?: string;
+}
+
+export interface ReplayOptions {
+    /** Only these referral keys (default: every Failed referral and every dead-lettered message). */
+    keys?: string[];
+    /** Report what would happen; write and send nothing, remove nothing. */
+    dryRun?: boolean;
+    /** Called once per item, when it is done (for a progress bar). */
+    onItem?: (item: ReplayItem) => void;
+}
+
+const MAX_CONFLICT_ROUNDS = 5;
+
+function failedStep(record: ReferralRecord): 'submit' | 'connect' {
+    return record.partnerReferral ? 'connect' : 'submit';
+}
+
+function parseBody(body: unknown): unknown {
+    const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : undefined;
+    if (text === undefined) return body;
+    try {
+        return JSON.parse(text) as unknown;
+    } catch {
+        return text;
+    }
+}
+
+/** The referral key a dead-lettered message names (retries carry it as an application property). */
+export function keyOfDeadLetter(message: DeadLetteredMessage): string | undefined {
+    const fromProperty = message.applicationProperties[REFERRAL_KEY_PROPERTY];
+    const fromBody =
+        message.queue === CONNECTIONS_QUEUE ? (parseBody(message.body) as { id?: unknown } | null)?.id : undefined;
+    const fromMessageId = message.queue === REFERRALS_QUEUE ? message.messageId : undefined;
+    for (const candidate of [fromProperty, fromBody, fromMessageId]) {
+        if (typeof candidate === 'string' && isValidKey(candidate)) return candidate;
+    }
+    return undefined;
+}
+
+/** The message that runs the record's current step, with a messageId fixed by the record's state. */
+function stepMessage(
+    record: ReferralRecord,
+    now: Date,
+): { queue: 'referrals' | 'connections'; message: ServiceBusMessage } {
+    const suffix = `replay-${Date.parse(record.updatedAt)}`;
+    const run = { suffix, attempt: record.attempts + 1, notBefore: now };
+    const connecting = record.status === 'Submitted' || record.status === 'Connecting';
+    return connecting
+        ? {
+              queue: 'connections',
+              message: connectionMessage({ key: record.id, correlationId: record.correlationId, run }),
+          }
+        : {
+              queue: 'referrals',
+              message: referralMessage({
+                  key: record.id,
+                  body: record.request,
+                  correlationId: record.correlationId,
+                  run,
+              }),
+          };
+}
+
+/** The record after a replay of its Failed step (see the module comment for the uncertain case). */
+export function restarted(record: ReferralRecord, now: Date): ReferralRecord {
+    const step = failedStep(record);
+    const reset = { attempts: 0, error: null, leaseUntil: null, notBefore: null };
+    const entry = transition(record, step === 'submit' ? 'Queued' : 'Submitted', now, reset);
+    if (!record.lastAttemptUncertain) return { ...entry, stepStartedAt: null };
+    // Straight into the working state with no lease: the next delivery looks the referral up before creating it,
+    // searching from when the failed step began.
+    return transition(entry, step === 'submit' ? 'Submitting' : 'Connecting', now, {
+        stepStartedAt: record.stepStartedAt,
+        lastAttemptUncertain: true,
+    });
+}
+
+async function send(deps: ReplayDependencies, record: ReferralRecord): Promise<void> {
+    const { queue, message } = stepMessage(record, deps.now());
+    await (queue === 'connections' ? deps.connectionsQueue : deps.referralsQueue).send(message);
+}
+
+/** Replays one referral by its record: restarts it if Failed, re-sends its step if in progress, else reports. */
+export async function replayRecord(
+    key: string,
+    deps: ReplayDependencies,
+    dryRun = false,
+): Promise<Pick<ReplayItem, 'status' | 'step' | 'errorCode' | 'outcome'>> {
+    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
+        const stored: StoredRecord | undefined = await deps.store.read(key);
+        if (!stored) return { outcome: 'notFound' };
+        const { record } = stored;
+        const before = { status: record.status, errorCode: record.error?.code };
+        if (record.status === 'Failed') {
+            const step = failedStep(record);
+            if (!record.request) return { ...before, step, outcome: 'unreplayable' };
+            if (dryRun) return { ...before, step, outcome: 'requeued' };
+            const next = restarted(record, deps.now());
+            const written = await deps.store.replace(next, stored.etag);
+            if (!written.replaced) continue; // someone else moved it: decide again
+            await send(deps, written.stored.record);
+            return { ...before, step, outcome: 'requeued' };
+        }
+        if (isTerminal(record)) return { ...before, outcome: 'alreadyDone' };
+        if (!dryRun) await send(deps, record);
+        return { ...before, outcome: 'resent' };
+    }
+    throw new Error(`Referral ${key} kept changing during the replay; run it again.`);
+}
+
+/** Replays one dead-lettered message; true when the dead-lettered copy can go. */
+export async function replayDeadLetter(
+    message: DeadLetteredMessage,
+    deps: ReplayDependencies,
+    dryRun = false,
+): Promise<ReplayItem> {
+    const key = keyOfDeadLetter(message);
+    const item: ReplayItem = {
+        source: 'deadLetter',
+        key,
+        queue: message.queue,
+        messageId: message.messageId,
+        sequenceNumber: message.sequenceNumber,
+        reason: message.reason,
+        outcome: 'unreplayable',
+    };
+    if (!key) return { ...item, detail: 'the message names no usable referral key' };
+    const stored = await deps.store.read(key);
+    if (stored) {
+        if (message.queue === REFERRALS_QUEUE && stored.record.requestHash !== requestHash(parseBody(message.body))) {
+            return { ...item, status: stored.record.status, detail: 'the key belongs to a different referral' };
+        }
+        return { ...item, ...(await replayRecord(key, deps, dryRun)) };
+    }
+    if (message.queue !== REFERRALS_QUEUE) {
+        return { ...item, detail: 'no referral has this key, and only the referrals queue can start one' };
+    }
+    // Never recorded (the worker failed before it could write): publish it again, under a messageId of its own.
+    if (!dryRun) {
+        await deps.referralsQueue.send(
+            referralMessage({
+                key,
+                body: parseBody(message.body),
+                correlationId: message.correlationId && isValidKey(message.correlationId) ? message.correlationId : key,
+                run: { suffix: `replay-dlq-${message.sequenceNumber}`, attempt: 1, notBefore: deps.now() },
+            }),
+        );
+    }
+    return { ...item, outcome: 'republished' };
+}
+
+const REMOVABLE: ReadonlySet<ReplayOutcome> = new Set(['requeued', 'resent', 'republished', 'alreadyDone']);
+
+/** What a replay would do, item by item, without changing anything. */
+export async function listReplayable(deps: ReplayDependencies, options: Omit<ReplayOptions, 'dryRun'> = {}) {
+    return replay(deps, { ...options, dryRun: true });
+}
+
+/**
+ * Replays every Failed referral and every dead-lettered message (or those of `keys`). Dead-lettered messages go
+ * first: when one names a Failed referral, the referral is restarted once, and its own Failed entry then reports
+ * it as in progress (its message is re-sent under the same messageId, which the queue drops).
+ */
+export async function replay(deps: ReplayDependencies, options: ReplayOptions = {}): Promise<ReplayItem[]> {
+    const wanted = options.keys ? new Set(options.keys) : undefined;
+    const dryRun = options.dryRun ?? false;
+    const items: ReplayItem[] = [];
+    const done = (item: ReplayItem) => {
+        items.push(item);
+        options.onItem?.(item);
+    };
+    const handled = new Set<string>();
+
+    for (const queue of deps.deadLetters) {
+        const handle = async (message: DeadLetteredMessage): Promise<boolean> => {
+            const key = keyOfDeadLetter(message);
+            if (wanted && (!key || !wanted.has(key))) return false;
+            const item = await replayDeadLetter(message, deps, dryRun);
+            if (key) handled.add(key);
+            done(item);
+            return !dryRun && REMOVABLE.has(item.outcome);
+        };
+        if (dryRun) {
+            for (const message of await queue.peek()) await handle(message);
+        } else {
+            await queue.drain(handle);
+        }
+    }
+
+    const failedKeys = wanted ? [...wanted] : await deps.failed.failedKeys();
+    for (const key of failedKeys) {
+        // Replayed from the dead-letter queue above already (in a dry run it would still read Failed): once is enough.
+        if (handled.has(key)) continue;
+        const result = await replayRecord(key, deps, dryRun);
+        if (wanted || result.outcome !== 'notFound') done({ source: 'failed', key, ...result });
+    }
+    return items;
+}
