@@ -141,7 +141,7 @@ function problemResponse(description: string): JsonSchema {
 }
 
 const CORRELATION_HEADER: JsonSchema = {
-    description: 'The correlation id (the caller\'s x-correlation-id, else a new one); sent on as MS-CorrelationId.',
+    description: "The correlation id (the caller's x-correlation-id, else a new one); sent on as MS-CorrelationId.",
     schema: { type: 'string' },
 };
 
