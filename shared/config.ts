@@ -153,6 +153,13 @@ export const SETTINGS = [
         default: '900000',
         azure: 'optional',
     },
+    {
+        name: 'STEP_LEASE_MS',
+        meaning:
+            'How long a delivery holds a submit/connect step before another delivery may take it over (after a crash). ' +
+            'Must be longer than two Partner API calls; empty: 2 x PARTNER_API_TIMEOUT_MS + 30000.',
+        azure: 'optional',
+    },
     // Retention.
     {
         name: 'REFERRAL_TTL_DAYS',
@@ -209,11 +216,17 @@ export interface RetryConfig {
     maxDelayMs: number;
 }
 
+export interface LeaseConfig {
+    /** How long a claim holds a step: longer than the worst case of one attempt (lookup + create). */
+    leaseMs: number;
+}
+
 export interface AppConfig {
     serviceBus: ServiceBusConnectionConfig;
     cosmos: CosmosConnectionConfig;
     partnerApi: PartnerApiConfig;
     retry: RetryConfig;
+    lease: LeaseConfig;
     retention: RetentionConfig;
 }
 
@@ -361,6 +374,23 @@ function parseRetry(env: Env, problems: string[]): RetryConfig {
     };
 }
 
+/** The lease when STEP_LEASE_MS is not set: one attempt is a lookup and a create, plus room for Cosmos DB writes. */
+export function defaultLeaseMs(timeoutMs: number): number {
+    return 2 * timeoutMs + 30_000;
+}
+
+function parseLease(env: Env, problems: string[]): LeaseConfig {
+    const timeoutMs = parseInteger(env, 'PARTNER_API_TIMEOUT_MS', problems);
+    if (setting(env, 'STEP_LEASE_MS') === undefined) return { leaseMs: defaultLeaseMs(timeoutMs) };
+    const leaseMs = parseInteger(env, 'STEP_LEASE_MS', problems);
+    // A shorter lease could run out while the holder still waits for the Partner API, and a second delivery would
+    // then call it alongside.
+    if (leaseMs > 0 && timeoutMs > 0 && leaseMs <= 2 * timeoutMs) {
+        problems.push('STEP_LEASE_MS must be longer than two Partner API calls (2 x PARTNER_API_TIMEOUT_MS)');
+    }
+    return { leaseMs };
+}
+
 /** Cosmos DB refuses a `ttl` above 2^31 - 1 seconds (about 68 years). */
 const MAX_TTL_DAYS = Math.floor(2_147_483_647 / 86_400);
 
@@ -383,6 +413,7 @@ const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] 
     cosmos: parseCosmos,
     partnerApi: parsePartnerApi,
     retry: parseRetry,
+    lease: parseLease,
     retention: parseRetention,
 };
 

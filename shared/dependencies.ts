@@ -33,7 +33,6 @@ function partnerApiClient(): PartnerApiClient {
 
 export function workerDependencies(): StepDependencies {
     if (!worker) {
-        const timeoutMs = getConfig('partnerApi').timeoutMs;
         worker = {
             store: new CosmosReferralStore(),
             // Resolved per call, so a configuration problem fails the delivery (and is retried), not the import.
@@ -44,8 +43,8 @@ export function workerDependencies(): StepDependencies {
             referralsQueue: queueSender(REFERRALS_QUEUE),
             connectionsQueue: queueSender(CONNECTIONS_QUEUE),
             retry: getConfig('retry'),
-            // One attempt is at most a lookup and a create, each bounded by the call timeout.
-            leaseMs: 2 * timeoutMs + 30_000,
+            // One attempt is at most a lookup and a create, each bounded by the call timeout (STEP_LEASE_MS).
+            leaseMs: getConfig('lease').leaseMs,
             now: () => new Date(),
             random: Math.random,
         };
