@@ -33,12 +33,19 @@ export interface RunningEmulators {
  * app queues' settings.
  */
 function brokerQueues(env: Env): QueueDefinition[] {
-    const template = APP_QUEUES[0]!;
+    // SERVICEBUS_LOCK_DURATION_MS: a shorter peek-lock than Azure's one minute, so messages locked by a host that
+    // was killed come back sooner (the reliability suite kills hosts on purpose).
+    const lockDurationMs = numberSetting(env, 'SERVICEBUS_LOCK_DURATION_MS');
+    if (lockDurationMs !== undefined && !(Number.isInteger(lockDurationMs) && lockDurationMs >= 1000)) {
+        throw new Error('SERVICEBUS_LOCK_DURATION_MS must be a whole number of milliseconds, at least 1000');
+    }
+    const appQueues = APP_QUEUES.map((queue) => (lockDurationMs === undefined ? queue : { ...queue, lockDurationMs }));
+    const template = appQueues[0]!;
     const extra = (env.SERVICEBUS_EXTRA_QUEUES ?? '')
         .split(',')
         .map((name) => name.trim())
         .filter((name) => name && !APP_QUEUES.some((q) => q.name === name));
-    return [...APP_QUEUES, ...extra.map((name) => ({ ...template, name }))];
+    return [...appQueues, ...extra.map((name) => ({ ...template, name }))];
 }
 
 function numberSetting(env: Env, name: string): number | undefined {
