@@ -111,6 +111,16 @@ const referralsFor = (externalReferenceId: string) =>
 const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
 
 describe('the pipeline on the local runtime', () => {
+    it('answers 401 without the function key, and queues nothing', async () => {
+        const response = await fetch(`${host.url}/api/referrals`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(seedReferral()),
+        });
+        expect(response.status).toBe(401);
+        expect(broker.stats()[REFERRALS_QUEUE]).toMatchObject({ active: 0, scheduled: 0 });
+    });
+
     it('takes the seed example (Shared) to Connected: exactly two referrals in one engagement, the second for msft', async () => {
         expect(await post('e2e-shared', seedReferral())).toBe(202);
         const done = await waitForStatus('e2e-shared', 'Connected');
