@@ -1,0 +1,247 @@
+/**
+ * Replay on the local runtime: the app's own registrations (index.ts) in the local host, the Service Bus dev broker,
+ * the Cosmos DB emulator and the Partner API simulator, all through the real SDKs over loopback; the replay command
+ * (scripts/replay.ts) with its production sources (dead-letter queues through @azure/service-bus, Failed records
+ * through @azure/cosmos). Each replayed referral ends Submitted/Connected with exactly one referral (and one
+ * connected referral) at the Partner API, and a second replay sends nothing.
+ */
+import { join } from 'node:path';
+
+import type { Container, CosmosClient } from '@azure/cosmos';
+import { ServiceBusClient } from '@azure/service-bus';
+
+import { type CosmosEmulator, localCosmosClient, startCosmosEmulator } from '../../../local/cosmos/emulator';
+import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
+import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
+import { type DevBroker, startBroker } from '../../../local/servicebus/broker';
+import { APP_QUEUES } from '../../../local/servicebus/queues';
+import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay';
+import { requestHash } from '../../../shared/canonicalJson';
+import { newRecord, transition } from '../../../shared/lifecycle';
+import { referralMessage } from '../../../shared/messages';
+import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/names';
+import type { ReplayDependencies } from '../../../shared/operations/replay';
+import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
+import { NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
+import { summarize } from '../../../shared/pipeline/step';
+import { CosmosReferralStore } from '../../../shared/referralStore';
+import { independentReferral, seedReferral } from '../../support/referrals';
+
+let broker: DevBroker;
+let cosmos: CosmosEmulator;
+let simulator: PartnerApiSimulator;
+let host: LocalHost;
+let serviceBus: ServiceBusClient;
+let cosmosClient: CosmosClient;
+let container: Container;
+let deps: ReplayDependencies;
+
+beforeAll(async () => {
+    [broker, cosmos, simulator] = await Promise.all([
+        startBroker({ port: 0, queues: APP_QUEUES }),
+        startCosmosEmulator({ port: 0 }),
+        startPartnerApiSimulator({ port: 0, acceptMissingToken: true }),
+    ]);
+    serviceBus = new ServiceBusClient(broker.connectionString);
+    cosmosClient = localCosmosClient(cosmos.endpoint);
+    container = cosmosClient.database(COSMOS_DATABASE).container(COSMOS_CONTAINER);
+
+    // Before the host runs: two messages end in the dead-letter queue, as if the worker had kept failing on them
+    // (a Cosmos DB outage, say): an upstream publisher's Shared referral, and one without a usable key.
+    const sender = serviceBus.createSender(REFERRALS_QUEUE);
+    await sender.sendMessages([
+        referralMessage({ key: 'dlq-1', body: seedReferral(), correlationId: 'corr-dlq-1' }),
+        { body: independentReferral(), messageId: 'not a key', contentType: 'application/json' },
+    ]);
+    await sender.close();
+    const receiver = serviceBus.createReceiver(REFERRALS_QUEUE);
+    for (const message of await receiver.receiveMessages(2, { maxWaitTimeInMs: 5_000 })) {
+        await receiver.deadLetterMessage(message, {
+            deadLetterReason: 'MaxDeliveryCountExceeded',
+            deadLetterErrorDescription: 'Message could not be consumed after 10 delivery attempts.',
+        });
+    }
+    await receiver.close();
+    expect(broker.stats()[REFERRALS_QUEUE]!.deadLettered).toBe(2);
+
+    host = await startLocalHost({
+        entry: join(__dirname, '..', '..', '..', 'index.ts'),
+        port: 0,
+        env: {
+            ServiceBusConnection: broker.connectionString,
+            CosmosDbConnection: cosmos.connectionString,
+            COSMOS_DISABLE_TLS_VERIFICATION: 'true',
+            PARTNER_API_BASE_URL: simulator.url,
+            PARTNER_API_AUTH: 'none',
+            PARTNER_API_TIMEOUT_MS: '2000',
+            SUBMIT_MAX_ATTEMPTS: '2',
+            RETRY_BASE_DELAY_MS: '100',
+            RETRY_MAX_DELAY_MS: '200',
+        },
+        logSink: () => undefined,
+    });
+
+    deps = {
+        store: new CosmosReferralStore(
+            () => container,
+            () => -1,
+        ),
+        failed: cosmosFailedRecords(() => container),
+        deadLetters: [REFERRALS_QUEUE, CONNECTIONS_QUEUE].map((queue) => serviceBusDeadLetterQueue(serviceBus, queue)),
+        referralsQueue: { send: (message) => serviceBus.createSender(REFERRALS_QUEUE).sendMessages(message) },
+        connectionsQueue: { send: (message) => serviceBus.createSender(CONNECTIONS_QUEUE).sendMessages(message) },
+        now: () => new Date(),
+    };
+});
+
+afterAll(async () => {
+    await host?.close();
+    await serviceBus?.close();
+    cosmosClient?.dispose();
+    await Promise.all([broker?.close(), cosmos?.close(), simulator?.close()]);
+});
+
+afterEach(() => {
+    simulator.admin.setFaults({ ...NO_FAULTS });
+});
+
+async function command(argv: Partial<ReplayArguments>): Promise<{ code: number; lines: string[] }> {
+    const lines: string[] = [];
+    const args: ReplayArguments = { command: 'run', keys: [], all: false, dryRun: false, local: false, ...argv };
+    const code = await runReplayCommand(args, deps, { out: (line) => lines.push(line) });
+    return { code, lines };
+}
+
+async function statusOf(key: string): Promise<string | undefined> {
+    return (await deps.store.read(key))?.record.status;
+}
+
+async function waitForStatus(key: string, expected: string, timeoutMs = 20_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const stored = await deps.store.read(key);
+        if (stored?.record.status === expected) return stored.record;
+        if (Date.now() > deadline) throw new Error(`${key} is ${stored?.record.status}, not ${expected}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+async function queuesIdle() {
+    const deadline = Date.now() + 20_000;
+    while (!Object.values(broker.stats()).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0)) {
+        if (Date.now() > deadline) throw new Error('the queues did not drain');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+const inEngagement = (engagementId: string) =>
+    simulator.admin.referrals().filter((r) => r.engagementId === engagementId);
+
+it('lists the dead-lettered messages without changing anything', async () => {
+    const { code, lines } = await command({ command: 'list' });
+    expect(code).toBe(0);
+    expect(lines.join('\n')).toMatch(
+        /dlq-1 +dead letter referrals #\d+ \(MaxDeliveryCountExceeded\) +no record +would publish again/,
+    );
+    expect(lines.join('\n')).toMatch(/\(no key\) .* cannot replay: the message names no usable referral key/);
+    expect(broker.stats()[REFERRALS_QUEUE]!.deadLettered).toBe(2);
+    expect(await statusOf('dlq-1')).toBeUndefined();
+});
+
+it('replays a dead-lettered Shared referral to Connected: one referral and one connected referral', async () => {
+    const { code, lines } = await command({ keys: ['dlq-1'] });
+    expect(code).toBe(0);
+    expect(lines.at(-1)).toBe('1 item: 1 published again.');
+
+    const record = await waitForStatus('dlq-1', 'Connected');
+    await queuesIdle();
+    expect(record.correlationId).toBe('corr-dlq-1');
+    expect(inEngagement(record.partnerReferral!.engagementId)).toHaveLength(2);
+    expect(postsFor('dlq-1')).toHaveLength(2);
+    // The message without a key stays in the dead-letter queue for a person to look at.
+    expect(broker.deadLetters(REFERRALS_QUEUE)).toEqual([expect.objectContaining({ messageId: 'not a key' })]);
+
+    // Again: nothing to do, nothing sent.
+    const again = await command({ keys: ['dlq-1'] });
+    expect(again.lines.at(-1)).toBe('1 item: 1 already done (dead letter removed).');
+    await queuesIdle();
+    expect(postsFor('dlq-1')).toHaveLength(2);
+});
+
+it('replays a referral that Failed to submit (Partner API down) to Connected, without duplicates', async () => {
+    simulator.admin.setFaults({ rate5xx: 1, serverErrorStatuses: [500], methods: ['POST'] });
+    const response = await fetch(`${host.url}/api/referrals`, {
+        method: 'POST',
+        headers: {
+            'content-type': 'application/json',
+            'x-functions-key': host.functionKey,
+            'idempotency-key': 'fail-1',
+        },
+        body: JSON.stringify(seedReferral()),
+    });
+    expect(response.status).toBe(202);
+    await waitForStatus('fail-1', 'Failed');
+    await queuesIdle();
+    simulator.admin.setFaults({ ...NO_FAULTS });
+    expect(postsFor('fail-1').map((p) => p.status)).toEqual([500, 500]);
+
+    const dry = await command({ all: true, dryRun: true });
+    expect(dry.lines.join('\n')).toMatch(/fail-1 +Failed in submit \(RetriesExhausted\) +Failed +would re-queue/);
+    expect(await statusOf('fail-1')).toBe('Failed');
+
+    const { code, lines } = await command({ all: true });
+    expect(lines.join('\n')).toMatch(/fail-1 +Failed in submit \(RetriesExhausted\) +Failed +re-queued/);
+    expect(code).toBe(2); // the keyless dead letter is still there, and says so
+    const record = await waitForStatus('fail-1', 'Connected');
+    await queuesIdle();
+    expect(inEngagement(record.partnerReferral!.engagementId)).toHaveLength(2);
+    expect(postsFor('fail-1').map((p) => p.status)).toEqual([500, 500, 200, 200]);
+    expect(record.history.map((h) => h.status)).toEqual([
+        'Queued',
+        'Submitting',
+        'Failed',
+        'Queued',
+        'Submitting',
+        'Submitted',
+        'Connecting',
+        'Connected',
+    ]);
+});
+
+it('replays a referral that Failed to connect (Failed → Submitted) with exactly one connected referral', async () => {
+    // The state a connect step leaves after its last attempt failed: the partner's referral exists.
+    const api = new PartnerApiClient({ baseUrl: simulator.url, tokenProvider: new NoTokenProvider() });
+    const body = seedReferral();
+    const own = await api.createReferral(
+        { ...body, externalReferenceId: 'conn-1' },
+        { requestId: 'conn-1', correlationId: 'c' },
+    );
+    await api.close();
+    const at = new Date();
+    let record = newRecord({
+        id: 'conn-1',
+        source: 'http',
+        correlationId: 'corr-conn-1',
+        requestHash: requestHash(body),
+        request: body as any,
+        at,
+    });
+    record = transition(record, 'Submitting', at, { attempts: 1 });
+    record = transition(record, 'Submitted', at, { partnerReferral: summarize(own) });
+    record = transition(record, 'Connecting', at, { attempts: 2 });
+    record = transition(record, 'Failed', at, { error: { code: 'RetriesExhausted', message: 'Gave up' } });
+    await deps.store.create(record);
+
+    const { lines } = await command({ keys: ['conn-1'] });
+    expect(lines.join('\n')).toMatch(/conn-1 +Failed in connect \(RetriesExhausted\) +Failed +re-queued/);
+    const done = await waitForStatus('conn-1', 'Connected');
+    await queuesIdle();
+    expect(inEngagement(own.engagementId)).toHaveLength(2);
+    expect(done.connectedReferral!.id).toBe(inEngagement(own.engagementId)[1]!.id);
+
+    const again = await command({ keys: ['conn-1'] });
+    expect(again.lines.at(-1)).toBe('1 item: 1 already done (dead letter removed).');
+    await queuesIdle();
+    expect(inEngagement(own.engagementId)).toHaveLength(2);
+});
