@@ -1,0 +1,40 @@
+/**
+ * `npm run test:faults`: the full reliability suite against the built runtime (dist/), then a summary table.
+ * Exits non-zero when any invariant is violated.
+ *
+ * Settings (environment): FAULTS_REFERRALS (default 2000), FAULTS_HOST_KILLS (default 3), FAULTS_SEED,
+ * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
+ * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (900).
+ */
+import { builtScripts } from '../support/runtime';
+import { formatSummary, runFaultSuite } from './suite';
+
+function numberFrom(name: string, fallback: number | undefined): number | undefined {
+    const raw = process.env[name]?.trim();
+    if (!raw) return fallback;
+    if (raw === 'default') return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number`);
+    return value;
+}
+
+async function main(): Promise<void> {
+    const result = await runFaultSuite({
+        scripts: builtScripts(),
+        referrals: numberFrom('FAULTS_REFERRALS', 2000)!,
+        hostKills: numberFrom('FAULTS_HOST_KILLS', 3)!,
+        seed: numberFrom('FAULTS_SEED', 20_251),
+        leaseMs: numberFrom('FAULTS_LEASE_MS', 5000),
+        lockDurationMs: numberFrom('FAULTS_LOCK_MS', 10_000),
+        deadlineMs: numberFrom('FAULTS_DEADLINE_S', 900)! * 1000,
+        progress: (line) => console.log(`[faults] ${line}`),
+    });
+    console.log('');
+    console.log(formatSummary(result));
+    process.exitCode = result.ok ? 0 : 1;
+}
+
+main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+});

@@ -1,0 +1,267 @@
+/**
+ * The local runtime as separate processes, for the reliability suite and the benchmarks: the emulators process
+ * (broker, Cosmos DB, simulator) and a host process that can be SIGKILLed and started again on the same port.
+ *
+ * Every port is ephemeral (never the defaults another engineer's `npm start` uses). Everything started here is
+ * tracked and stopped by `stop()`, also after a failure.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+import { build } from 'esbuild';
+
+import { hostSettings, type PeerEndpoints } from '../../local/runtime/localSettings';
+
+/** The repository root: the nearest folder above `start` with package.json and host.json. */
+export function projectRoot(start: string = __dirname): string {
+    for (let dir = start; ; dir = dirname(dir)) {
+        if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'host.json'))) return dir;
+        if (dirname(dir) === dir) return process.cwd();
+    }
+}
+
+export interface RuntimeScripts {
+    emulators: string;
+    host: string;
+    /** The app entry the host loads (LOCAL_APP_ENTRY). */
+    app: string;
+    /** NODE_PATH for bundles whose packages stay external. */
+    nodePath?: string;
+    /** Removes what was built for this run, if anything. */
+    cleanup?: () => void;
+}
+
+/** The built commands and app in dist/ (after `npm run build`). */
+export function builtScripts(root: string = projectRoot()): RuntimeScripts {
+    const scripts = {
+        emulators: join(root, 'dist', 'local', 'runtime', 'emulators.js'),
+        host: join(root, 'dist', 'local', 'runtime', 'host.js'),
+        app: join(root, 'dist', 'index.js'),
+    };
+    for (const file of Object.values(scripts)) {
+        if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+    }
+    return scripts;
+}
+
+/**
+ * The commands and the app bundled with esbuild into a temporary folder (packages external, found through
+ * NODE_PATH): what a Jest test uses, so it needs no `npm run build` and writes nothing into the project.
+ */
+export async function bundledScripts(root: string = projectRoot()): Promise<RuntimeScripts> {
+    const outDir = mkdtempSync(join(tmpdir(), 'cosell-runtime-'));
+    const common = {
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        packages: 'external',
+        logLevel: 'error',
+    } as const;
+    await build({
+        ...common,
+        entryPoints: ['emulators', 'host'].map((name) => join(root, 'local', 'runtime', `${name}.ts`)),
+        outdir: join(outDir, 'runtime'),
+    });
+    await build({ ...common, entryPoints: [join(root, 'index.ts')], outdir: join(outDir, 'app') });
+    return {
+        emulators: join(outDir, 'runtime', 'emulators.js'),
+        host: join(outDir, 'runtime', 'host.js'),
+        app: join(outDir, 'app', 'index.js'),
+        nodePath: join(root, 'node_modules'),
+        cleanup: () => rmSync(outDir, { recursive: true, force: true }),
+    };
+}
+
+/** A free loopback port, so a restarted host can come back on the same address. */
+export async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+function readyMessage<T>(child: ChildProcess, what: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what} was not ready within 60 s`)), READY_TIMEOUT_MS);
+        child.on('message', (message) => {
+            if ((message as { type?: string }).type !== 'ready') return;
+            clearTimeout(timer);
+            resolve(message as T);
+        });
+        child.once('exit', (code, signal) => {
+            clearTimeout(timer);
+            reject(new Error(`${what} exited before it was ready (${signal ?? `code ${code}`})`));
+        });
+    });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+export interface RuntimeOptions {
+    scripts: RuntimeScripts;
+    /** Extra settings of the emulators process (SIM_*, SERVICEBUS_LOCK_DURATION_MS). */
+    emulatorsEnv?: Record<string, string>;
+    /** Extra app settings of the host process (PARTNER_API_TIMEOUT_MS, RETRY_*, STEP_LEASE_MS, ...). */
+    hostEnv?: Record<string, string>;
+    /** Receives every line the host process writes (stdout and stderr), across restarts. */
+    onHostOutput?: (text: string) => void;
+    /** Extra node options of the host process, e.g. `--cpu-prof`. */
+    hostExecArgv?: string[];
+}
+
+export interface RunningHost {
+    url: string;
+    pid: number;
+}
+
+/** Settings a developer may have exported that would point the runtime elsewhere, or at default ports. */
+const LEAKING_SETTINGS = [
+    'ServiceBusConnection',
+    'ServiceBusConnection__fullyQualifiedNamespace',
+    'CosmosDbConnection',
+    'CosmosDbConnection__accountEndpoint',
+    'PARTNER_API_BASE_URL',
+    'PARTNER_API_AUTH',
+    'LOCAL_FUNCTION_KEY',
+    'PORT',
+    'SERVICEBUS_PORT',
+    'SERVICEBUS_ADMIN_PORT',
+    'COSMOS_EMULATOR_PORT',
+    'PARTNER_API_SIMULATOR_PORT',
+    'LOCAL_APP_ENTRY',
+];
+
+export class LocalRuntime {
+    endpoints: PeerEndpoints = {};
+    brokerAdminUrl = '';
+    hostPort = 0;
+    private emulators: ChildProcess | undefined;
+    private host: ChildProcess | undefined;
+    private readonly children = new Set<ChildProcess>();
+    /** pids of every process this runtime started, for the report. */
+    readonly startedPids: number[] = [];
+
+    constructor(private readonly options: RuntimeOptions) {}
+
+    private baseEnv(): NodeJS.ProcessEnv {
+        const env: NodeJS.ProcessEnv = { ...process.env };
+        for (const name of LEAKING_SETTINGS) delete env[name];
+        for (const name of Object.keys(env)) if (name.startsWith('SIM_')) delete env[name];
+        if (this.options.scripts.nodePath) env.NODE_PATH = this.options.scripts.nodePath;
+        return env;
+    }
+
+    async startEmulators(): Promise<void> {
+        const adminPort = await freePort();
+        const env = {
+            ...this.baseEnv(),
+            SERVICEBUS_PORT: '0',
+            SERVICEBUS_ADMIN_PORT: String(adminPort),
+            COSMOS_EMULATOR_PORT: '0',
+            PARTNER_API_SIMULATOR_PORT: '0',
+            ...this.options.emulatorsEnv,
+        };
+        const child = fork(this.options.scripts.emulators, [], { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+        this.track(child);
+        child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[emulators] ${chunk.toString()}`));
+        this.emulators = child;
+        const ready = await readyMessage<{ endpoints: PeerEndpoints }>(child, 'the emulators');
+        this.endpoints = ready.endpoints;
+        this.brokerAdminUrl = `http://127.0.0.1:${adminPort}`;
+    }
+
+    get simulatorUrl(): string {
+        return this.endpoints.partnerApiUrl ?? '';
+    }
+
+    async startHost(): Promise<RunningHost> {
+        this.hostPort ||= await freePort();
+        const base = { ...this.baseEnv(), LOCAL_APP_ENTRY: this.options.scripts.app, PORT: String(this.hostPort) };
+        const env = { ...base, ...hostSettings(base, this.endpoints), ...this.options.hostEnv };
+        const child = fork(this.options.scripts.host, [], {
+            env,
+            stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+            execArgv: this.options.hostExecArgv ?? [],
+        });
+        this.track(child);
+        const sink = this.options.onHostOutput;
+        child.stdout?.on('data', (chunk: Buffer) => sink?.(chunk.toString()));
+        child.stderr?.on('data', (chunk: Buffer) => sink?.(chunk.toString()));
+        this.host = child;
+        const ready = await readyMessage<{ url: string }>(child, 'the host');
+        return { url: ready.url, pid: child.pid! };
+    }
+
+    get hostUrl(): string {
+        return `http://127.0.0.1:${this.hostPort}`;
+    }
+
+    /** SIGKILL: no settlement, no appTerminate; locks and leases stay behind as after a crash. */
+    async killHost(): Promise<void> {
+        const host = this.host;
+        this.host = undefined;
+        if (!host) return;
+        host.kill('SIGKILL');
+        await exited(host);
+    }
+
+    /** SIGTERM: the host settles its messages and runs appTerminate. */
+    async stopHost(): Promise<void> {
+        const host = this.host;
+        this.host = undefined;
+        if (!host) return;
+        await this.stopChild(host);
+    }
+
+    async stop(): Promise<void> {
+        const children = [...this.children];
+        await Promise.all(children.map((child) => this.stopChild(child)));
+        this.host = undefined;
+        this.emulators = undefined;
+    }
+
+    private track(child: ChildProcess): void {
+        this.children.add(child);
+        if (child.pid) this.startedPids.push(child.pid);
+        child.once('exit', () => this.children.delete(child));
+    }
+
+    private async stopChild(child: ChildProcess): Promise<void> {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited(child);
+        clearTimeout(timer);
+    }
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
+    return (await response.json()) as T;
+}
+
+export async function putJson(url: string, body: unknown): Promise<void> {
+    const response = await fetch(url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`PUT ${url}: ${response.status}`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
