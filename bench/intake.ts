@@ -1,0 +1,149 @@
+/**
+ * Benchmark 1: POST /api/referrals on the local host (its own process, with the emulators in another) against a bare
+ * node:http server in its own process that reads the same body, checks the content type, parses it and answers
+ * 202. autocannon drives both, alternately, with a unique Idempotency-Key per request and the seed body.
+ *
+ * The host's queue triggers are switched off (AzureWebJobs.<name>.Disabled) so the pipeline does not compete with the
+ * intake for the CPU: this measures the intake alone (validation, Cosmos DB create, Service Bus send, record update).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import autocannon from 'autocannon';
+
+import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
+import { freePort, LocalRuntime, type RuntimeScripts } from './support/runtime';
+import { median, round } from './support/stats';
+
+export interface ThroughputFigures {
+    requestsPerSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    non2xx: number;
+    errors: number;
+}
+
+export interface IntakeResult {
+    host: ThroughputFigures;
+    bare: ThroughputFigures;
+    /** host / bare requests per second. */
+    ratio: number;
+    runs: number;
+    durationSeconds: number;
+    connections: number;
+}
+
+const BARE_SERVER = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+        const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+        if (type !== 'application/json') { res.writeHead(415).end(); return; }
+        let body;
+        try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { res.writeHead(400).end(); return; }
+        const id = req.headers['idempotency-key'] || 'x';
+        const answer = JSON.stringify({ id, status: 'Queued', statusUrl: '/api/referrals/' + id, warnings: [], type: body.type });
+        res.writeHead(202, { 'content-type': 'application/json', location: '/api/referrals/' + id }).end(answer);
+    });
+});
+server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send({ type: 'ready' }));
+`;
+
+async function startBare(): Promise<{ url: string; child: ChildProcess }> {
+    const port = await freePort();
+    const script = join(tmpdir(), `bare-intake-${process.pid}.js`);
+    writeFileSync(script, BARE_SERVER);
+    const child = fork(script, [], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+        child.once('message', () => resolve());
+        child.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
+    });
+    return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function cannon(url: string, body: string, tag: string, connections: number, duration: number) {
+    let counter = 0;
+    const result = await autocannon({
+        url,
+        connections,
+        duration,
+        requests: [
+            {
+                method: 'POST',
+                path: '/api/referrals',
+                headers: { 'content-type': 'application/json', 'x-functions-key': DEFAULT_LOCAL_FUNCTION_KEY },
+                body,
+                setupRequest: (request) => ({
+                    ...request,
+                    headers: { ...request.headers, 'idempotency-key': `${tag}-${counter++}` },
+                }),
+            },
+        ],
+    });
+    return {
+        requestsPerSecond: result.requests.average,
+        p50Ms: result.latency.p50,
+        p99Ms: result.latency.p99,
+        non2xx: result.non2xx,
+        errors: result.errors + result.timeouts,
+    };
+}
+
+function medianFigures(samples: ThroughputFigures[]): ThroughputFigures {
+    return {
+        requestsPerSecond: round(median(samples.map((s) => s.requestsPerSecond))),
+        p50Ms: round(median(samples.map((s) => s.p50Ms))),
+        p99Ms: round(median(samples.map((s) => s.p99Ms))),
+        non2xx: samples.reduce((n, s) => n + s.non2xx, 0),
+        errors: samples.reduce((n, s) => n + s.errors, 0),
+    };
+}
+
+export async function benchIntake(
+    root: string,
+    scripts: RuntimeScripts,
+    options: { runs?: number; durationSeconds?: number; connections?: number; hostExecArgv?: string[] } = {},
+): Promise<IntakeResult> {
+    const runs = options.runs ?? 3;
+    const duration = options.durationSeconds ?? 5;
+    const connections = options.connections ?? 16;
+    const body = readFileSync(join(root, 'test', 'fixtures', 'seed-shared-referral.request.json'), 'utf8');
+    const runtime = new LocalRuntime({
+        scripts,
+        hostEnv: { 'AzureWebJobs.submitReferral.Disabled': 'true', 'AzureWebJobs.connectReferral.Disabled': 'true' },
+        hostExecArgv: options.hostExecArgv,
+    });
+    let bare: { url: string; child: ChildProcess } | undefined;
+    try {
+        await runtime.startEmulators();
+        await runtime.startHost();
+        bare = await startBare();
+        const tag = `bench${Date.now().toString(36)}`;
+        // Warm-up: JIT, connections, Cosmos DB and Service Bus links.
+        await cannon(runtime.hostUrl, body, `${tag}-warm`, connections, 2);
+        await cannon(bare.url, body, `${tag}-warm`, connections, 1);
+        const host: ThroughputFigures[] = [];
+        const bareRuns: ThroughputFigures[] = [];
+        for (let run = 0; run < runs; run++) {
+            bareRuns.push(await cannon(bare.url, body, `${tag}-b${run}`, connections, duration));
+            host.push(await cannon(runtime.hostUrl, body, `${tag}-h${run}`, connections, duration));
+        }
+        const hostFigures = medianFigures(host);
+        const bareFigures = medianFigures(bareRuns);
+        return {
+            host: hostFigures,
+            bare: bareFigures,
+            ratio: round(hostFigures.requestsPerSecond / bareFigures.requestsPerSecond, 3),
+            runs,
+            durationSeconds: duration,
+            connections,
+        };
+    } finally {
+        bare?.child.kill('SIGTERM');
+        await runtime.stop();
+    }
+}

@@ -1,0 +1,172 @@
+/**
+ * `npm run bench`: the four benchmarks (validation, cold start, intake, pipeline), each figure a median of several
+ * runs and each speed also a ratio against a baseline measured in the same run. Writes bench/results/latest.json and
+ * prints a table. See BENCHMARKS.md.
+ *
+ * BENCH_ONLY=validation,coldStart,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark (a smoke
+ * run, not for the record).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+import { benchColdStart, type ColdStartResult } from './coldStart';
+import { benchIntake, type IntakeResult } from './intake';
+import { benchPipeline, type PipelineResult } from './pipeline';
+import { builtScripts, projectRoot } from './support/runtime';
+import { benchValidation, type ValidationResult } from './validation';
+
+interface BenchResults {
+    machine: Record<string, string | number>;
+    startedAt: string;
+    durationSeconds: number;
+    validation?: ValidationResult;
+    coldStart?: ColdStartResult;
+    intake?: IntakeResult;
+    pipeline?: PipelineResult;
+}
+
+function cpuModel(): string {
+    try {
+        const line = readFileSync('/proc/cpuinfo', 'utf8')
+            .split('\n')
+            .find((l) => l.startsWith('model name'));
+        return line?.split(':')[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+    } catch {
+        return cpus()[0]?.model ?? 'unknown';
+    }
+}
+
+function machine(): Record<string, string | number> {
+    return {
+        nproc: cpus().length,
+        cpu: cpuModel(),
+        memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+        freeMemoryGiB: Math.round((freemem() / 2 ** 30) * 10) / 10,
+        node: process.version,
+        platform: `${process.platform} ${process.arch}`,
+    };
+}
+
+const pass = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+function table(results: BenchResults): string {
+    const rows: string[][] = [['benchmark', 'figure', 'baseline', 'ratio', 'aim', '']];
+    const v = results.validation;
+    if (v) {
+        rows.push([
+            'validation',
+            `${v.validateMicros} µs / validateReferral`,
+            `${v.jsonParseMicros} µs / JSON.parse`,
+            `${v.ratioToJsonParse}x`,
+            '< 50 µs',
+            pass(v.validateMicros < 50),
+        ]);
+    }
+    const c = results.coldStart;
+    if (c) {
+        rows.push([
+            'cold start',
+            `bundle ${(c.bundleBytes / 1024).toFixed(0)} KiB, load ${c.bundleLoadMs} ms`,
+            `unbundled ${c.unbundledFiles} files ${(c.unbundledBytes / 1024).toFixed(0)} KiB, load ${c.unbundledLoadMs} ms`,
+            `${c.ratio}x`,
+            '< 0.5x',
+            pass(c.ratio < 0.5),
+        ]);
+    }
+    const i = results.intake;
+    if (i) {
+        rows.push([
+            'intake',
+            `${i.host.requestsPerSecond} req/s, p50 ${i.host.p50Ms} ms, p99 ${i.host.p99Ms} ms`,
+            `bare ${i.bare.requestsPerSecond} req/s, p50 ${i.bare.p50Ms} ms, p99 ${i.bare.p99Ms} ms`,
+            `${i.ratio}x`,
+            '>= 0.5x',
+            pass(i.ratio >= 0.5),
+        ]);
+    }
+    const p = results.pipeline;
+    if (p) {
+        rows.push([
+            'pipeline',
+            `${p.referralsPerSecond} referrals/s`,
+            `bound ${p.referralsBound}/s (${p.maxConcurrentCalls} / ${p.latencyMs} ms)`,
+            `${p.referralsRatio}x`,
+            '>= 0.9x',
+            pass(p.referralsRatio >= 0.9),
+        ]);
+        rows.push([
+            '',
+            `${p.callsPerSecond} Partner API calls/s`,
+            `bound ${p.callsBound}/s`,
+            `${p.callsRatio}x`,
+            '',
+            '',
+        ]);
+        rows.push([
+            '',
+            `overhead p50 ${p.overheadP50Ms} ms, p99 ${p.overheadP99Ms} ms`,
+            `POST -> Connected - 2 x ${p.latencyMs} ms`,
+            '',
+            '< 50 ms p50',
+            pass(p.overheadP50Ms < 50),
+        ]);
+        const exact = p.callsPerIndependent.join() === '1' && p.callsPerShared.join() === '2';
+        rows.push([
+            '',
+            `calls/referral: Independent ${p.callsPerIndependent.join('|')}, Shared ${p.callsPerShared.join('|')}`,
+            '',
+            '',
+            '1 and 2',
+            pass(exact),
+        ]);
+    }
+    const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+    return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+    const root = projectRoot();
+    const only = new Set((process.env.BENCH_ONLY ?? 'validation,coldStart,intake,pipeline').split(','));
+    const quick = process.env.BENCH_QUICK === '1';
+    const started = Date.now();
+    const results: BenchResults = { machine: machine(), startedAt: new Date().toISOString(), durationSeconds: 0 };
+    const say = (line: string) => console.log(`[bench] ${line}`);
+    if (only.has('validation')) {
+        say('validation ...');
+        results.validation = benchValidation(root, quick ? 3 : 7, quick ? 1000 : 5000);
+    }
+    if (only.has('coldStart')) {
+        say('cold start (npm run package, then fresh node processes) ...');
+        results.coldStart = await benchColdStart(root, quick ? 3 : 7);
+    }
+    const scripts = only.has('intake') || only.has('pipeline') ? builtScripts(root) : undefined;
+    if (only.has('intake') && scripts) {
+        say('intake (autocannon: local host vs a bare node:http server) ...');
+        results.intake = await benchIntake(root, scripts, { runs: 3, durationSeconds: quick ? 2 : 5 });
+    }
+    if (only.has('pipeline') && scripts) {
+        say('pipeline (2,000 referrals, simulator latency 100 ms) ...');
+        results.pipeline = await benchPipeline(root, scripts, {
+            referrals: quick ? 200 : 2000,
+            runs: quick ? 1 : 3,
+            latencySamples: quick ? 5 : 20,
+        });
+    }
+    results.durationSeconds = Math.round((Date.now() - started) / 100) / 10;
+    const outDir = join(root, 'bench', 'results');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 4)}\n`);
+    console.log('');
+    console.log(table(results));
+    console.log('');
+    console.log(
+        `machine: ${results.machine.nproc} x ${results.machine.cpu}, ${results.machine.memoryGiB} GiB, node ` +
+            `${results.machine.node}; ${results.durationSeconds} s; written to bench/results/latest.json`,
+    );
+}
+
+main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+});
