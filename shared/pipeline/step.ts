@@ -134,12 +134,14 @@ export async function runStep(
             return 'waitingForRetryTime';
         }
 
-        // An expired lease means the worker that held it died mid-attempt: what it did is unknown.
-        const uncertain = record.status === step.working && (record.lastAttemptUncertain || record.leaseUntil !== null);
+        // An expired lease means the worker that held it died mid-attempt: what it did is unknown. The flag also
+        // survives a replay (Failed → Queued/Submitted), so a replayed step still looks before it creates.
+        const uncertain = record.lastAttemptUncertain || (record.status === step.working && record.leaseUntil !== null);
         const continuing = record.status === step.working;
         const claim = transition(record, step.working, now, {
             attempts: continuing ? record.attempts + 1 : 1,
-            stepStartedAt: continuing ? record.stepStartedAt : now.toISOString(),
+            // A lookup searches from when the step first began, however long ago that was (a replay, hours later).
+            stepStartedAt: (continuing || uncertain) && record.stepStartedAt ? record.stepStartedAt : now.toISOString(),
             leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
             notBefore: null,
         });
@@ -169,8 +171,11 @@ async function attempt(
     const { record } = claimed;
     const context: PartnerApiCallContext = { requestId: record.id, correlationId };
     const started = Date.now();
+    // Until a lookup has answered, an earlier attempt may still have created the referral.
+    let unresolved = uncertain;
     try {
         const found = uncertain ? await step.lookup(record, deps.partnerApi, context) : undefined;
+        unresolved = false;
         if (found) {
             log.event('info', `${step.name}.adopted`, {
                 ...fields,
@@ -189,7 +194,11 @@ async function attempt(
         return (await finish(step, claimed, created, deps, log, fields)) ? 'created' : 'superseded';
     } catch (error) {
         if (!(error instanceof PartnerApiError)) throw error;
-        return handleFailure(step, claimed, error, deps, log, { ...fields, durationMs: Date.now() - started });
+        const uncertainAfter = unresolved || error.outcomeUnknown;
+        return handleFailure(step, claimed, error, uncertainAfter, deps, log, {
+            ...fields,
+            durationMs: Date.now() - started,
+        });
     }
 }
 
@@ -223,6 +232,7 @@ async function handleFailure(
     step: StepDefinition,
     claimed: StoredRecord,
     error: PartnerApiError,
+    uncertain: boolean,
     deps: StepDependencies,
     log: EventLogger,
     fields: LogFields,
@@ -243,7 +253,7 @@ async function handleFailure(
     } else if (record.attempts >= deps.retry.maxAttempts) {
         next = transition(record, 'Failed', now, {
             leaseUntil: null,
-            lastAttemptUncertain: error.outcomeUnknown,
+            lastAttemptUncertain: uncertain,
             error: {
                 code: 'RetriesExhausted',
                 message: `Gave up after ${record.attempts} attempts; last error ${code}: ${message}`,
@@ -255,7 +265,7 @@ async function handleFailure(
         next = transition(record, step.working, now, {
             leaseUntil: null,
             notBefore: new Date(now.getTime() + delayMs).toISOString(),
-            lastAttemptUncertain: error.outcomeUnknown,
+            lastAttemptUncertain: uncertain,
             error: { code, message },
         });
         outcome = 'retryScheduled';

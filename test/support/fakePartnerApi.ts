@@ -14,6 +14,8 @@ export class FakePartnerApi implements PartnerReferralsApi {
     readonly creates: Array<{ body: any; context: PartnerApiCallContext }> = [];
     readonly lookups: Array<{ filter: Record<string, unknown>; context: PartnerApiCallContext }> = [];
     readonly script: Behaviour[] = [];
+    /** Errors the next lookups fail with, one each. */
+    readonly lookupFailures: PartnerApiError[] = [];
 
     constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -43,6 +45,8 @@ export class FakePartnerApi implements PartnerReferralsApi {
         context: PartnerApiCallContext,
     ): Promise<PartnerReferral[]> {
         this.lookups.push({ filter: { ...query.filter }, context });
+        const failure = this.lookupFailures.shift();
+        if (failure) return Promise.reject(failure);
         return Promise.resolve(
             this.referrals.filter((referral) =>
                 Object.entries(query.filter).every(([name, value]) => value === undefined || referral[name] === value),

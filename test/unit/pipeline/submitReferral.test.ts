@@ -285,6 +285,40 @@ describe('submitReferral', () => {
             expect(setup.api.referrals).toHaveLength(1);
         });
 
+        it('stays uncertain when the lookup itself fails, so the next attempt looks again before creating', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            setup.api.script.push('lostAnswer');
+            await deliver(setup, 'k1', body);
+            setup.api.lookupFailures.push(transientError({ status: 429, retryAfterMs: 5000 }));
+            setup.clock.now = new Date(recordOf(setup, 'k1').notBefore!);
+
+            expect(await deliver(setup, 'k1', body, { attempt: 2 })).toBe('retryScheduled');
+            expect(recordOf(setup, 'k1').lastAttemptUncertain).toBe(true);
+            setup.clock.now = new Date(recordOf(setup, 'k1').notBefore!);
+
+            expect(await deliver(setup, 'k1', body, { attempt: 3 })).toBe('adopted');
+            expect(setup.api.lookups).toHaveLength(2);
+            expect(setup.api.referrals).toHaveLength(1);
+        });
+
+        it('looks up first after a replay of a referral whose last attempt was uncertain', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            const record = queued(setup, 'k1', body);
+            await setup.api.createReferral(
+                { ...body, externalReferenceId: 'k1' },
+                { requestId: 'k1', correlationId: 'c' },
+            );
+            // Failed with an unknown outcome, then replayed back to Queued a day later.
+            setup.store.put({ ...record, lastAttemptUncertain: true, stepStartedAt: setup.clock.now.toISOString() });
+            setup.advance(24 * 3600_000);
+
+            expect(await deliver(setup, 'k1', body)).toBe('adopted');
+            expect(setup.api.referrals).toHaveLength(1);
+        });
+
         it('creates the referral when the lookup finds nothing', async () => {
             const setup = workerSetup();
             const body = seedReferral();
