@@ -28,7 +28,10 @@ export function getCosmosClient(): CosmosClient {
                       key: config.key,
                       // Emulators advertise "localhost" as their region endpoint; stay on the address we were given.
                       connectionPolicy: { enableEndpointDiscovery: false },
-                      ...(config.disableTlsVerification ? { agent: new Agent({ rejectUnauthorized: false }) } : {}),
+                      // keepAlive as the SDK's own default agent has: without it every request is a new TLS handshake.
+                      ...(config.disableTlsVerification
+                          ? { agent: new Agent({ rejectUnauthorized: false, keepAlive: true }) }
+                          : {}),
                   });
     }
     return client;
