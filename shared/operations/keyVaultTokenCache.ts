@@ -1,0 +1,179 @@
+/**
+ * The refresh-token mode's msal token cache in Key Vault (secret `partner-api-token-cache`), so the rotated refresh
+ * token survives restarts and is shared by every instance.
+ *
+ * msal reads the cache store on every access, so this store answers from a local copy and only goes to Key Vault
+ * to sync (first use, then at most every `syncIntervalMs`) and to write through when msal changed the cache (a
+ * redemption: a new access token and a new refresh token).
+ *
+ * No clobbering: every saved version carries the time of its redemption as a tag (`refreshedAt`). Before writing,
+ * the store reads the latest version and keeps it if it is newer than its own; Key Vault has no conditional write,
+ * so after writing it reads again and, if an older cache landed after its own, writes its own once more. The worst a
+ * remaining race can leave is a slightly older refresh token, which is still valid (Entra ID does not revoke the
+ * previous refresh token when it issues a new one).
+ *
+ * Key Vault being unreachable never fails a token request: the local copy (or, at start, the configured refresh
+ * token) keeps working, and the failure is reported as an alert-worthy event.
+ */
+import { SecretClient } from '@azure/keyvault-secrets';
+
+import type { TokenCacheVaultConfig } from '../config';
+import { createAzureCredential } from '../credential';
+import type { TokenCacheStore } from '../partnerApi/tokenProviders/tokenCacheStore';
+import {
+    consoleTokenEvents,
+    expiresIfUnusedAt,
+    reportTokenHealth,
+    TAG_EXPIRES_IF_UNUSED,
+    TAG_REFRESHED_AT,
+    type TokenEventSink,
+    tokenHealth,
+} from './tokenHealth';
+
+/** The part of `SecretClient` the store uses (the real client satisfies it). */
+export interface SecretStore {
+    getSecret(
+        name: string,
+    ): Promise<{ value?: string; properties: { version?: string; tags?: Record<string, string> } }>;
+    setSecret(
+        name: string,
+        value: string,
+        options?: { tags?: Record<string, string> },
+    ): Promise<{ properties: { version?: string } }>;
+}
+
+export interface KeyVaultTokenCacheOptions {
+    secretName: string;
+    /** How often the local copy is compared with Key Vault (other instances' rotations). Default 5 minutes. */
+    syncIntervalMs?: number;
+    /** After a failed sync, wait this long before trying Key Vault again. Default 30 seconds. */
+    retryAfterFailureMs?: number;
+    now?: () => number;
+    events?: TokenEventSink;
+}
+
+interface CacheVersion {
+    serialized: string;
+    refreshedAt: number;
+    version?: string;
+}
+
+function statusOf(error: unknown): number | undefined {
+    const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+    return typeof status === 'number' ? status : undefined;
+}
+
+function codeOf(error: unknown): string {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    return typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown';
+}
+
+export class KeyVaultTokenCacheStore implements TokenCacheStore {
+    private local: CacheVersion | undefined;
+    private nextSyncAt = Number.NEGATIVE_INFINITY;
+    private syncing: Promise<void> | undefined;
+    private readonly now: () => number;
+    private readonly events: TokenEventSink;
+
+    constructor(
+        private readonly secrets: SecretStore,
+        private readonly options: KeyVaultTokenCacheOptions,
+    ) {
+        this.now = options.now ?? Date.now;
+        this.events = options.events ?? consoleTokenEvents;
+    }
+
+    async load(): Promise<string | undefined> {
+        if (this.now() >= this.nextSyncAt) {
+            this.syncing ??= this.sync().finally(() => {
+                this.syncing = undefined;
+            });
+            await this.syncing;
+        }
+        return this.local?.serialized;
+    }
+
+    async save(serializedCache: string): Promise<void> {
+        const mine: CacheVersion = { serialized: serializedCache, refreshedAt: this.now() };
+        // This process keeps working with its own cache whatever happens in Key Vault.
+        this.local = mine;
+        try {
+            const latest = await this.read();
+            if (latest && latest.refreshedAt > mine.refreshedAt) {
+                this.local = latest;
+                this.events('info', 'partnerApi.tokenCache.newerKept', { secretVersion: latest.version });
+                return;
+            }
+            mine.version = await this.write(mine);
+            const after = await this.read();
+            if (after && after.version !== mine.version) {
+                if (after.refreshedAt >= mine.refreshedAt) this.local = after;
+                else mine.version = await this.write(mine);
+            }
+            this.nextSyncAt = this.now() + (this.options.syncIntervalMs ?? 5 * 60_000);
+            this.events('info', 'partnerApi.tokenCache.saved', tokenHealth(mine.refreshedAt, this.now(), mine.version));
+        } catch (error) {
+            // The rotated refresh token lives only in this process until a later save succeeds.
+            this.events('error', 'partnerApi.tokenCache.saveFailed', {
+                errorCode: codeOf(error),
+                httpStatus: statusOf(error),
+            });
+        }
+    }
+
+    private async sync(): Promise<void> {
+        try {
+            const latest = await this.read();
+            if (latest && (!this.local || latest.refreshedAt > this.local.refreshedAt)) this.local = latest;
+            this.nextSyncAt = this.now() + (this.options.syncIntervalMs ?? 5 * 60_000);
+            reportTokenHealth(this.events, tokenHealth(this.local?.refreshedAt, this.now(), this.local?.version));
+        } catch (error) {
+            this.nextSyncAt = this.now() + (this.options.retryAfterFailureMs ?? 30_000);
+            this.events('warn', 'partnerApi.tokenCache.unavailable', {
+                errorCode: codeOf(error),
+                httpStatus: statusOf(error),
+            });
+        }
+    }
+
+    /** The latest version in Key Vault; undefined when the secret does not exist yet or holds no cache. */
+    private async read(): Promise<CacheVersion | undefined> {
+        let secret: Awaited<ReturnType<SecretStore['getSecret']>>;
+        try {
+            secret = await this.secrets.getSecret(this.options.secretName);
+        } catch (error) {
+            if (statusOf(error) === 404) return undefined;
+            throw error;
+        }
+        const refreshedAt = Date.parse(secret.properties.tags?.[TAG_REFRESHED_AT] ?? '');
+        // A placeholder (an operator created the secret by hand) is not a cache.
+        if (!secret.value || !secret.value.startsWith('{')) return undefined;
+        return {
+            serialized: secret.value,
+            refreshedAt: Number.isFinite(refreshedAt) ? refreshedAt : 0,
+            version: secret.properties.version,
+        };
+    }
+
+    private async write(cache: CacheVersion): Promise<string | undefined> {
+        const written = await this.secrets.setSecret(this.options.secretName, cache.serialized, {
+            tags: {
+                [TAG_REFRESHED_AT]: new Date(cache.refreshedAt).toISOString(),
+                [TAG_EXPIRES_IF_UNUSED]: new Date(expiresIfUnusedAt(cache.refreshedAt)).toISOString(),
+            },
+        });
+        return written.properties.version;
+    }
+}
+
+/** A `SecretClient` for the vault, with the app's managed identity (or the developer's credentials). */
+export function tokenCacheSecretClient(config: TokenCacheVaultConfig): SecretClient {
+    return new SecretClient(config.vaultUrl, createAzureCredential(config.clientId));
+}
+
+export function createKeyVaultTokenCacheStore(
+    config: TokenCacheVaultConfig,
+    options: Omit<KeyVaultTokenCacheOptions, 'secretName'> = {},
+): KeyVaultTokenCacheStore {
+    return new KeyVaultTokenCacheStore(tokenCacheSecretClient(config), { ...options, secretName: config.secretName });
+}
