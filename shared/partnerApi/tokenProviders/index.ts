@@ -1,4 +1,5 @@
 import { type PartnerApiConfig } from '../../config';
+import { createKeyVaultTokenCacheStore } from '../../operations/keyVaultTokenCache';
 import { RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
 import { NoTokenProvider, StaticTokenProvider } from './staticToken';
 import { type PartnerApiTokenProvider } from './types';
@@ -15,7 +16,10 @@ export { NoTokenProvider, StaticTokenProvider } from './staticToken';
 export { InMemoryTokenCacheStore, tokenCachePlugin, type TokenCacheStore } from './tokenCacheStore';
 export { type PartnerApiTokenProvider, TokenAcquisitionError, type TokenFailureReason } from './types';
 
-/** Seams for the refresh-token mode (cache store now in memory, Key Vault in a later issue; loopback in tests). */
+/**
+ * Seams for the refresh-token mode (loopback in tests). Without a `cacheStore`, the token cache is kept in Key Vault
+ * when PARTNER_API_TOKEN_CACHE_VAULT_URL is set (shared/operations/keyVaultTokenCache.ts), else in memory.
+ */
 export type TokenProviderOverrides = Pick<
     RefreshTokenProviderOptions,
     'cacheStore' | 'networkClient' | 'knownAuthorities' | 'cloudDiscoveryMetadata' | 'refreshMarginMs' | 'now'
@@ -39,6 +43,7 @@ export function createTokenProvider(
                 clientCertificatePem: config.clientCertificatePem,
                 refreshToken: config.refreshToken ?? '',
                 authorityHost: config.authorityHost,
+                ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
                 ...overrides,
             });
     }
