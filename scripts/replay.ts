@@ -59,7 +59,7 @@ const OUTCOME_WORDS: Record<ReplayItem['outcome'], [done: string, would: string]
     requeued: ['re-queued', 'would re-queue'],
     resent: ['message sent again', 'would send its message again'],
     republished: ['published again', 'would publish again'],
-    alreadyDone: ['already done (dead letter removed)', 'already done: nothing to send'],
+    alreadyDone: ['already done: nothing sent', 'already done: nothing to send'],
     unreplayable: ['left as is', 'cannot replay'],
     notFound: ['no such referral', 'no such referral'],
 };
@@ -68,13 +68,16 @@ function where(item: ReplayItem): string {
     if (item.source === 'deadLetter') {
         return `dead letter ${item.queue} #${item.sequenceNumber}${item.reason ? ` (${item.reason})` : ''}`;
     }
-    return `Failed in ${item.step ?? '?'}${item.errorCode ? ` (${item.errorCode})` : ''}`;
+    if (!item.step) return 'referral';
+    return `Failed in ${item.step}${item.errorCode ? ` (${item.errorCode})` : ''}`;
 }
 
 export function formatItem(item: ReplayItem, dryRun: boolean): string {
     const outcome = OUTCOME_WORDS[item.outcome][dryRun ? 1 : 0];
     const status = item.status ?? 'no record';
-    const detail = item.detail ? `: ${item.detail}` : '';
+    const removed =
+        !dryRun && item.source === 'deadLetter' && item.outcome !== 'unreplayable' ? ' (dead letter removed)' : '';
+    const detail = item.detail ? `: ${item.detail}` : removed;
     return `${(item.key ?? '(no key)').padEnd(38)} ${where(item).padEnd(52)} ${status.padEnd(11)} ${outcome}${detail}`;
 }
 

@@ -164,7 +164,7 @@ it('replays a dead-lettered Shared referral to Connected: one referral and one c
 
     // Again: nothing to do, nothing sent.
     const again = await command({ keys: ['dlq-1'] });
-    expect(again.lines.at(-1)).toBe('1 item: 1 already done (dead letter removed).');
+    expect(again.lines.at(-1)).toBe('1 item: 1 already done: nothing sent.');
     await queuesIdle();
     expect(postsFor('dlq-1')).toHaveLength(2);
 });
@@ -241,7 +241,7 @@ it('replays a referral that Failed to connect (Failed → Submitted) with exactl
     expect(done.connectedReferral!.id).toBe(inEngagement(own.engagementId)[1]!.id);
 
     const again = await command({ keys: ['conn-1'] });
-    expect(again.lines.at(-1)).toBe('1 item: 1 already done (dead letter removed).');
+    expect(again.lines.at(-1)).toBe('1 item: 1 already done: nothing sent.');
     await queuesIdle();
     expect(inEngagement(own.engagementId)).toHaveLength(2);
 });
