@@ -15,7 +15,7 @@ import { type Configuration, type INetworkModule, PublicClientApplication } from
 import { RefreshTokenProvider } from '../partnerApi/tokenProviders/refreshToken';
 import { InMemoryTokenCacheStore } from '../partnerApi/tokenProviders/tokenCacheStore';
 import { KeyVaultTokenCacheStore, type SecretStore } from './keyVaultTokenCache';
-import { TAG_REFRESHED_AT, type TokenEventSink,type TokenHealth, tokenHealth } from './tokenHealth';
+import { TAG_REFRESHED_AT, type TokenEventSink, type TokenHealth, tokenHealth } from './tokenHealth';
 
 /** Delegated permission on the Partner API; msal adds offline_access (the refresh token) and openid/profile. */
 export const CONSENT_SCOPES = ['https://api.partner.microsoft.com/user_impersonation'];
