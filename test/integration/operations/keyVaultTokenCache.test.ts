@@ -4,7 +4,7 @@
  * survives a restart, other instances' newer caches are never overwritten by older ones, and Key Vault trouble never
  * fails a token request.
  */
-import { type KeyVaultTokenCacheOptions,KeyVaultTokenCacheStore } from '../../../shared/operations/keyVaultTokenCache';
+import { type KeyVaultTokenCacheOptions, KeyVaultTokenCacheStore } from '../../../shared/operations/keyVaultTokenCache';
 import { TAG_EXPIRES_IF_UNUSED, TAG_REFRESHED_AT, type TokenEventFields } from '../../../shared/operations/tokenHealth';
 import { RefreshTokenProvider } from '../../../shared/partnerApi';
 import {
