@@ -20,7 +20,7 @@ import { newRecord, type ReferralRecord } from './lifecycle';
 import type { EventLogger, LogFields } from './logging';
 import { isValidKey, referralMessage } from './messages';
 import type { Problem } from './referral/types';
-import { validateReferral } from './referral/validate';
+import { loggablePaths, validateReferral } from './referral/validate';
 import type { CreateResult, ReferralStore, StoredRecord } from './referralStore';
 import type { MessageSender } from './serviceBus';
 
@@ -112,7 +112,7 @@ export async function acceptReferral(
         suppliedCorrelationId !== null && isValidKey(suppliedCorrelationId) ? suppliedCorrelationId : randomUUID();
     const validation = validateReferral(parsed.body);
     if (!validation.ok) {
-        log.event('warn', 'referral.invalid', { correlationId, problemPaths: validation.problems.map((p) => p.path) });
+        log.event('warn', 'referral.invalid', { correlationId, problemPaths: loggablePaths(validation.problems) });
         return problem(400, 'The referral is not valid.', { errors: validation.problems });
     }
 
@@ -158,7 +158,7 @@ export async function acceptReferral(
     log.event('info', 'referral.accepted', {
         ...fields,
         to: 'Queued',
-        problemPaths: validation.warnings.map((w) => w.path),
+        problemPaths: loggablePaths(validation.warnings),
     });
     return accepted(created.stored.record, validation.warnings, correlationId);
 }

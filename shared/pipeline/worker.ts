@@ -7,7 +7,7 @@ import { requestHash } from '../canonicalJson';
 import { newRecord, transition } from '../lifecycle';
 import type { EventLogger } from '../logging';
 import { isValidKey, REFERRAL_KEY_PROPERTY } from '../messages';
-import { validateReferral } from '../referral/validate';
+import { loggablePaths, validateReferral } from '../referral/validate';
 import type { StoredRecord } from '../referralStore';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
 import { connectStep, submitStep } from './steps';
@@ -99,7 +99,7 @@ export async function processReferralMessage(
             log.event('warn', 'referral.rejected', {
                 ...fields,
                 to: 'Rejected',
-                problemPaths: validation.problems.map((p) => p.path),
+                problemPaths: loggablePaths(validation.problems),
             });
             return 'rejected';
         }

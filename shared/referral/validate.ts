@@ -66,6 +66,25 @@ const documentedNames = (() => {
     return names;
 })();
 
+/**
+ * A problem path fit for logs: documented property names and array indexes stay, any other name (chosen by the
+ * caller, so it could be free text) becomes `*`.
+ */
+export function loggablePath(path: string): string {
+    return path
+        .split('.')
+        .map((segment) => {
+            const name = segment.replace(/\[\d+\]/g, '');
+            const indexes = segment.slice(name.length);
+            return documentedNames.get(name.toLowerCase()) === name ? `${name}${indexes}` : `*${indexes}`;
+        })
+        .join('.');
+}
+
+export function loggablePaths(problems: readonly Problem[]): string[] {
+    return problems.map((problem) => loggablePath(problem.path));
+}
+
 function describeProblem(detail: Joi.ValidationErrorItem): string {
     const context = detail.context ?? {};
     const key = typeof context.key === 'string' ? context.key : '';

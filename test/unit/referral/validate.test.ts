@@ -8,7 +8,7 @@ import {
     STATUS_RULES,
     TARGET_TYPES,
 } from '../../../shared/referral/enums';
-import { MAX_NESTING_DEPTH, validateReferral } from '../../../shared/referral/validate';
+import { loggablePath, MAX_NESTING_DEPTH, validateReferral } from '../../../shared/referral/validate';
 import { expectNoPii, independentReferral, PII, referralWithPii, seedReferral } from '../../support/referrals';
 
 function problemsOf(body: unknown) {
@@ -151,5 +151,12 @@ describe('the referral contract', () => {
         const text = JSON.stringify(result);
         // The unknown property's name is the caller's own key, reported as its path; values never appear.
         expectNoPii(text.split(PII.street).join(''));
+    });
+
+    it('keeps only documented names in paths meant for logs', () => {
+        expect(loggablePath('customerProfile.team[0].email')).toBe('customerProfile.team[0].email');
+        expect(loggablePath(`consent.${PII.customerName}`)).toBe('consent.*');
+        expect(loggablePath(`${PII.customerName}[2].notes`)).toBe('*[2].notes');
+        expect(loggablePath('consent.ConsentToContact')).toBe('consent.*');
     });
 });
