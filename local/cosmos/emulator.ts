@@ -55,7 +55,8 @@ export async function createAppContainer(client: CosmosClient): Promise<void> {
 
 export async function startCosmosEmulator(options: CosmosEmulatorOptions = {}): Promise<CosmosEmulator> {
     const host = options.host ?? '127.0.0.1';
-    const server = createHttpsServer();
+    // The server answers `connection: close` unless told otherwise: a new TLS handshake per Cosmos request.
+    const server = createHttpsServer({ keepAlive: true });
     await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(options.port ?? DEFAULT_COSMOS_PORT, host, () => {
