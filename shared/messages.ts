@@ -23,6 +23,17 @@ export const ATTEMPT_PROPERTY = 'attempt';
 /** The referral key of a retry message, whose messageId is no longer the bare key. */
 export const REFERRAL_KEY_PROPERTY = 'referralKey';
 
+/** The host hands JSON bodies over parsed; a publisher that sent JSON as text or bytes gets the same treatment. */
+export function parseMessageBody(body: unknown): unknown {
+    const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : undefined;
+    if (text === undefined) return body;
+    try {
+        return JSON.parse(text) as unknown;
+    } catch {
+        return text;
+    }
+}
+
 export function isValidKey(key: string): boolean {
     return KEY_PATTERN.test(key);
 }

@@ -19,7 +19,7 @@ import type { ServiceBusMessage } from '@azure/service-bus';
 
 import { requestHash } from '../canonicalJson';
 import { isTerminal, type LifecycleStatus, type ReferralRecord, transition } from '../lifecycle';
-import { connectionMessage, isValidKey, REFERRAL_KEY_PROPERTY, referralMessage } from '../messages';
+import { connectionMessage, isValidKey, parseMessageBody, REFERRAL_KEY_PROPERTY, referralMessage } from '../messages';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../names';
 import type { ReferralStore, StoredRecord } from '../referralStore';
 import type { MessageSender } from '../serviceBus';
@@ -108,21 +108,13 @@ function failedStep(record: ReferralRecord): 'submit' | 'connect' {
     return record.partnerReferral ? 'connect' : 'submit';
 }
 
-function parseBody(body: unknown): unknown {
-    const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : undefined;
-    if (text === undefined) return body;
-    try {
-        return JSON.parse(text) as unknown;
-    } catch {
-        return text;
-    }
-}
-
 /** The referral key a dead-lettered message names (retries carry it as an application property). */
 export function keyOfDeadLetter(message: DeadLetteredMessage): string | undefined {
     const fromProperty = message.applicationProperties[REFERRAL_KEY_PROPERTY];
     const fromBody =
-        message.queue === CONNECTIONS_QUEUE ? (parseBody(message.body) as { id?: unknown } | null)?.id : undefined;
+        message.queue === CONNECTIONS_QUEUE
+            ? (parseMessageBody(message.body) as { id?: unknown } | null)?.id
+            : undefined;
     const fromMessageId = message.queue === REFERRALS_QUEUE ? message.messageId : undefined;
     for (const candidate of [fromProperty, fromBody, fromMessageId]) {
         if (typeof candidate === 'string' && isValidKey(candidate)) return candidate;
@@ -220,7 +212,10 @@ export async function replayDeadLetter(
     if (!key) return { ...item, detail: 'the message names no usable referral key' };
     const stored = await deps.store.read(key);
     if (stored) {
-        if (message.queue === REFERRALS_QUEUE && stored.record.requestHash !== requestHash(parseBody(message.body))) {
+        if (
+            message.queue === REFERRALS_QUEUE &&
+            stored.record.requestHash !== requestHash(parseMessageBody(message.body))
+        ) {
             return { ...item, status: stored.record.status, detail: 'the key belongs to a different referral' };
         }
         return { ...item, ...(await replayRecord(key, deps, dryRun)) };
@@ -233,7 +228,7 @@ export async function replayDeadLetter(
         await deps.referralsQueue.send(
             referralMessage({
                 key,
-                body: parseBody(message.body),
+                body: parseMessageBody(message.body),
                 correlationId: message.correlationId && isValidKey(message.correlationId) ? message.correlationId : key,
                 run: { suffix: `replay-dlq-${message.sequenceNumber}`, attempt: 1, notBefore: deps.now() },
             }),

@@ -6,7 +6,7 @@ import type { InvocationContext } from '@azure/functions';
 import { requestHash } from '../canonicalJson';
 import { newRecord, transition } from '../lifecycle';
 import type { EventLogger } from '../logging';
-import { isValidKey, REFERRAL_KEY_PROPERTY } from '../messages';
+import { isValidKey, parseMessageBody, REFERRAL_KEY_PROPERTY } from '../messages';
 import { loggablePaths, validateReferral } from '../referral/validate';
 import type { StoredRecord } from '../referralStore';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
@@ -46,17 +46,6 @@ function referralKeyOf(delivery: DeliveryInfo, fallback?: unknown): string {
     return key;
 }
 
-/** The host hands JSON bodies over parsed; a publisher that sent JSON as text or bytes gets the same treatment. */
-function parseBody(body: unknown): unknown {
-    const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : undefined;
-    if (text === undefined) return body;
-    try {
-        return JSON.parse(text) as unknown;
-    } catch {
-        return text;
-    }
-}
-
 /**
  * A message on the referrals queue: from the intake (the record exists) or straight from an upstream publisher (the
  * record is created here, Rejected with its problem list when the referral is invalid, and never retried).
@@ -70,7 +59,7 @@ export async function processReferralMessage(
     const key = referralKeyOf(delivery);
     const correlationId = delivery.correlationId && isValidKey(delivery.correlationId) ? delivery.correlationId : key;
     const fields = { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount };
-    const referral = parseBody(body);
+    const referral = parseMessageBody(body);
     const hash = requestHash(referral);
 
     let stored: StoredRecord | undefined = await deps.store.read(key);
@@ -119,7 +108,7 @@ export async function processConnectionMessage(
     deps: StepDependencies,
     log: EventLogger,
 ): Promise<StepOutcome> {
-    const parsed = parseBody(body) as { id?: unknown } | undefined;
+    const parsed = parseMessageBody(body) as { id?: unknown } | undefined;
     const key = referralKeyOf(delivery, parsed?.id);
     const correlationId = delivery.correlationId && isValidKey(delivery.correlationId) ? delivery.correlationId : key;
     return runStep(connectStep, key, correlationId, deps, log);
