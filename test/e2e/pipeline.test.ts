@@ -2,21 +2,18 @@
  * End to end on the local runtime: the app's own registrations (index.ts) in the local host, the Service Bus dev
  * broker, the Cosmos DB emulator and the Partner API simulator, all through the real SDKs over loopback.
  */
-import { join } from 'node:path';
-
 import { ServiceBusClient } from '@azure/service-bus';
 
-import { type CosmosEmulator, startCosmosEmulator } from '../../local/cosmos/emulator';
-import { type LocalHost, startLocalHost } from '../../local/host/localHost';
-import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
-import { type DevBroker, startBroker } from '../../local/servicebus/broker';
-import { APP_QUEUES } from '../../local/servicebus/queues';
+import type { LocalHost } from '../../local/host/localHost';
+import { NO_FAULTS, type PartnerApiSimulator } from '../../local/partner-api-simulator';
+import type { DevBroker } from '../../local/servicebus/broker';
 import { REFERRALS_QUEUE } from '../../shared/names';
 import type { ReferralStatusDocument } from '../../shared/status';
+import { type LocalPeers, startApp, startLocalPeers } from '../support/localRuntime';
 import { independentReferral, seedReferral } from '../support/referrals';
 
 let broker: DevBroker;
-let cosmos: CosmosEmulator;
+let peers: LocalPeers;
 let simulator: PartnerApiSimulator;
 let host: LocalHost;
 let serviceBus: ServiceBusClient;
@@ -24,33 +21,16 @@ let serviceBus: ServiceBusClient;
 const RETRY_AFTER_SECONDS = 2;
 
 beforeAll(async () => {
-    [broker, cosmos, simulator] = await Promise.all([
-        startBroker({ port: 0, queues: APP_QUEUES }),
-        startCosmosEmulator({ port: 0 }),
-        startPartnerApiSimulator({ port: 0, acceptMissingToken: true }),
-    ]);
-    host = await startLocalHost({
-        entry: join(__dirname, '..', '..', 'index.ts'),
-        port: 0,
-        env: {
-            ServiceBusConnection: broker.connectionString,
-            CosmosDbConnection: cosmos.connectionString,
-            COSMOS_DISABLE_TLS_VERIFICATION: 'true',
-            PARTNER_API_BASE_URL: simulator.url,
-            PARTNER_API_AUTH: 'none',
-            PARTNER_API_TIMEOUT_MS: '2000',
-            RETRY_BASE_DELAY_MS: '100',
-            RETRY_MAX_DELAY_MS: '1000',
-        },
-        logSink: () => undefined,
-    });
+    peers = await startLocalPeers();
+    ({ broker, simulator } = peers);
+    host = await startApp(peers, { settings: { RETRY_MAX_DELAY_MS: '1000' } });
     serviceBus = new ServiceBusClient(broker.connectionString);
 });
 
 afterAll(async () => {
     await serviceBus?.close();
     await host?.close();
-    await Promise.all([broker?.close(), cosmos?.close(), simulator?.close()]);
+    await peers?.close();
 });
 
 afterEach(() => {

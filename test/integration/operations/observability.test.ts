@@ -7,24 +7,24 @@
  * lines carry what operators need, and that the correlation id flows from the HTTP request (x-correlation-id, or a
  * new one) through both queues into MS-CorrelationId at the Partner API.
  */
-import { join } from 'node:path';
 
 import type { Container, CosmosClient } from '@azure/cosmos';
 import { ServiceBusClient } from '@azure/service-bus';
 
-import { type CosmosEmulator, localCosmosClient, startCosmosEmulator } from '../../../local/cosmos/emulator';
-import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
-import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
-import { type DevBroker, startBroker } from '../../../local/servicebus/broker';
-import { APP_QUEUES } from '../../../local/servicebus/queues';
+import { type CosmosEmulator, localCosmosClient } from '../../../local/cosmos/emulator';
+import type { LocalHost } from '../../../local/host/localHost';
+import { NO_FAULTS, type PartnerApiSimulator } from '../../../local/partner-api-simulator';
+import type { DevBroker } from '../../../local/servicebus/broker';
 import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay';
 import { referralMessage } from '../../../shared/messages';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/names';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
 import { CosmosReferralStore } from '../../../shared/referralStore';
+import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { expectNoPii, PII, referralWithPii } from '../../support/referrals';
 
+let peers: LocalPeers;
 let broker: DevBroker;
 let cosmos: CosmosEmulator;
 let simulator: PartnerApiSimulator;
@@ -38,25 +38,10 @@ const hostLines: string[] = [];
 const otherOutput: string[] = [];
 
 beforeAll(async () => {
-    [broker, cosmos, simulator] = await Promise.all([
-        startBroker({ port: 0, queues: APP_QUEUES }),
-        startCosmosEmulator({ port: 0 }),
-        startPartnerApiSimulator({ port: 0, acceptMissingToken: true }),
-    ]);
-    host = await startLocalHost({
-        entry: join(__dirname, '..', '..', '..', 'index.ts'),
-        port: 0,
-        env: {
-            ServiceBusConnection: broker.connectionString,
-            CosmosDbConnection: cosmos.connectionString,
-            COSMOS_DISABLE_TLS_VERIFICATION: 'true',
-            PARTNER_API_BASE_URL: simulator.url,
-            PARTNER_API_AUTH: 'none',
-            PARTNER_API_TIMEOUT_MS: '2000',
-            SUBMIT_MAX_ATTEMPTS: '2',
-            RETRY_BASE_DELAY_MS: '100',
-            RETRY_MAX_DELAY_MS: '200',
-        },
+    peers = await startLocalPeers();
+    ({ broker, cosmos, simulator } = peers);
+    host = await startApp(peers, {
+        settings: { SUBMIT_MAX_ATTEMPTS: '2', RETRY_MAX_DELAY_MS: '200' },
         logSink: (level, line) => hostLines.push(`${level} ${line}`),
     });
     serviceBus = new ServiceBusClient(broker.connectionString);
@@ -68,7 +53,7 @@ afterAll(async () => {
     await host?.close();
     await serviceBus?.close();
     cosmosClient?.dispose();
-    await Promise.all([broker?.close(), cosmos?.close(), simulator?.close()]);
+    await peers?.close();
 });
 
 afterEach(() => simulator.admin.setFaults({ ...NO_FAULTS }));

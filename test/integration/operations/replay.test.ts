@@ -5,16 +5,14 @@
  * through @azure/cosmos). Each replayed referral ends Submitted/Connected with exactly one referral (and one
  * connected referral) at the Partner API, and a second replay sends nothing.
  */
-import { join } from 'node:path';
 
 import type { Container, CosmosClient } from '@azure/cosmos';
 import { ServiceBusClient } from '@azure/service-bus';
 
-import { type CosmosEmulator, localCosmosClient, startCosmosEmulator } from '../../../local/cosmos/emulator';
-import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
-import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
-import { type DevBroker, startBroker } from '../../../local/servicebus/broker';
-import { APP_QUEUES } from '../../../local/servicebus/queues';
+import { type CosmosEmulator, localCosmosClient } from '../../../local/cosmos/emulator';
+import type { LocalHost } from '../../../local/host/localHost';
+import { NO_FAULTS, type PartnerApiSimulator } from '../../../local/partner-api-simulator';
+import type { DevBroker } from '../../../local/servicebus/broker';
 import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay';
 import { requestHash } from '../../../shared/canonicalJson';
 import { newRecord, transition } from '../../../shared/lifecycle';
@@ -25,8 +23,10 @@ import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/
 import { NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
 import { summarize } from '../../../shared/pipeline/step';
 import { CosmosReferralStore } from '../../../shared/referralStore';
+import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { independentReferral, seedReferral } from '../../support/referrals';
 
+let peers: LocalPeers;
 let broker: DevBroker;
 let cosmos: CosmosEmulator;
 let simulator: PartnerApiSimulator;
@@ -37,11 +37,8 @@ let container: Container;
 let deps: ReplayDependencies;
 
 beforeAll(async () => {
-    [broker, cosmos, simulator] = await Promise.all([
-        startBroker({ port: 0, queues: APP_QUEUES }),
-        startCosmosEmulator({ port: 0 }),
-        startPartnerApiSimulator({ port: 0, acceptMissingToken: true }),
-    ]);
+    peers = await startLocalPeers();
+    ({ broker, cosmos, simulator } = peers);
     serviceBus = new ServiceBusClient(broker.connectionString);
     cosmosClient = localCosmosClient(cosmos.endpoint);
     container = cosmosClient.database(COSMOS_DATABASE).container(COSMOS_CONTAINER);
@@ -64,22 +61,7 @@ beforeAll(async () => {
     await receiver.close();
     expect(broker.stats()[REFERRALS_QUEUE]!.deadLettered).toBe(2);
 
-    host = await startLocalHost({
-        entry: join(__dirname, '..', '..', '..', 'index.ts'),
-        port: 0,
-        env: {
-            ServiceBusConnection: broker.connectionString,
-            CosmosDbConnection: cosmos.connectionString,
-            COSMOS_DISABLE_TLS_VERIFICATION: 'true',
-            PARTNER_API_BASE_URL: simulator.url,
-            PARTNER_API_AUTH: 'none',
-            PARTNER_API_TIMEOUT_MS: '2000',
-            SUBMIT_MAX_ATTEMPTS: '2',
-            RETRY_BASE_DELAY_MS: '100',
-            RETRY_MAX_DELAY_MS: '200',
-        },
-        logSink: () => undefined,
-    });
+    host = await startApp(peers, { settings: { SUBMIT_MAX_ATTEMPTS: '2', RETRY_MAX_DELAY_MS: '200' } });
 
     deps = {
         store: new CosmosReferralStore(
@@ -98,7 +80,7 @@ afterAll(async () => {
     await host?.close();
     await serviceBus?.close();
     cosmosClient?.dispose();
-    await Promise.all([broker?.close(), cosmos?.close(), simulator?.close()]);
+    await peers?.close();
 });
 
 afterEach(() => {

@@ -1,0 +1,56 @@
+/**
+ * The local runtime in-process for tests: the Service Bus dev broker, the Cosmos DB emulator and the Partner API
+ * simulator on ephemeral loopback ports, and the app's own registrations (index.ts) in the local host.
+ */
+import { join } from 'node:path';
+
+import { type CosmosEmulator, startCosmosEmulator } from '../../local/cosmos/emulator';
+import { type LocalHost, type LocalHostOptions,startLocalHost } from '../../local/host/localHost';
+import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
+import { type DevBroker, startBroker } from '../../local/servicebus/broker';
+import { APP_QUEUES } from '../../local/servicebus/queues';
+
+export interface LocalPeers {
+    broker: DevBroker;
+    cosmos: CosmosEmulator;
+    simulator: PartnerApiSimulator;
+    close(): Promise<void>;
+}
+
+export async function startLocalPeers(): Promise<LocalPeers> {
+    const [broker, cosmos, simulator] = await Promise.all([
+        startBroker({ port: 0, queues: APP_QUEUES }),
+        startCosmosEmulator({ port: 0 }),
+        startPartnerApiSimulator({ port: 0, acceptMissingToken: true }),
+    ]);
+    return {
+        broker,
+        cosmos,
+        simulator,
+        close: async () => {
+            await Promise.all([broker.close(), cosmos.close(), simulator.close()]);
+        },
+    };
+}
+
+/** Runs the app against the peers, with short Partner API timeouts and retry delays; `settings` adds or overrides. */
+export function startApp(
+    peers: LocalPeers,
+    options: { settings?: Record<string, string>; logSink?: LocalHostOptions['logSink'] } = {},
+): Promise<LocalHost> {
+    return startLocalHost({
+        entry: join(__dirname, '..', '..', 'index.ts'),
+        port: 0,
+        env: {
+            ServiceBusConnection: peers.broker.connectionString,
+            CosmosDbConnection: peers.cosmos.connectionString,
+            COSMOS_DISABLE_TLS_VERIFICATION: 'true',
+            PARTNER_API_BASE_URL: peers.simulator.url,
+            PARTNER_API_AUTH: 'none',
+            PARTNER_API_TIMEOUT_MS: '2000',
+            RETRY_BASE_DELAY_MS: '100',
+            ...options.settings,
+        },
+        logSink: options.logSink ?? (() => undefined),
+    });
+}
