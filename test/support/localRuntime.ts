@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 
 import { type CosmosEmulator, startCosmosEmulator } from '../../local/cosmos/emulator';
-import { type LocalHost, type LocalHostOptions,startLocalHost } from '../../local/host/localHost';
+import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../local/host/localHost';
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
 import { type DevBroker, startBroker } from '../../local/servicebus/broker';
 import { APP_QUEUES } from '../../local/servicebus/queues';
