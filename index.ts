@@ -10,9 +10,9 @@ import './functions/getOpenApi';
 
 import { app } from '@azure/functions';
 
-import { closeCosmos } from './shared/cosmos';
 import { closePartnerApi } from './shared/dependencies';
-import { closeServiceBus } from './shared/serviceBus';
+import { closeCosmos } from './shared/platform/cosmos';
+import { closeServiceBus } from './shared/platform/serviceBus';
 
 app.hook.appTerminate(async () => {
     await Promise.allSettled([closeServiceBus(), closePartnerApi()]);

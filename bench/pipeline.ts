@@ -16,7 +16,7 @@ import { ServiceBusClient, type ServiceBusMessage } from '@azure/service-bus';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
 import { readHostJson, toHostSettings } from '../local/host/hostJson';
 import type { RequestLogEntry } from '../local/partner-api-simulator';
-import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../shared/names';
+import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../shared/platform/names';
 import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
 import { median, percentile, round } from './support/stats';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { validateReferral } from '../shared/referral/validate';
+import { validateReferral } from '../shared/referral/request/validate';
 import { median, round } from './support/stats';
 
 export interface ValidationResult {

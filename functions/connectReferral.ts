@@ -1,10 +1,10 @@
 import { app, type InvocationContext } from '@azure/functions';
 
 import { workerDependencies } from '../shared/dependencies';
-import { invocationLogger } from '../shared/logging';
-import { CONNECTIONS_QUEUE, SERVICE_BUS_CONNECTION } from '../shared/names';
 import type { StepDependencies } from '../shared/pipeline/step';
 import { deliveryInfo, processConnectionMessage } from '../shared/pipeline/worker';
+import { invocationLogger } from '../shared/platform/logging';
+import { CONNECTIONS_QUEUE, SERVICE_BUS_CONNECTION } from '../shared/platform/names';
 
 /**
  * Queue `referral-connections`: creates the connected referral targeted at Microsoft for a Shared referral, from the

@@ -1,8 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
 import { intakeDependencies } from '../shared/dependencies';
-import { acceptReferral, type IntakeDependencies } from '../shared/intake';
-import { invocationLogger } from '../shared/logging';
+import { invocationLogger } from '../shared/platform/logging';
+import { acceptReferral, type IntakeDependencies } from '../shared/referral/intake';
 
 /** POST /api/referrals: validates a referral request and queues it for submission to the Partner API. */
 export async function createReferral(

@@ -1,8 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
 import { intakeDependencies } from '../shared/dependencies';
-import type { ReferralStore } from '../shared/referralStore';
-import { readReferralStatus } from '../shared/status';
+import { readReferralStatus } from '../shared/referral/statusDocument';
+import type { ReferralStore } from '../shared/referral/store';
 
 /** GET /api/referrals/{id}: the lifecycle status of one referral and the Partner API's identifiers. */
 export async function getReferralStatus(

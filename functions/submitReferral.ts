@@ -1,10 +1,10 @@
 import { app, type InvocationContext } from '@azure/functions';
 
 import { workerDependencies } from '../shared/dependencies';
-import { invocationLogger } from '../shared/logging';
-import { REFERRALS_QUEUE, SERVICE_BUS_CONNECTION } from '../shared/names';
 import type { StepDependencies } from '../shared/pipeline/step';
 import { deliveryInfo, processReferralMessage } from '../shared/pipeline/worker';
+import { invocationLogger } from '../shared/platform/logging';
+import { REFERRALS_QUEUE, SERVICE_BUS_CONNECTION } from '../shared/platform/names';
 
 /**
  * Queue `referrals`: submits each referral to the Partner API exactly once and records the answer; for a Shared

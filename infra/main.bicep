@@ -107,7 +107,7 @@ param entraAuthClientId string = ''
 @description('Accepted token audiences (default api://<entraAuthClientId>).')
 param entraAuthAllowedAudiences array = []
 
-// Names the code agrees with (shared/names.ts); test/infra checks them.
+// Names the code agrees with (shared/platform/names.ts); test/infra checks them.
 var referralsQueueName = 'referrals'
 var connectionsQueueName = 'referral-connections'
 var cosmosDatabaseName = 'referrals'

@@ -13,9 +13,9 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 
-import { createAzureCredential } from '../shared/credential';
 import { readTokenHealth, signInWithDeviceCode, storeConsent } from '../shared/operations/consent';
 import type { TokenHealth } from '../shared/operations/tokenHealth';
+import { createAzureCredential } from '../shared/platform/credential';
 
 const CLIENT_SECRET_NAME = 'partner-api-client-secret';
 

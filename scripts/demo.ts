@@ -6,10 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { loadSection } from '../shared/config';
-import { isTerminal, type LifecycleStatus } from '../shared/lifecycle';
 import { createPartnerApiClient, type PartnerReferral } from '../shared/partnerApi';
-import type { ReferralStatusDocument } from '../shared/status';
+import { loadSection } from '../shared/platform/config';
+import { isTerminal, type LifecycleStatus } from '../shared/referral/record';
+import type { ReferralStatusDocument } from '../shared/referral/statusDocument';
 
 const env = process.env;
 const baseUrl = `http://127.0.0.1:${env.PORT ?? '7071'}`;

@@ -14,12 +14,12 @@
 import { SingleBar } from 'cli-progress';
 
 import { hostSettings } from '../local/runtime/localSettings';
-import { closeCosmos, getCosmosContainer } from '../shared/cosmos';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../shared/names';
 import { replay, type ReplayDependencies, type ReplayItem } from '../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../shared/operations/replaySources';
-import { CosmosReferralStore } from '../shared/referralStore';
-import { closeServiceBus, getServiceBusClient, queueSender } from '../shared/serviceBus';
+import { closeCosmos, getCosmosContainer } from '../shared/platform/cosmos';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../shared/platform/names';
+import { closeServiceBus, getServiceBusClient, queueSender } from '../shared/platform/serviceBus';
+import { CosmosReferralStore } from '../shared/referral/store';
 
 export interface ReplayArguments {
     command: 'list' | 'run' | 'help';

@@ -4,13 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { getConfig } from './config';
-import type { IntakeDependencies } from './intake';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from './names';
 import { createPartnerApiClient, type PartnerApiClient } from './partnerApi';
 import type { StepDependencies } from './pipeline/step';
-import { CosmosReferralStore } from './referralStore';
-import { queueSender } from './serviceBus';
+import { getConfig } from './platform/config';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from './platform/names';
+import { queueSender } from './platform/serviceBus';
+import type { IntakeDependencies } from './referral/intake';
+import { CosmosReferralStore } from './referral/store';
 
 let intake: IntakeDependencies | undefined;
 let worker: StepDependencies | undefined;

@@ -24,7 +24,6 @@ import { COSMOS_EMULATOR_KEY } from '../../local/cosmos/constants';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import type { RequestLogEntry, SimulatorFaults, StoredReferral } from '../../local/partner-api-simulator';
 import type { DeadLetterEntry, QueueStats } from '../../local/servicebus/broker';
-import type { ReferralRecord } from '../../shared/lifecycle';
 import {
     CONNECTIONS_QUEUE,
     CONTRACT_VERSION,
@@ -32,7 +31,8 @@ import {
     COSMOS_CONTAINER,
     COSMOS_DATABASE,
     REFERRALS_QUEUE,
-} from '../../shared/names';
+} from '../../shared/platform/names';
+import type { ReferralRecord } from '../../shared/referral/record';
 import { getJson, LocalRuntime, projectRoot, putJson, type RuntimeScripts, sleep } from '../support/runtime';
 import { hostileCorpus } from './hostile';
 

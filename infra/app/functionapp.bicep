@@ -1,5 +1,5 @@
 // The function app on Flex Consumption: plan, site, app settings and (optionally) Entra ID authentication.
-// Every app setting the code reads in Azure (shared/config.ts, azure: 'required') is set here, identity-based only.
+// Every app setting the code reads in Azure (shared/platform/config.ts, azure: 'required') is set here, identity-based only.
 
 param planName string
 param name string

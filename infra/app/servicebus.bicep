@@ -4,7 +4,7 @@
 param name string
 param location string
 param tags object
-@description('Queues to create; the names the code uses (shared/names.ts).')
+@description('Queues to create; the names the code uses (shared/platform/names.ts).')
 param queueNames array
 @description('How long a messageId is remembered for duplicate detection (ISO 8601). Fixed when a queue is created.')
 param duplicateDetectionWindow string

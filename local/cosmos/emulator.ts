@@ -11,7 +11,7 @@ import { type AddressInfo } from 'node:net';
 import { CosmosClient } from '@azure/cosmos';
 import { createHttpsServer } from '@vercel/cosmosdb-server';
 
-import { COSMOS_CONTAINER, COSMOS_DATABASE, COSMOS_PARTITION_KEY_PATH } from '../../shared/names';
+import { COSMOS_CONTAINER, COSMOS_DATABASE, COSMOS_PARTITION_KEY_PATH } from '../../shared/platform/names';
 
 /** The well-known key of Microsoft's Cosmos DB emulator; the local server accepts any key, this keeps docs alike. */
 export const COSMOS_EMULATOR_KEY =

@@ -3,7 +3,7 @@
  * `<connection>__fullyQualifiedNamespace` (+ `__clientId`, `__credential`) for Microsoft Entra identity, or
  * `<connection>` holding a connection string (the local dev broker, Microsoft's emulator, or a SAS string).
  *
- * When both are set the identity settings win, as in the app's own configuration (shared/config.ts), so the
+ * When both are set the identity settings win, as in the app's own configuration (shared/platform/config.ts), so the
  * triggers and the app's sender never point at two different namespaces.
  */
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';

@@ -3,7 +3,7 @@
  * `consentToShareReferralWithMicrosoftSellers`), and answers in camelCase. Input keys are mapped to the camelCase
  * wire names below; an unknown key keeps its spelling with a lower-case first letter.
  */
-import { CONSENT_FLAGS } from '../../shared/referral/enums';
+import { CONSENT_FLAGS } from '../../shared/referral/request/enums';
 
 // prettier-ignore
 const WIRE_NAMES = [

@@ -10,7 +10,7 @@ import {
     MICROSOFT_TARGET,
     type ReferralStatus,
     type ReferralSubstatus,
-} from '../../shared/referral/enums';
+} from '../../shared/referral/request/enums';
 import { errorAnswer, header, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
 import { applyPatch, PatchError, readPatch } from './jsonPatch';
 import { FilterSyntaxError, matchesFilter, parseFilter } from './odataFilter';

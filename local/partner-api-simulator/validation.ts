@@ -1,6 +1,6 @@
 /**
  * Validation of a referral body as the service does it: the four required blocks, and every documented enum (read
- * from shared/referral/enums.ts). Problems name the field and the rule, never the submitted value.
+ * from shared/referral/request/enums.ts). Problems name the field and the rule, never the submitted value.
  */
 import {
     ASSISTANCE_REQUEST_CODES,
@@ -17,7 +17,7 @@ import {
     type ReferralSubstatus,
     SOLUTION_TYPES,
     TARGET_TYPES,
-} from '../../shared/referral/enums';
+} from '../../shared/referral/request/enums';
 
 export type Json = Record<string, unknown>;
 

@@ -1,4 +1,4 @@
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../shared/names';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../shared/platform/names';
 import type { QueueDefinition } from './broker';
 
 /** Mirrors infra/: lock duration PT1M, max delivery count 10, duplicate detection window P1D. */

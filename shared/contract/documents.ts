@@ -5,12 +5,12 @@
  * `npm run contract:generate` writes them to docs/openapi.json and docs/referral-message.schema.json; GET
  * /api/openapi.json serves the same document; test/unit/contract keeps the checked-in files in step.
  */
-import { MAX_BODY_BYTES } from '../intake';
-import { LIFECYCLE_STATUSES } from '../lifecycle';
-import { ATTEMPT_PROPERTY, KEY_PATTERN, REFERRAL_KEY_PROPERTY } from '../messages';
-import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../names';
-import { REFERRAL_TYPES } from '../referral/enums';
-import { referralSchema } from '../referral/schema';
+import { ATTEMPT_PROPERTY, KEY_PATTERN, REFERRAL_KEY_PROPERTY } from '../messaging/messages';
+import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../platform/names';
+import { MAX_BODY_BYTES } from '../referral/intake';
+import { LIFECYCLE_STATUSES } from '../referral/record';
+import { REFERRAL_TYPES } from '../referral/request/enums';
+import { referralSchema } from '../referral/request/schema';
 import { joiToJsonSchema, type JsonSchema } from './joiToJsonSchema';
 
 export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';

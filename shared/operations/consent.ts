@@ -12,9 +12,9 @@
  */
 import { type Configuration, type INetworkModule, PublicClientApplication } from '@azure/msal-node';
 
+import { KeyVaultTokenCacheStore, type SecretStore } from '../partnerApi/tokenProviders/keyVaultTokenCache';
 import { RefreshTokenProvider } from '../partnerApi/tokenProviders/refreshToken';
 import { InMemoryTokenCacheStore } from '../partnerApi/tokenProviders/tokenCacheStore';
-import { KeyVaultTokenCacheStore, type SecretStore } from './keyVaultTokenCache';
 import { TAG_REFRESHED_AT, type TokenEventSink, type TokenHealth, tokenHealth } from './tokenHealth';
 
 /** Delegated permission on the Partner API; msal adds offline_access (the refresh token) and openid/profile. */

@@ -17,12 +17,18 @@
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import { requestHash } from '../canonicalJson';
-import { isTerminal, type LifecycleStatus, type ReferralRecord, transition } from '../lifecycle';
-import { connectionMessage, isValidKey, parseMessageBody, REFERRAL_KEY_PROPERTY, referralMessage } from '../messages';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../names';
-import type { ReferralStore, StoredRecord } from '../referralStore';
-import type { MessageSender } from '../serviceBus';
+import {
+    connectionMessage,
+    isValidKey,
+    parseMessageBody,
+    REFERRAL_KEY_PROPERTY,
+    referralMessage,
+} from '../messaging/messages';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../platform/names';
+import type { MessageSender } from '../platform/serviceBus';
+import { isTerminal, type LifecycleStatus, type ReferralRecord, transition } from '../referral/record';
+import { requestHash } from '../referral/request/canonicalJson';
+import type { ReferralStore, StoredRecord } from '../referral/store';
 
 /** A message in a dead-letter queue, as far as replay needs it (the body is handed on, never shown). */
 export interface DeadLetteredMessage {

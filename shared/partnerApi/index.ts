@@ -2,7 +2,7 @@
  * The Partner API client and its token providers. `createPartnerApiClient()` builds both from the validated
  * settings (PARTNER_API_BASE_URL, PARTNER_API_AUTH, PARTNER_API_TIMEOUT_MS, ...), read at first use.
  */
-import { getConfig, type PartnerApiConfig } from '../config';
+import { getConfig, type PartnerApiConfig } from '../platform/config';
 import { PartnerApiClient } from './client';
 import { createTokenProvider, type TokenProviderOverrides } from './tokenProviders';
 

@@ -1,4 +1,4 @@
-import { type ReferralStatus, type ReferralSubstatus, type ReferralType } from '../referral/enums';
+import { type ReferralStatus, type ReferralSubstatus, type ReferralType } from '../referral/request/enums';
 
 /** The referral resource as the Partner API returns it; only what the pipeline reads is typed. */
 export interface PartnerReferral {

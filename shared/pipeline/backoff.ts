@@ -1,4 +1,4 @@
-import type { RetryConfig } from '../config';
+import type { RetryConfig } from '../platform/config';
 
 /**
  * How long to wait before attempt `attempt + 1` of a step: exponential back-off with "equal jitter" (half fixed,

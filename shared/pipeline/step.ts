@@ -17,12 +17,12 @@
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import type { RetryConfig } from '../config';
-import { type LifecycleStatus, type PartnerReferralSummary, type ReferralRecord, transition } from '../lifecycle';
-import { type EventLogger, type LogFields, redactSubmittedValues } from '../logging';
 import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../partnerApi';
-import type { ReferralStore, StoredRecord } from '../referralStore';
-import type { MessageSender } from '../serviceBus';
+import type { RetryConfig } from '../platform/config';
+import { type EventLogger, type LogFields, redactSubmittedValues } from '../platform/logging';
+import type { MessageSender } from '../platform/serviceBus';
+import { type LifecycleStatus, type PartnerReferralSummary, type ReferralRecord, transition } from '../referral/record';
+import type { ReferralStore, StoredRecord } from '../referral/store';
 import { retryDelayMs } from './backoff';
 
 /** The two Partner API calls a step makes. */

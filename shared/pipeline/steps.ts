@@ -2,11 +2,11 @@
  * The two Partner API steps of a referral: submit it, then, for a Shared referral, create the connected referral
  * targeted at Microsoft with the stored engagementId.
  */
-import { type ReferralRecord } from '../lifecycle';
-import { connectionMessage, referralMessage } from '../messages';
+import { connectionMessage, referralMessage } from '../messaging/messages';
 import type { PartnerReferral } from '../partnerApi';
-import { MICROSOFT_TARGET } from '../referral/enums';
-import type { ReferralRequest } from '../referral/types';
+import { type ReferralRecord } from '../referral/record';
+import { MICROSOFT_TARGET } from '../referral/request/enums';
+import type { ReferralRequest } from '../referral/request/types';
 import type { StepDefinition } from './step';
 
 /** Clocks differ: a referral created by our own earlier attempt may carry a time slightly before we noted the step. */

@@ -3,12 +3,12 @@
  */
 import type { InvocationContext } from '@azure/functions';
 
-import { requestHash } from '../canonicalJson';
-import { newRecord, transition } from '../lifecycle';
-import type { EventLogger } from '../logging';
-import { isValidKey, parseMessageBody, REFERRAL_KEY_PROPERTY } from '../messages';
-import { loggablePaths, validateReferral } from '../referral/validate';
-import type { StoredRecord } from '../referralStore';
+import { isValidKey, parseMessageBody, REFERRAL_KEY_PROPERTY } from '../messaging/messages';
+import type { EventLogger } from '../platform/logging';
+import { newRecord, transition } from '../referral/record';
+import { requestHash } from '../referral/request/canonicalJson';
+import { loggablePaths, validateReferral } from '../referral/request/validate';
+import type { StoredRecord } from '../referral/store';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
 import { connectStep, submitStep } from './steps';
 

@@ -7,8 +7,8 @@ import { ServiceBusClient } from '@azure/service-bus';
 import type { LocalHost } from '../../local/host/localHost';
 import { NO_FAULTS, type PartnerApiSimulator } from '../../local/partner-api-simulator';
 import type { DevBroker } from '../../local/servicebus/broker';
-import { REFERRALS_QUEUE } from '../../shared/names';
-import type { ReferralStatusDocument } from '../../shared/status';
+import { REFERRALS_QUEUE } from '../../shared/platform/names';
+import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
 import { type LocalPeers, startApp, startLocalPeers } from '../support/localRuntime';
 import { independentReferral, seedReferral } from '../support/referrals';
 

@@ -1,5 +1,5 @@
 /** STEP_LEASE_MS: the claim lease of a step, a setting so a crashed worker's steps are taken over sooner. */
-import { ConfigurationError, defaultLeaseMs, loadSection, SETTINGS } from '../../shared/config';
+import { ConfigurationError, defaultLeaseMs, loadSection, SETTINGS } from '../../shared/platform/config';
 
 it('defaults to two Partner API calls plus 30 s, derived from PARTNER_API_TIMEOUT_MS', () => {
     expect(loadSection('lease', {})).toEqual({ leaseMs: 2 * 30_000 + 30_000 });

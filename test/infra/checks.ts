@@ -146,7 +146,7 @@ export interface NameContract {
     connections: readonly string[];
 }
 
-/** Queue, database, container and connection names match the code (shared/names.ts). */
+/** Queue, database, container and connection names match the code (shared/platform/names.ts). */
 export function checkNames(t: Template, names: NameContract): string[] {
     const problems: string[] = [];
     const queues = declared(t, 'Microsoft.ServiceBus/namespaces/queues').map((q) => text(get(q, 'name')));

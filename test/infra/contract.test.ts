@@ -1,8 +1,8 @@
 /**
- * The contract between the code and infra/: settings (shared/config.ts SETTINGS), names (shared/names.ts), roles,
+ * The contract between the code and infra/: settings (shared/platform/config.ts SETTINGS), names (shared/platform/names.ts), roles,
  * the security baseline, alerts and azd wiring, read from the Bicep with tree-sitter.
  */
-import { SETTINGS } from '../../shared/config';
+import { SETTINGS } from '../../shared/platform/config';
 import { loadTemplate } from './bicep';
 import {
     appSettings,
@@ -39,7 +39,7 @@ describe('infra contract', () => {
         expect(checkKeyVaultReferences(template, SECRET_REFERENCES)).toEqual([]);
     });
 
-    it('uses the queue, database, container and connection names of shared/names.ts', () => {
+    it('uses the queue, database, container and connection names of shared/platform/names.ts', () => {
         expect(checkNames(template, NAMES)).toEqual([]);
     });
 

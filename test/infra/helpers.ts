@@ -8,7 +8,7 @@ import {
     COSMOS_PARTITION_KEY_PATH,
     QUEUE_NAMES,
     SERVICE_BUS_CONNECTION,
-} from '../../shared/names';
+} from '../../shared/platform/names';
 import { readSources, type SourceFiles } from './bicep';
 import { type NameContract } from './checks';
 

@@ -2,8 +2,8 @@
  * Each check must fail when the thing it guards is removed: the same check functions run on a mutated in-memory copy
  * of infra/ and must report the problem.
  */
-import { SETTINGS } from '../../shared/config';
-import { CONNECTIONS_QUEUE } from '../../shared/names';
+import { SETTINGS } from '../../shared/platform/config';
+import { CONNECTIONS_QUEUE } from '../../shared/platform/names';
 import { loadTemplate, type SourceFiles } from './bicep';
 import {
     checkAlerts,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
-import type { ReferralRecord } from '../../shared/lifecycle';
-import type { CreateResult, ReferralStore, ReplaceResult, StoredRecord } from '../../shared/referralStore';
+import type { ReferralRecord } from '../../shared/referral/record';
+import type { CreateResult, ReferralStore, ReplaceResult, StoredRecord } from '../../shared/referral/store';
 
 /**
  * The ReferralStore contract (create-once, If-Match replace) in memory, for handler unit tests. `beforeWrite` lets a

@@ -1,6 +1,6 @@
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import type { MessageSender } from '../../shared/serviceBus';
+import type { MessageSender } from '../../shared/platform/serviceBus';
 
 /** A MessageSender that keeps what it was given; `failWith` makes the next sends fail like an unreachable queue. */
 export class RecordingSender implements MessageSender {

@@ -1,4 +1,4 @@
-import { ConfigurationError, loadSection, SETTINGS } from '../../shared/config';
+import { ConfigurationError, loadSection, SETTINGS } from '../../shared/platform/config';
 
 describe('configuration', () => {
     it('lists every setting once, each with a meaning', () => {

@@ -1,5 +1,5 @@
-import { type PartnerApiConfig } from '../../config';
-import { createKeyVaultTokenCacheStore } from '../../operations/keyVaultTokenCache';
+import { type PartnerApiConfig } from '../../platform/config';
+import { createKeyVaultTokenCacheStore } from './keyVaultTokenCache';
 import { RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
 import { NoTokenProvider, StaticTokenProvider } from './staticToken';
 import { type PartnerApiTokenProvider } from './types';
@@ -18,14 +18,14 @@ export { type PartnerApiTokenProvider, TokenAcquisitionError, type TokenFailureR
 
 /**
  * Seams for the refresh-token mode (loopback in tests). Without a `cacheStore`, the token cache is kept in Key Vault
- * when PARTNER_API_TOKEN_CACHE_VAULT_URL is set (shared/operations/keyVaultTokenCache.ts), else in memory.
+ * when PARTNER_API_TOKEN_CACHE_VAULT_URL is set (shared/partnerApi/tokenProviders/keyVaultTokenCache.ts), else in memory.
  */
 export type TokenProviderOverrides = Pick<
     RefreshTokenProviderOptions,
     'cacheStore' | 'networkClient' | 'knownAuthorities' | 'cloudDiscoveryMetadata' | 'refreshMarginMs' | 'now'
 >;
 
-/** The provider named by PARTNER_API_AUTH. The config is already validated (shared/config.ts). */
+/** The provider named by PARTNER_API_AUTH. The config is already validated (shared/platform/config.ts). */
 export function createTokenProvider(
     config: PartnerApiConfig,
     overrides: TokenProviderOverrides = {},

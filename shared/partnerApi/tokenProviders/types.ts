@@ -1,4 +1,4 @@
-import { type PartnerApiAuthMode } from '../../config';
+import { type PartnerApiAuthMode } from '../../platform/config';
 
 /**
  * Where the client gets its bearer token. `getToken` resolves to undefined when no `Authorization` header is to be

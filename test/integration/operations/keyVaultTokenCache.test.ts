@@ -4,9 +4,12 @@
  * survives a restart, other instances' newer caches are never overwritten by older ones, and Key Vault trouble never
  * fails a token request.
  */
-import { type KeyVaultTokenCacheOptions, KeyVaultTokenCacheStore } from '../../../shared/operations/keyVaultTokenCache';
 import { TAG_EXPIRES_IF_UNUSED, TAG_REFRESHED_AT, type TokenEventFields } from '../../../shared/operations/tokenHealth';
 import { RefreshTokenProvider } from '../../../shared/partnerApi';
+import {
+    type KeyVaultTokenCacheOptions,
+    KeyVaultTokenCacheStore,
+} from '../../../shared/partnerApi/tokenProviders/keyVaultTokenCache';
 import {
     CLIENT_ID,
     FAKE_AUTHORITY_HOST,

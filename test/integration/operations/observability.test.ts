@@ -16,11 +16,11 @@ import type { LocalHost } from '../../../local/host/localHost';
 import { NO_FAULTS, type PartnerApiSimulator } from '../../../local/partner-api-simulator';
 import type { DevBroker } from '../../../local/servicebus/broker';
 import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay';
-import { referralMessage } from '../../../shared/messages';
-import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/names';
+import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
-import { CosmosReferralStore } from '../../../shared/referralStore';
+import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
+import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { expectNoPii, PII, referralWithPii } from '../../support/referrals';
 

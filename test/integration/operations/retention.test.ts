@@ -5,10 +5,10 @@
 import type { Container, CosmosClient } from '@azure/cosmos';
 
 import { type CosmosEmulator, localCosmosClient, startCosmosEmulator } from '../../../local/cosmos/emulator';
-import { loadSection } from '../../../shared/config';
-import { newRecord, transition } from '../../../shared/lifecycle';
-import { COSMOS_CONTAINER, COSMOS_DATABASE } from '../../../shared/names';
-import { CosmosReferralStore } from '../../../shared/referralStore';
+import { loadSection } from '../../../shared/platform/config';
+import { COSMOS_CONTAINER, COSMOS_DATABASE } from '../../../shared/platform/names';
+import { newRecord, transition } from '../../../shared/referral/record';
+import { CosmosReferralStore } from '../../../shared/referral/store';
 
 let emulator: CosmosEmulator;
 let client: CosmosClient;

@@ -20,9 +20,9 @@ import {
     referralMessageSchema,
     UnsupportedJoiError,
 } from '../../../shared/contract';
-import { newRecord, transition } from '../../../shared/lifecycle';
-import { validateReferral } from '../../../shared/referral/validate';
-import { statusDocument } from '../../../shared/status';
+import { newRecord, transition } from '../../../shared/referral/record';
+import { validateReferral } from '../../../shared/referral/request/validate';
+import { statusDocument } from '../../../shared/referral/statusDocument';
 import { invocationContext, readResponse } from '../../support/functions';
 import { seedReferral } from '../../support/referrals';
 

@@ -1,7 +1,7 @@
 import { HttpRequest } from '@azure/functions';
 
 import { createReferral } from '../../../functions/createReferral';
-import { type IntakeDependencies, MAX_BODY_BYTES } from '../../../shared/intake';
+import { type IntakeDependencies, MAX_BODY_BYTES } from '../../../shared/referral/intake';
 import { invocationContext, postJson, readResponse } from '../../support/functions';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 import { RecordingSender } from '../../support/recordingSender';

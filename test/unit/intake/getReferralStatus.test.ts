@@ -1,8 +1,8 @@
 import { HttpRequest } from '@azure/functions';
 
 import { getReferralStatus } from '../../../functions/getReferralStatus';
-import { requestHash } from '../../../shared/canonicalJson';
-import { newRecord, transition } from '../../../shared/lifecycle';
+import { newRecord, transition } from '../../../shared/referral/record';
+import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { invocationContext, readResponse } from '../../support/functions';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 import { expectNoPii, referralWithPii } from '../../support/referrals';

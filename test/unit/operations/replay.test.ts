@@ -5,10 +5,7 @@
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import { requestHash } from '../../../shared/canonicalJson';
-import { newRecord, type ReferralRecord, transition } from '../../../shared/lifecycle';
-import { referralMessage } from '../../../shared/messages';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../../shared/names';
+import { referralMessage } from '../../../shared/messaging/messages';
 import {
     type DeadLetteredMessage,
     type DeadLetterQueue,
@@ -16,6 +13,9 @@ import {
     type ReplayDependencies,
 } from '../../../shared/operations/replay';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../../shared/platform/names';
+import { newRecord, type ReferralRecord, transition } from '../../../shared/referral/record';
+import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { transientError } from '../../support/fakePartnerApi';
 import { independentReferral, seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';

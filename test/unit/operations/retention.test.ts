@@ -4,9 +4,9 @@
  */
 import type { Container } from '@azure/cosmos';
 
-import { loadSection, SETTINGS } from '../../../shared/config';
-import { newRecord } from '../../../shared/lifecycle';
-import { CosmosReferralStore } from '../../../shared/referralStore';
+import { loadSection, SETTINGS } from '../../../shared/platform/config';
+import { newRecord } from '../../../shared/referral/record';
+import { CosmosReferralStore } from '../../../shared/referral/store';
 
 describe('REFERRAL_TTL_DAYS', () => {
     it('is listed as an optional setting with a default of 365 days', () => {

@@ -1,5 +1,5 @@
-import { loadSection, SETTINGS } from '../../../shared/config';
 import { tokenHealth } from '../../../shared/operations/tokenHealth';
+import { loadSection, SETTINGS } from '../../../shared/platform/config';
 
 const DAY = 86_400_000;
 

@@ -1,7 +1,7 @@
-import { requestHash } from '../../../shared/canonicalJson';
-import { newRecord } from '../../../shared/lifecycle';
 import { buildConnectedReferral } from '../../../shared/pipeline/steps';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
+import { newRecord } from '../../../shared/referral/record';
+import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { transientError } from '../../support/fakePartnerApi';
 import { independentReferral, seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';

@@ -1,6 +1,6 @@
-import { requestHash } from '../../../shared/canonicalJson';
-import { newRecord, type ReferralRecord, transition } from '../../../shared/lifecycle';
 import { processReferralMessage, UnprocessableMessageError } from '../../../shared/pipeline/worker';
+import { newRecord, type ReferralRecord, transition } from '../../../shared/referral/record';
+import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { permanentError, transientError } from '../../support/fakePartnerApi';
 import { expectNoPii, independentReferral, PII, referralWithPii, seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';

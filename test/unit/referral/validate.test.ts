@@ -7,8 +7,8 @@ import {
     SOLUTION_TYPES,
     STATUS_RULES,
     TARGET_TYPES,
-} from '../../../shared/referral/enums';
-import { loggablePath, MAX_NESTING_DEPTH, validateReferral } from '../../../shared/referral/validate';
+} from '../../../shared/referral/request/enums';
+import { loggablePath, MAX_NESTING_DEPTH, validateReferral } from '../../../shared/referral/request/validate';
 import { expectNoPii, independentReferral, PII, referralWithPii, seedReferral } from '../../support/referrals';
 
 function problemsOf(body: unknown) {

@@ -5,7 +5,7 @@
  */
 import type { InvocationContext } from '@azure/functions';
 
-import type { LifecycleStatus } from './lifecycle';
+import type { LifecycleStatus } from '../referral/record';
 
 export interface LogFields {
     referralKey?: string;

@@ -1,6 +1,6 @@
 import { type ServiceBusReceivedMessage } from '@azure/service-bus';
 
-import { type Harness, queue, startHarness } from './servicebus/harness';
+import { type Harness, queue, startHarness } from './harness';
 
 /**
  * rhea keeps every delivery of a session in a 2048-slot window until both sides have settled it, and with

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY } from './names';
+import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY } from '../platform/names';
 
 export const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 

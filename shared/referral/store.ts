@@ -6,9 +6,9 @@
  */
 import type { Container, ItemDefinition } from '@azure/cosmos';
 
-import { getConfig } from './config';
-import { getCosmosContainer } from './cosmos';
-import type { ReferralRecord } from './lifecycle';
+import { getConfig } from '../platform/config';
+import { getCosmosContainer } from '../platform/cosmos';
+import type { ReferralRecord } from './record';
 
 export interface StoredRecord {
     record: ReferralRecord;

@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 
-import { type HostLogLevel } from '../../local/host/hostLog';
-import { type LocalHost, startLocalHost } from '../../local/host/localHost';
-import { probe } from '../fixtures/host-app/probe';
+import { type HostLogLevel } from '../../../local/host/hostLog';
+import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
+import { probe } from './fixtures/host-app/probe';
 
 const KEY = 'test-function-key';
 const lines: { level: HostLogLevel; line: string }[] = [];
@@ -14,7 +14,7 @@ let host: LocalHost;
 
 beforeAll(async () => {
     host = await startLocalHost({
-        entry: join(__dirname, '..', 'fixtures', 'host-app', 'index.ts'),
+        entry: join(__dirname, 'fixtures', 'host-app', 'index.ts'),
         port: 0,
         functionKey: KEY,
         // The queue triggers are exercised by hostServiceBus.test.ts; here they stay off, as in Azure.

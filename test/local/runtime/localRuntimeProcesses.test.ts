@@ -14,10 +14,10 @@ import { promisify } from 'node:util';
 
 import { build } from 'esbuild';
 
-import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
-import { hostSettings, type PeerEndpoints } from '../../local/runtime/localSettings';
+import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../../local/host/auth';
+import { hostSettings, type PeerEndpoints } from '../../../local/runtime/localSettings';
 
-const PROJECT_ROOT = join(__dirname, '..', '..');
+const PROJECT_ROOT = join(__dirname, '..', '..', '..');
 // Whole processes start and stop here; a generous limit keeps a slow machine from failing the test.
 jest.setTimeout(120_000);
 const FIXTURE_QUEUES = 'fixture-inbox,fixture-poison,fixture-busy';
@@ -117,7 +117,7 @@ beforeAll(async () => {
     });
     await build({
         ...common,
-        entryPoints: [join(PROJECT_ROOT, 'test', 'fixtures', 'host-app', 'index.ts')],
+        entryPoints: [join(PROJECT_ROOT, 'test', 'local', 'host', 'fixtures', 'host-app', 'index.ts')],
         outdir: join(outDir, 'fixture'),
     });
 });

@@ -4,7 +4,7 @@
  */
 import type { HttpResponseInit } from '@azure/functions';
 
-import type { Problem } from './referral/types';
+import type { Problem } from '../referral/request/types';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

@@ -9,14 +9,14 @@ import { promisify } from 'node:util';
 
 import { ServiceBusClient } from '@azure/service-bus';
 
-import { type LocalHost, startLocalHost } from '../../local/host/localHost';
-import { type DevBroker, startBroker } from '../../local/servicebus/broker';
-import { FIXTURE_QUEUES } from '../fixtures/host-app';
-import { probe, resetProbe } from '../fixtures/host-app/probe';
+import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
+import { type DevBroker, startBroker } from '../../../local/servicebus/broker';
+import { FIXTURE_QUEUES } from './fixtures/host-app';
+import { probe, resetProbe } from './fixtures/host-app/probe';
 
 const MAX_CONCURRENT_CALLS = 3;
 const POISON_MAX_DELIVERY_COUNT = 3;
-const PROJECT_ROOT = join(__dirname, '..', '..');
+const PROJECT_ROOT = join(__dirname, '..', '..', '..');
 
 let broker: DevBroker;
 let host: LocalHost;
@@ -48,7 +48,7 @@ beforeAll(async () => {
         ],
     });
     host = await startLocalHost({
-        entry: join(__dirname, '..', 'fixtures', 'host-app', 'index.ts'),
+        entry: join(__dirname, 'fixtures', 'host-app', 'index.ts'),
         port: 0,
         env: { ServiceBusConnection: broker.connectionString },
         hostJson: {

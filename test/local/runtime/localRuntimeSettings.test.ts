@@ -5,11 +5,11 @@
  */
 import { ServiceBusClient } from '@azure/service-bus';
 
-import { localCosmosClient } from '../../local/cosmos/emulator';
-import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
-import { startEmulators } from '../../local/runtime/emulators';
-import { hostSettings, localPorts, peersToStart } from '../../local/runtime/localSettings';
-import { COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../shared/names';
+import { localCosmosClient } from '../../../local/cosmos/emulator';
+import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../../local/host/auth';
+import { startEmulators } from '../../../local/runtime/emulators';
+import { hostSettings, localPorts, peersToStart } from '../../../local/runtime/localSettings';
+import { COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 
 describe('localSettings', () => {
     it('points the host at local peers on the default ports when nothing is set', () => {

@@ -14,15 +14,15 @@ import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import { requestHash } from './canonicalJson';
-import { json, problem } from './http';
-import { newRecord, type ReferralRecord } from './lifecycle';
-import type { EventLogger, LogFields } from './logging';
-import { isValidKey, referralMessage } from './messages';
-import type { Problem } from './referral/types';
-import { loggablePaths, validateReferral } from './referral/validate';
-import type { CreateResult, ReferralStore, StoredRecord } from './referralStore';
-import type { MessageSender } from './serviceBus';
+import { isValidKey, referralMessage } from '../messaging/messages';
+import { json, problem } from '../platform/http';
+import type { EventLogger, LogFields } from '../platform/logging';
+import type { MessageSender } from '../platform/serviceBus';
+import { newRecord, type ReferralRecord } from './record';
+import { requestHash } from './request/canonicalJson';
+import type { Problem } from './request/types';
+import { loggablePaths, validateReferral } from './request/validate';
+import type { CreateResult, ReferralStore, StoredRecord } from './store';
 
 /** The Service Bus Standard limit is 256 KB per message, headers included: this leaves room for them. */
 export const MAX_BODY_BYTES = 256_000;

@@ -3,12 +3,12 @@
  */
 import { join } from 'node:path';
 
-import { startLocalHost } from '../../local/host/localHost';
-import { probe } from '../fixtures/host-app/probe';
+import { startLocalHost } from '../../../local/host/localHost';
+import { probe } from './fixtures/host-app/probe';
 
 it('runs appStart before serving and appTerminate on close, and then stops serving', async () => {
     const host = await startLocalHost({
-        entry: join(__dirname, '..', 'fixtures', 'host-app', 'index.ts'),
+        entry: join(__dirname, 'fixtures', 'host-app', 'index.ts'),
         port: 0,
         env: {
             'AzureWebJobs.inbox.Disabled': 'true',

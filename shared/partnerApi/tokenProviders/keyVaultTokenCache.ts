@@ -17,9 +17,6 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 
-import type { TokenCacheVaultConfig } from '../config';
-import { createAzureCredential } from '../credential';
-import type { TokenCacheStore } from '../partnerApi/tokenProviders/tokenCacheStore';
 import {
     consoleTokenEvents,
     expiresIfUnusedAt,
@@ -28,7 +25,10 @@ import {
     TAG_REFRESHED_AT,
     type TokenEventSink,
     tokenHealth,
-} from './tokenHealth';
+} from '../../operations/tokenHealth';
+import type { TokenCacheVaultConfig } from '../../platform/config';
+import { createAzureCredential } from '../../platform/credential';
+import type { TokenCacheStore } from './tokenCacheStore';
 
 /** The part of `SecretClient` the store uses (the real client satisfies it). */
 export interface SecretStore {

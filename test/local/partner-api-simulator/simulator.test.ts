@@ -1,7 +1,7 @@
 import { request } from 'undici';
 
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
-import { seedRequest, seedResponse } from './helpers';
+import { seedRequest, seedResponse } from '../../integration/partnerApi/helpers';
 
 const REFERRALS = '/v1.0/engagements/referrals';
 /** A value that must never come back in an error body. */

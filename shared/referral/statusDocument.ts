@@ -4,11 +4,11 @@
  */
 import type { HttpResponseInit } from '@azure/functions';
 
-import { json, problem } from './http';
-import type { LifecycleStatus, PartnerReferralSummary, ReferralRecord } from './lifecycle';
-import { isValidKey } from './messages';
-import type { ReferralType } from './referral/enums';
-import type { ReferralStore } from './referralStore';
+import { isValidKey } from '../messaging/messages';
+import { json, problem } from '../platform/http';
+import type { LifecycleStatus, PartnerReferralSummary, ReferralRecord } from './record';
+import type { ReferralType } from './request/enums';
+import type { ReferralStore } from './store';
 
 export interface PartnerReferralStatus {
     id: string;

@@ -1,6 +1,6 @@
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 
-import { type Harness, queue, startHarness, waitFor } from './servicebus/harness';
+import { type Harness, queue, startHarness, waitFor } from './harness';
 
 /** Conformance of the dev broker with the real @azure/service-bus SDK: messages, settlement, peek, admin counters. */
 describe('Service Bus dev broker with the real SDK', () => {

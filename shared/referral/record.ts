@@ -6,8 +6,8 @@
  *
  * Every transition is written with `If-Match` on the document's etag (see referralStore.ts).
  */
-import type { ReferralType } from './referral/enums';
-import type { Problem, ReferralRequest } from './referral/types';
+import type { ReferralType } from './request/enums';
+import type { Problem, ReferralRequest } from './request/types';
 
 export const LIFECYCLE_STATUSES = [
     'Queued',
