@@ -50,6 +50,16 @@ function limitOf(rule: { name: string; args?: { limit?: number } }, path: string
     return limit;
 }
 
+/**
+ * joi describes a pattern as the regex literal's text. JSON Schema patterns are ECMA-262 with the `u` flag, so only
+ * an unflagged or `u` pattern means the same in both.
+ */
+function patternOf(rule: { name: string; args?: { [arg: string]: unknown } }, path: string): string {
+    const literal = /^\/(.*)\/(u?)$/s.exec(typeof rule.args?.regex === 'string' ? rule.args.regex : '');
+    if (!literal || rule.args?.options) unsupported(path, 'a pattern with flags or options other than u');
+    return literal[1]!;
+}
+
 function stringSchema(description: Description, path: string, emptyAllowed: boolean): JsonSchema {
     const schema: JsonSchema = { type: 'string' };
     let minLength = emptyAllowed ? 0 : 1; // joi refuses "" unless it is allowed explicitly
@@ -69,6 +79,9 @@ function stringSchema(description: Description, path: string, emptyAllowed: bool
                 break;
             case 'guid':
                 schema.format = 'uuid';
+                break;
+            case 'pattern':
+                schema.pattern = patternOf(rule, path);
                 break;
             default:
                 unsupported(path, `string rule "${rule.name}"`);

@@ -27,7 +27,23 @@ export const LIMITS = {
     targets: 10,
 } as const;
 
-const text = (max: number = LIMITS.shortText) => Joi.string().max(max).allow(null);
+/**
+ * What no string of a referral may contain: C0 and C1 control characters, DEL, the bidi override and isolate
+ * controls (U+202A-U+202E, U+2066-U+2069, which make a name display as something else) and unpaired surrogates
+ * (not text at all; the `u` flag makes a surrogate pair one code point, so only a lone half matches the range).
+ * Free-text notes may also hold tab and line breaks. Written as "only these", so the JSON Schema states it too.
+ */
+/* eslint-disable no-control-regex -- naming the control characters is the point */
+export const SINGLE_LINE_TEXT = /^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]*$/u;
+export const FREE_TEXT =
+    /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]*$/u;
+/* eslint-enable no-control-regex */
+
+/** A string of the referral: clean single-line text unless it is a free-text note. */
+const string = (pattern: RegExp = SINGLE_LINE_TEXT) => Joi.string().pattern(pattern);
+const text = (max: number = LIMITS.shortText) => string().max(max).allow(null);
+const notes = () => string(FREE_TEXT).max(LIMITS.longText).allow(null);
+const requiredText = () => string().min(1).max(LIMITS.shortText).required();
 const isoDateTime = () => Joi.string().isoDate().allow(null);
 const oneOf = (values: readonly string[]) => Joi.string().valid(...values);
 const list = (item: Joi.Schema, max: number = LIMITS.arrayItems) => Joi.array().items(item).max(max);
@@ -50,7 +66,7 @@ const member = Joi.object({
     firstName: text(),
     lastName: text(),
     phoneNumber: text(64),
-    email: Joi.string()
+    email: string()
         .email({ tlds: { allow: false } })
         .max(LIMITS.shortText)
         .allow('', null),
@@ -69,14 +85,14 @@ const address = Joi.object({
 });
 
 const customerProfile = Joi.object({
-    name: Joi.string().min(1).max(LIMITS.shortText).required(),
+    name: requiredText(),
     address,
     size: oneOf(CUSTOMER_SIZES).allow('', null),
     team: list(member),
     ids: list(
         Joi.object({
             profileType: oneOf(CUSTOMER_PROFILE_ID_TYPES).required(),
-            id: Joi.string().min(1).max(LIMITS.shortText).required(),
+            id: requiredText(),
         }),
     ),
 });
@@ -88,10 +104,10 @@ const consent = Joi.object({
     consentToMicrosoftToContactSpecificPartners: Joi.boolean().allow(null),
 });
 
-const tag = Joi.object({ id: Joi.string().min(1).max(LIMITS.shortText).required() });
+const tag = Joi.object({ id: requiredText() });
 
 const solution = Joi.object({
-    id: Joi.string().min(1).max(LIMITS.shortText).required(),
+    id: requiredText(),
     name: text(),
     type: oneOf(SOLUTION_TYPES).allow(null),
     price: Joi.number().min(0).allow(null),
@@ -113,15 +129,15 @@ const requirements = Joi.object({
         iot: Joi.object().unknown(true).allow(null),
         attributes: list(
             Joi.object({
-                type: Joi.string().max(LIMITS.shortText).required(),
-                id: Joi.string().max(LIMITS.shortText).required(),
+                type: string().max(LIMITS.shortText).required(),
+                id: string().max(LIMITS.shortText).required(),
             }),
         ),
     }).allow(null),
 });
 
 const details = Joi.object({
-    notes: text(LIMITS.longText),
+    notes: notes(),
     dealValue: Joi.number().min(0).allow(null),
     currency: currency(),
     closingDateTime: isoDateTime(),
@@ -132,18 +148,18 @@ const details = Joi.object({
 });
 
 const inviteContext = Joi.object({
-    notes: text(LIMITS.longText),
+    notes: notes(),
     assistanceRequestCode: oneOf(ASSISTANCE_REQUEST_CODES).allow(null),
     invitedMpnId: text(),
     invitedBy: Joi.object({
-        organizationId: Joi.string().min(1).max(LIMITS.shortText).required(),
+        organizationId: requiredText(),
         organizationName: text(),
     }).allow(null),
 }).allow(null);
 
 const target = Joi.object({
     type: oneOf(TARGET_TYPES).required(),
-    id: Joi.string().min(1).max(LIMITS.shortText).required(),
+    id: requiredText(),
 });
 
 export const referralSchema = Joi.object({

@@ -8,15 +8,36 @@
 import type Joi from 'joi';
 
 import { isAllowedStatusPair, REFERRAL_STATUSES, REFERRAL_SUBSTATUSES, STATUS_RULES } from './enums';
-import { referralSchema } from './schema';
+import { FREE_TEXT, referralSchema, SINGLE_LINE_TEXT } from './schema';
 import type { Problem, ReferralRequest } from './types';
 
 export const MAX_NESTING_DEPTH = 32;
+/** Far above any documented object (the largest has 15 properties) and far below what makes joi slow. */
+export const MAX_PROPERTIES_PER_OBJECT = 200;
+/** Every value in the body (properties and array items, nested ones included); the schema's own lists stay lower. */
+export const MAX_VALUES = 10_000;
+export const MAX_PROPERTY_NAME_LENGTH = 128;
+/** At most this many problems, and as many warnings, are listed; the rest are only counted. */
+export const MAX_LISTED_PROBLEMS = 50;
+/** And the listed ones stay within this many characters of JSON, so an answer stays small whatever the input. */
+const LISTED_PROBLEMS_BUDGET = 12_000;
+const MAX_LISTED_PATH_LENGTH = 256;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** The free-text notes, the only strings that may hold tab and line breaks. */
+const FREE_TEXT_PATHS = new Set(['details.notes', 'inviteContext.notes']);
+
+/** Problems and warnings as answered and logged: the first few listed, the count of the rest. */
+export interface ListedProblems {
+    problems: Problem[];
+    /** Present when more problems were found than listed. */
+    problemsOmitted?: number;
+    warnings: Problem[];
+    warningsOmitted?: number;
+}
 
 export type ReferralValidation =
-    | { ok: true; referral: ReferralRequest; warnings: Problem[] }
-    | { ok: false; problems: Problem[]; warnings: Problem[] };
+    | ({ ok: true; referral: ReferralRequest } & Omit<ListedProblems, 'problems' | 'problemsOmitted'>)
+    | ({ ok: false } & ListedProblems);
 
 export function formatPath(path: ReadonlyArray<string | number>): string {
     return path.reduce<string>(
@@ -26,28 +47,96 @@ export function formatPath(path: ReadonlyArray<string | number>): string {
     );
 }
 
-/** Walks the parsed JSON once for what joi does not guard: prototype-polluting keys and absurd nesting. */
-function structuralProblems(value: unknown): Problem[] {
-    const problems: Problem[] = [];
-    const visit = (node: unknown, path: Array<string | number>, depth: number): void => {
-        if (node === null || typeof node !== 'object') return;
-        if (depth > MAX_NESTING_DEPTH) {
-            problems.push({ path: formatPath(path), message: `nests deeper than ${MAX_NESTING_DEPTH} levels` });
-            return;
-        }
-        if (Array.isArray(node)) {
-            node.forEach((item, index) => visit(item, [...path, index], depth + 1));
-            return;
-        }
-        for (const key of Object.keys(node)) {
-            if (FORBIDDEN_KEYS.has(key)) {
-                problems.push({ path: formatPath([...path, key]), message: 'is a forbidden property name' });
-                continue;
-            }
-            visit((node as Record<string, unknown>)[key], [...path, key], depth + 1);
-        }
+/** The first problems that fit the limits, with paths cut short (a caller's property names can be long). */
+function listed(all: readonly Problem[]): { list: Problem[]; omitted?: number } {
+    const list: Problem[] = [];
+    let size = 0;
+    for (const problem of all.slice(0, MAX_LISTED_PROBLEMS)) {
+        const path =
+            problem.path.length > MAX_LISTED_PATH_LENGTH
+                ? `${problem.path.slice(0, MAX_LISTED_PATH_LENGTH - 1)}\u2026`
+                : problem.path;
+        size += JSON.stringify(path).length + JSON.stringify(problem.message).length + 22;
+        if (size > LISTED_PROBLEMS_BUDGET) break;
+        list.push({ path, message: problem.message });
+    }
+    return all.length > list.length ? { list, omitted: all.length - list.length } : { list };
+}
+
+function listedProblems(problems: readonly Problem[], warnings: readonly Problem[]): ListedProblems {
+    const p = listed(problems);
+    const w = listed(warnings);
+    return {
+        problems: p.list,
+        ...(p.omitted && { problemsOmitted: p.omitted }),
+        warnings: w.list,
+        ...(w.omitted && { warningsOmitted: w.omitted }),
     };
-    visit(value, [], 0);
+}
+
+function isCleanText(text: string, path: ReadonlyArray<string | number>): boolean {
+    const freeText = path.at(-1) === 'notes' && FREE_TEXT_PATHS.has(formatPath(path));
+    return (freeText ? FREE_TEXT : SINGLE_LINE_TEXT).test(text);
+}
+
+const UNCLEAN_TEXT = 'must not contain control characters, bidi controls or unpaired surrogates';
+
+/**
+ * Walks the parsed JSON once, before joi or anything recursive sees it, for what the schema cannot guard: nesting,
+ * size, prototype-polluting and unclean property names, unclean strings and non-finite numbers (`1e309` parses to
+ * Infinity) anywhere, unknown properties included. Iterative, so no input can exhaust the stack; it stops at the
+ * first excess of size instead of counting on.
+ */
+function structuralProblems(root: object): Problem[] {
+    const problems: Problem[] = [];
+    const stack: Array<{ node: unknown; path: Array<string | number> }> = [{ node: root, path: [] }];
+    let values = 0;
+    while (stack.length > 0) {
+        const { node, path } = stack.pop()!;
+        if (typeof node === 'string') {
+            if (!isCleanText(node, path)) problems.push({ path: formatPath(path), message: UNCLEAN_TEXT });
+            continue;
+        }
+        if (typeof node === 'number') {
+            if (!Number.isFinite(node)) problems.push({ path: formatPath(path), message: 'must be a finite number' });
+            continue;
+        }
+        if (node === null || typeof node !== 'object') continue;
+        if (path.length > MAX_NESTING_DEPTH) {
+            problems.push({ path: formatPath(path), message: `nests deeper than ${MAX_NESTING_DEPTH} levels` });
+            continue;
+        }
+        const keys = Array.isArray(node) ? node.map((_, index) => index) : Object.keys(node);
+        if (!Array.isArray(node) && keys.length > MAX_PROPERTIES_PER_OBJECT) {
+            problems.push({
+                path: formatPath(path),
+                message: `must not have more than ${MAX_PROPERTIES_PER_OBJECT} properties`,
+            });
+            continue;
+        }
+        values += keys.length;
+        if (values > MAX_VALUES) {
+            return [{ path: '', message: `must not hold more than ${MAX_VALUES} values in all` }];
+        }
+        // Pushed in reverse so problems come out in document order.
+        for (const key of keys.reverse()) {
+            if (typeof key === 'string') {
+                if (FORBIDDEN_KEYS.has(key)) {
+                    problems.push({ path: formatPath([...path, key]), message: 'is a forbidden property name' });
+                    continue;
+                }
+                // The name itself is the problem, so the path stops at its object rather than quoting it.
+                if (key.length > MAX_PROPERTY_NAME_LENGTH || !SINGLE_LINE_TEXT.test(key)) {
+                    problems.push({
+                        path: formatPath(path),
+                        message: `has a property name that is longer than ${MAX_PROPERTY_NAME_LENGTH} characters or not clean text`,
+                    });
+                    continue;
+                }
+            }
+            stack.push({ node: (node as Record<string | number, unknown>)[key], path: [...path, key] });
+        }
+    }
     return problems;
 }
 
@@ -121,6 +210,8 @@ function describeProblem(detail: Joi.ValidationErrorItem): string {
             return 'must be a GUID';
         case 'number.min':
             return `must be greater than or equal to ${limit}`;
+        case 'string.pattern.base':
+            return UNCLEAN_TEXT;
         case 'number.infinity':
         case 'number.unsafe':
             return 'must be a finite number';
@@ -157,7 +248,7 @@ export function validateReferral(body: unknown): ReferralValidation {
         return { ok: false, problems: [{ path: '', message: 'must be a JSON object' }], warnings: [] };
     }
     const structural = structuralProblems(body);
-    if (structural.length > 0) return { ok: false, problems: structural, warnings: [] };
+    if (structural.length > 0) return { ok: false, ...listedProblems(structural, []) };
 
     const { error } = referralSchema.validate(body, { abortEarly: false, convert: false, allowUnknown: false });
     const problems: Problem[] = [];
@@ -167,7 +258,14 @@ export function validateReferral(body: unknown): ReferralValidation {
         (detail.type === 'object.unknown' ? warnings : problems).push(problem);
     }
     problems.push(...statusPairProblems(body as Record<string, unknown>));
-    if (problems.length > 0) return { ok: false, problems, warnings };
+    const answer = listedProblems(problems, warnings);
+    if (problems.length > 0) return { ok: false, ...answer };
     // The body itself goes on, unchanged: unknown properties included (convert: false means joi altered nothing).
-    return { ok: true, referral: body as ReferralRequest, warnings };
+    const { warnings: listedWarnings, warningsOmitted } = answer;
+    return {
+        ok: true,
+        referral: body as ReferralRequest,
+        warnings: listedWarnings,
+        ...(warningsOmitted && { warningsOmitted }),
+    };
 }
