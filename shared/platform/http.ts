@@ -14,6 +14,8 @@ export interface ProblemDetails {
     status: number;
     detail?: string;
     errors?: Problem[];
+    /** How many more problems were found than `errors` lists. */
+    errorsOmitted?: number;
 }
 
 const TITLES: Record<number, string> = {
@@ -30,10 +32,11 @@ const TITLES: Record<number, string> = {
 export function problem(
     status: number,
     detail: string,
-    options: { errors?: Problem[]; headers?: Record<string, string> } = {},
+    options: { errors?: Problem[]; errorsOmitted?: number; headers?: Record<string, string> } = {},
 ): HttpResponseInit {
     const body: ProblemDetails = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail };
     if (options.errors) body.errors = options.errors;
+    if (options.errorsOmitted) body.errorsOmitted = options.errorsOmitted;
     return {
         status,
         headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...options.headers },

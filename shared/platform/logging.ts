@@ -22,6 +22,8 @@ export interface LogFields {
     errorCode?: string;
     /** Paths of invalid or unknown properties, never their values. */
     problemPaths?: string[];
+    /** How many more problems there were than `problemPaths` lists. */
+    problemsOmitted?: number;
     outcome?: string;
 }
 

@@ -15,13 +15,13 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { ServiceBusMessage } from '@azure/service-bus';
 
 import { isValidKey, referralMessage } from '../messaging/messages';
+import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
 import { json, problem } from '../platform/http';
 import type { EventLogger, LogFields } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
 import { newRecord, type ReferralRecord } from './record';
 import { requestHash } from './request/canonicalJson';
-import type { Problem } from './request/types';
-import { loggablePaths, validateReferral } from './request/validate';
+import { type ListedProblems, loggablePaths, validateReferral } from './request/validate';
 import type { CreateResult, ReferralStore, StoredRecord } from './store';
 
 /** The Service Bus Standard limit is 256 KB per message, headers included: this leaves room for them. */
@@ -49,6 +49,13 @@ function tooLarge(): HttpResponseInit {
     return problem(413, `The body is larger than ${MAX_BODY_BYTES} bytes, the most one queue message can carry.`);
 }
 
+function tooLargeForQueue(): HttpResponseInit {
+    return problem(
+        413,
+        `The referral, as queued, would exceed ${MAX_MESSAGE_BYTES} bytes, the most a queue message can carry.`,
+    );
+}
+
 function unavailable(): HttpResponseInit {
     return problem(
         503,
@@ -59,14 +66,17 @@ function unavailable(): HttpResponseInit {
     );
 }
 
-function accepted(record: ReferralRecord, warnings: Problem[], correlationId: string): HttpResponseInit {
+function accepted(record: ReferralRecord, listed: Warnings, correlationId: string): HttpResponseInit {
     const url = statusUrl(record.id);
+    const { warnings, warningsOmitted } = listed;
     return json(
         202,
-        { id: record.id, status: record.status, statusUrl: url, warnings },
+        { id: record.id, status: record.status, statusUrl: url, warnings, warningsOmitted },
         { location: url, 'x-correlation-id': correlationId },
     );
 }
+
+type Warnings = Pick<ListedProblems, 'warnings' | 'warningsOmitted'>;
 
 type ParsedBody = { ok: true; body: unknown } | { ok: false; response: HttpResponseInit };
 
@@ -112,14 +122,20 @@ export async function acceptReferral(
         suppliedCorrelationId !== null && isValidKey(suppliedCorrelationId) ? suppliedCorrelationId : randomUUID();
     const validation = validateReferral(parsed.body);
     if (!validation.ok) {
-        log.event('warn', 'referral.invalid', { correlationId, problemPaths: loggablePaths(validation.problems) });
-        return problem(400, 'The referral is not valid.', { errors: validation.problems });
+        const { problems, problemsOmitted } = validation;
+        log.event('warn', 'referral.invalid', {
+            correlationId,
+            problemPaths: loggablePaths(problems),
+            problemsOmitted,
+        });
+        return problem(400, 'The referral is not valid.', { errors: problems, errorsOmitted: problemsOmitted });
     }
 
     const key = idempotencyKey ?? deps.newKey();
     const fields = { referralKey: key, correlationId };
     const hash = requestHash(parsed.body);
     const message = referralMessage({ key, body: parsed.body, correlationId });
+    if (!fitsOnQueue(message)) return tooLargeForQueue();
     const record = newRecord({
         id: key,
         source: 'http',
@@ -148,7 +164,7 @@ export async function acceptReferral(
             if (!(await sendAndMark(existing, message, deps, log, fields))) return unavailable();
         }
         log.event('info', 'referral.repeated', { ...fields, outcome: existing.record.status });
-        return accepted(existing.record, validation.warnings, correlationId);
+        return accepted(existing.record, validation, correlationId);
     }
 
     if (!(await sendAndMark(created.stored, message, deps, log, fields))) {
@@ -159,8 +175,9 @@ export async function acceptReferral(
         ...fields,
         to: 'Queued',
         problemPaths: loggablePaths(validation.warnings),
+        problemsOmitted: validation.warningsOmitted,
     });
-    return accepted(created.stored.record, validation.warnings, correlationId);
+    return accepted(created.stored.record, validation, correlationId);
 }
 
 /**
