@@ -6,11 +6,19 @@
  * /api/openapi.json serves the same document; test/unit/contract keeps the checked-in files in step.
  */
 import { ATTEMPT_PROPERTY, KEY_PATTERN, REFERRAL_KEY_PROPERTY } from '../messaging/messages';
+import { MAX_MESSAGE_BYTES } from '../messaging/messageSize';
 import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../platform/names';
 import { MAX_BODY_BYTES } from '../referral/intake';
 import { LIFECYCLE_STATUSES } from '../referral/record';
 import { REFERRAL_TYPES } from '../referral/request/enums';
 import { referralSchema } from '../referral/request/schema';
+import {
+    MAX_LISTED_PROBLEMS,
+    MAX_NESTING_DEPTH,
+    MAX_PROPERTIES_PER_OBJECT,
+    MAX_PROPERTY_NAME_LENGTH,
+    MAX_VALUES,
+} from '../referral/request/validate';
 import { joiToJsonSchema, type JsonSchema } from './joiToJsonSchema';
 
 export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
@@ -22,7 +30,11 @@ const REFERRAL_DESCRIPTION =
     'The body of POST /v1.0/engagements/referrals of the Partner API, as this service accepts it. Properties not ' +
     'listed here are accepted, reported as warnings and passed through unchanged. Not expressible here: the ' +
     'substatus must suit the status (New: Pending or Received; Active: Accepted; Closed: Won, Lost, Declined or ' +
-    'Expired; None: None), and the body may nest at most 32 levels.';
+    `Expired; None: None); the body may nest at most ${MAX_NESTING_DEPTH} levels, an object may have at most ` +
+    `${MAX_PROPERTIES_PER_OBJECT} properties, the body at most ${MAX_VALUES} values in all, and property names at ` +
+    `most ${MAX_PROPERTY_NAME_LENGTH} characters of clean text; no string anywhere (unknown properties included) ` +
+    'may hold control characters (tab and line breaks only in notes), bidi controls or unpaired surrogates, and no ' +
+    'number may be non-finite.';
 
 const KEY_SCHEMA: JsonSchema = {
     type: 'string',
@@ -48,6 +60,12 @@ const PROBLEM_SCHEMA: JsonSchema = {
             type: 'array',
             description: 'For invalid input: where each problem is and what is wrong, never the value.',
             items: { $ref: '#/components/schemas/Problem' },
+            maxItems: MAX_LISTED_PROBLEMS,
+        },
+        errorsOmitted: {
+            type: 'integer',
+            minimum: 1,
+            description: `Present when more than the listed problems were found: how many more (at most ${MAX_LISTED_PROBLEMS} are listed).`,
         },
     },
 };
@@ -86,6 +104,12 @@ const ACCEPTED_SCHEMA: JsonSchema = {
             type: 'array',
             description: 'Unknown properties (passed through unchanged), with a "did you mean" hint where one fits.',
             items: { $ref: '#/components/schemas/Problem' },
+            maxItems: MAX_LISTED_PROBLEMS,
+        },
+        warningsOmitted: {
+            type: 'integer',
+            minimum: 1,
+            description: `Present when there were more warnings than listed: how many more (at most ${MAX_LISTED_PROBLEMS} are listed).`,
         },
     },
 };
@@ -204,7 +228,10 @@ export function openApiDocument(): JsonSchema {
                         '400': problemResponse('Not valid: `errors` lists each problem as { path, message }.'),
                         '401': { description: 'No valid function key.' },
                         '409': problemResponse('The Idempotency-Key was used for a different referral.'),
-                        '413': problemResponse(`The body is larger than ${MAX_BODY_BYTES} bytes.`),
+                        '413': problemResponse(
+                            `The body is larger than ${MAX_BODY_BYTES} bytes, or the queue message it makes (the body ` +
+                                `as JSON, numbers re-serialised, plus its properties) would exceed ${MAX_MESSAGE_BYTES} bytes.`,
+                        ),
                         '415': problemResponse('The body is not JSON.'),
                         '503': {
                             ...problemResponse('Cannot queue right now; retry with the same Idempotency-Key.'),

@@ -52,11 +52,12 @@ function limitOf(rule: { name: string; args?: { limit?: number } }, path: string
 
 /**
  * joi describes a pattern as the regex literal's text. JSON Schema patterns are ECMA-262 with the `u` flag, so only
- * an unflagged or `u` pattern means the same in both.
+ * a `u` pattern (and no other flag) means the same in both.
  */
 function patternOf(rule: { name: string; args?: { [arg: string]: unknown } }, path: string): string {
-    const literal = /^\/(.*)\/(u?)$/s.exec(typeof rule.args?.regex === 'string' ? rule.args.regex : '');
-    if (!literal || rule.args?.options) unsupported(path, 'a pattern with flags or options other than u');
+    const literal = /^\/(.*)\/u$/s.exec(typeof rule.args?.regex === 'string' ? rule.args.regex : '');
+    if (!literal || rule.args?.options)
+        unsupported(path, 'a pattern without the u flag, or with other flags or options');
     return literal[1]!;
 }
 

@@ -107,6 +107,8 @@ describe('message JSON Schema agrees with the joi validator', () => {
         ['a null email', (r) => (r.customerProfile.team[0].email = null)],
         ['an empty customer size', (r) => (r.customerProfile.size = '')],
         ['a null engagementId', (r) => (r.engagementId = null)],
+        ['tab and line breaks in the notes', (r) => (r.details.notes = 'one\r\ntwo\tthree')],
+        ['a paired surrogate (an emoji) in a name', (r) => (r.customerProfile.name = 'Contoso \u{1F600}')],
     ];
     it.each(valid)('accepts %s, as joi does', (_name, change) => {
         const referral = seedReferral();
@@ -128,6 +130,10 @@ describe('message JSON Schema agrees with the joi validator', () => {
         ['an unknown country', (r) => (r.customerProfile.address.country = 'XX')],
         ['a non-GUID engagementId', (r) => (r.engagementId = 'abc')],
         ['a non-date closingDateTime', (r) => (r.details.closingDateTime = 'soon')],
+        ['a right-to-left override in the customer name', (r) => (r.customerProfile.name = '\u202Eexe.txt')],
+        ['a NUL in a team member name', (r) => (r.customerProfile.team[0].lastName = 'a\u0000b')],
+        ['a lone surrogate in the referral name', (r) => (r.name = 'a\uD800b')],
+        ['a newline in a customer name', (r) => (r.customerProfile.name = 'a\nb')],
         ['eleven targets', (r) => (r.target = Array.from({ length: 11 }, () => ({ type: 'None', id: 'x' })))],
         ['a target without id', (r) => (r.target = [{ type: 'None' }])],
         ['consent as a string', (r) => (r.consent = 'yes')],
@@ -170,6 +176,7 @@ describe('joiToJsonSchema', () => {
 
     it.each([
         ['a pattern', Joi.object({ a: Joi.string().pattern(/x/) })],
+        ['a case-insensitive pattern', Joi.object({ a: Joi.string().pattern(/x/iu) })],
         ['an integer rule', Joi.object({ a: Joi.number().integer() })],
         ['a date type', Joi.object({ a: Joi.date() })],
         ['alternatives', Joi.object({ a: Joi.alternatives().try(Joi.string(), Joi.number()) })],
