@@ -15,7 +15,7 @@ import {
 import { deliveryTagFor } from './lockToken';
 import { handleManagementRequest } from './management';
 import { type AmqpMessage, BrokerError, Condition, type Entity, type QueueStore, type ReceiveMode } from './queueStore';
-import { asRheaMessage, messagesOfTransfer, outgoingDelivered } from './wire';
+import { asRheaMessage, encodeMessage, messagesOfTransfer, outgoingDelivered } from './wire';
 
 /** Service Bus Standard's message size limit; the SDK sizes its batches from the attach's max-message-size. */
 const MAX_MESSAGE_SIZE = 256 * 1024;
@@ -100,6 +100,20 @@ function addressOf(terminus: { address?: string } | undefined): string {
 function errorOf(error: unknown): AmqpError {
     if (error instanceof BrokerError) return { condition: error.condition, description: error.message };
     return { condition: Condition.internalError, description: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Service Bus refuses a transfer (a message, or a batch as a whole) larger than the link's max-message-size with
+ * `amqp:link:message-size-exceeded`, which the SDK reports as a ServiceBusError with code MessageSizeExceeded. The
+ * SDK does not check a single message itself, so without this a message the real service refuses would pass here.
+ */
+function refuseOversize(payload: unknown, format: number | undefined): void {
+    const size = Buffer.isBuffer(payload) ? payload.byteLength : encodeMessage(payload as AmqpMessage).byteLength;
+    if (size <= MAX_MESSAGE_SIZE) return;
+    throw new BrokerError(
+        Condition.messageSizeExceeded,
+        `The ${format ? 'batch' : 'message'} (size:${size} bytes) is larger than is currently allowed (${MAX_MESSAGE_SIZE} bytes).`,
+    );
 }
 
 function nonEmpty(value: unknown): string | undefined {
@@ -339,6 +353,7 @@ export async function startAmqpServer(store: QueueStore, options: { port: number
             return;
         }
         try {
+            refuseOversize(context.message, delivery.format);
             // Decode the whole transfer first so a malformed batch enqueues nothing.
             const messages = messagesOfTransfer(context.message, delivery.format);
             for (const message of messages) entity.enqueue(message);

@@ -21,6 +21,7 @@ export const Condition = {
     badRequest: 'amqp:invalid-field',
     internalError: 'amqp:internal-error',
     notAllowed: 'amqp:not-allowed',
+    messageSizeExceeded: 'amqp:link:message-size-exceeded',
 } as const;
 
 export class BrokerError extends Error {
