@@ -45,23 +45,39 @@ export function invocationLogger(context: InvocationContext): EventLogger {
     };
 }
 
+/** Shorter values are redacted only as whole words, so a surname like "Li" goes but "Link" stays intact. */
+const SHORT_VALUE_LENGTH = 4;
+
+function escapeRegExp(text: string): string {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /**
  * Removes every string the request carried from a text that came back from elsewhere (an API error message may
- * quote a submitted value). Short strings are left: they cannot identify anyone and would garble the text.
+ * quote a submitted value, in any letter case). Values under 4 characters (a surname like "Ng", a short phone
+ * extension) are removed where they stand as whole words; single characters are left, since they identify no one
+ * and removing them would garble the text.
  */
 export function redactSubmittedValues(text: string, request: unknown): string {
     const values = new Set<string>();
-    const collect = (node: unknown): void => {
+    const pending: unknown[] = [request];
+    while (pending.length > 0) {
+        const node = pending.pop();
         if (typeof node === 'string') {
-            if (node.length >= 4) values.add(node);
+            const value = node.trim();
+            if (value.length >= 2) values.add(value);
         } else if (node && typeof node === 'object') {
-            for (const child of Object.values(node)) collect(child);
+            for (const child of Object.values(node)) pending.push(child);
         }
-    };
-    collect(request);
-    let redacted = text;
-    for (const value of [...values].sort((a, b) => b.length - a.length)) {
-        redacted = redacted.split(value).join('[redacted]');
     }
-    return redacted;
+    if (values.size === 0) return text;
+    // Longest first, so a value containing another is removed whole.
+    const alternatives = [...values]
+        .sort((a, b) => b.length - a.length)
+        .map((value) =>
+            value.length < SHORT_VALUE_LENGTH
+                ? `(?<![\\p{L}\\p{N}])${escapeRegExp(value)}(?![\\p{L}\\p{N}])`
+                : escapeRegExp(value),
+        );
+    return text.replace(new RegExp(alternatives.join('|'), 'giu'), '[redacted]');
 }
