@@ -297,7 +297,8 @@ export function referralMessageSchema(): JsonSchema {
         description:
             'Publish one message per referral. The body is the referral create body as JSON (the same as POST ' +
             '/api/referrals takes). messageId is the referral key: the queue drops a repeat within its one-day ' +
-            'duplicate-detection window, and the service remembers the key for good, so a repeat never submits twice; ' +
+            'duplicate-detection window, and the service remembers the key for REFERRAL_TTL_DAYS (default 365) days ' +
+            'after the referral last changed, so a repeat within that time never submits twice; ' +
             `a different body under a used key is refused. Messages on "${CONNECTIONS_QUEUE}" are internal.`,
         type: 'object',
         required: ['messageId', 'contentType', 'body'],

@@ -3,7 +3,8 @@
  *
  *   body            the referral create body (JSON), exactly as POST /api/referrals takes it
  *   messageId       the referral key (1-128 characters of [A-Za-z0-9._:-]); duplicates within the queue's
- *                   duplicate-detection window are dropped, and the key is remembered for good in Cosmos DB
+ *                   duplicate-detection window are dropped, and the key is remembered in Cosmos DB for
+ *                   REFERRAL_TTL_DAYS after the record's last change
  *   correlationId   optional; flows into MS-CorrelationId at the Partner API
  *   contentType     application/json
  *   applicationProperties.contractVersion   "1"
