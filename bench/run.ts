@@ -10,11 +10,18 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 
+import { exitOnHelp } from '../scripts/usage';
 import { benchColdStart, type ColdStartResult } from './coldStart';
 import { benchIntake, type IntakeResult } from './intake';
 import { benchPipeline, type PipelineResult } from './pipeline';
 import { builtScripts, projectRoot } from './support/runtime';
 import { benchValidation, type ValidationResult } from './validation';
+
+const USAGE = [
+    'Usage: npm run bench',
+    '  Runs the benchmarks (validation, cold start, intake, pipeline) and writes bench/results/latest.json.',
+    '  BENCH_ONLY=validation,coldStart,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark.',
+].join('\n');
 
 interface BenchResults {
     machine: Record<string, string | number>;
@@ -166,6 +173,7 @@ async function main(): Promise<void> {
     );
 }
 
+exitOnHelp(USAGE);
 main().catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;

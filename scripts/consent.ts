@@ -13,9 +13,17 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 
+import { exitOnHelp } from '../scripts/usage';
 import { readTokenHealth, signInWithDeviceCode, storeConsent } from '../shared/operations/consent';
 import type { TokenHealth } from '../shared/operations/tokenHealth';
 import { createAzureCredential } from '../shared/platform/credential';
+
+const USAGE = [
+    'Usage: npm run partner:consent -- [--vault <vault-url>] [--print] | status [--vault <vault-url>]',
+    '  Signs in with the device code flow and stores the Partner API refresh token in Key Vault (--print shows it instead).',
+    "  status: reports the stored token's health. Vault default: PARTNER_API_TOKEN_CACHE_VAULT_URL.",
+    '  Needs PARTNER_API_TENANT_ID and PARTNER_API_CLIENT_ID.',
+].join('\n');
 
 const CLIENT_SECRET_NAME = 'partner-api-client-secret';
 
@@ -91,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+    exitOnHelp(USAGE);
     main(process.argv.slice(2)).then(
         (code) => (process.exitCode = code),
         (error: unknown) => {

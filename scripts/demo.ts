@@ -10,6 +10,13 @@ import { createPartnerApiClient, type PartnerReferral } from '../shared/partnerA
 import { loadSection } from '../shared/platform/config';
 import { isTerminal, type LifecycleStatus } from '../shared/referral/record';
 import type { ReferralStatusDocument } from '../shared/referral/statusDocument';
+import { exitOnHelp } from './usage';
+
+const USAGE = [
+    'Usage: npm run demo',
+    '  Against the running local app (npm start in another terminal): posts a Shared and an Independent referral and',
+    "  follows each to its end. PORT names the host's port (7071).",
+].join('\n');
 
 const env = process.env;
 const baseUrl = `http://127.0.0.1:${env.PORT ?? '7071'}`;
@@ -118,6 +125,7 @@ async function main(): Promise<void> {
     }
 }
 
+exitOnHelp(USAGE);
 main().catch((error: unknown) => {
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;

@@ -17,6 +17,13 @@ import {
     openApiDocument,
     referralMessageSchema,
 } from '../shared/contract';
+import { exitOnHelp } from './usage';
+
+const USAGE = [
+    'Usage: npm run contract:generate [-- --check]',
+    '  Writes docs/openapi.json and docs/referral-message.schema.json from the joi schema.',
+    '  --check: writes nothing; exits 1 when a checked-in file is out of step.',
+].join('\n');
 
 /** The project root: this file runs from `dist/scripts/` when built. */
 const ROOT = join(__dirname, __dirname.endsWith(join('dist', 'scripts')) ? '../..' : '..');
@@ -53,6 +60,7 @@ async function main(): Promise<void> {
     }
 }
 
+exitOnHelp(USAGE);
 main().catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;

@@ -10,6 +10,13 @@ import * as path from 'node:path';
 
 import { build } from 'esbuild';
 
+import { exitOnHelp } from './usage';
+
+const USAGE = [
+    'Usage: npm run package',
+    '  Builds the deployable function app into dist/deploy (esbuild bundle, host.json, package.json) for azd deploy.',
+].join('\n');
+
 export interface PackageOptions {
     /** The repository root: where index.ts, host.json and package.json are. */
     root: string;
@@ -81,6 +88,7 @@ export async function packageApp(options: PackageOptions): Promise<PackageResult
 }
 
 if (require.main === module) {
+    exitOnHelp(USAGE);
     packageApp({ root: findRoot() })
         .then((result) => console.log(`packaged ${result.files.join(', ')} into ${result.outDir}`))
         .catch((error: unknown) => {

@@ -6,8 +6,15 @@
  * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
  * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (900).
  */
+import { exitOnHelp } from '../../scripts/usage';
 import { builtScripts } from '../support/runtime';
 import { formatSummary, runFaultSuite } from './suite';
+
+const USAGE = [
+    'Usage: npm run test:faults',
+    '  Runs the reliability suite against the built runtime and prints its invariants; exits 1 when one is violated.',
+    '  Settings: FAULTS_REFERRALS, FAULTS_HOST_KILLS, FAULTS_SEED, FAULTS_LEASE_MS, FAULTS_LOCK_MS, FAULTS_DEADLINE_S.',
+].join('\n');
 
 function numberFrom(name: string, fallback: number | undefined): number | undefined {
     const raw = process.env[name]?.trim();
@@ -34,6 +41,7 @@ async function main(): Promise<void> {
     process.exitCode = result.ok ? 0 : 1;
 }
 
+exitOnHelp(USAGE);
 main().catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;

@@ -1,10 +1,18 @@
 /**
  * Runs the Partner API simulator standalone:
- *   npm run build && npm run simulator
+ *   npm run simulator   (builds first; `-- --help` prints the usage)
  * Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_LATENCY_MS, SIM_RATE_429, SIM_RETRY_AFTER_SECONDS, SIM_RATE_5XX,
  * SIM_RATE_HANG, SIM_RATE_LOST, SIM_FAULT_METHODS (POST), SIM_SEED, SIM_ACCEPT_MISSING_TOKEN (true), SIM_PAGE_SIZE.
  */
+import { exitOnHelp } from '../../scripts/usage';
 import { type FaultMethod, type SimulatorFaults, startPartnerApiSimulator } from './index';
+
+const USAGE = [
+    'Usage: npm run simulator',
+    '  Runs the Partner API simulator alone. Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_LATENCY_MS, SIM_RATE_429,',
+    '  SIM_RETRY_AFTER_SECONDS, SIM_RATE_5XX, SIM_RATE_HANG, SIM_RATE_LOST, SIM_FAULT_METHODS, SIM_SEED,',
+    '  SIM_ACCEPT_MISSING_TOKEN, SIM_PAGE_SIZE.',
+].join('\n');
 
 function numberSetting(name: string): number | undefined {
     const raw = process.env[name]?.trim();
@@ -53,6 +61,7 @@ async function main(): Promise<void> {
     process.once('SIGTERM', stop);
 }
 
+exitOnHelp(USAGE);
 main().catch((error: unknown) => {
     console.error(`Partner API simulator failed to start: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);

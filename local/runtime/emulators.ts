@@ -4,6 +4,7 @@
  * user points elsewhere (see localSettings.ts) is not started. State lives in this process's memory, so a host can
  * be stopped and restarted while queued messages and stored documents survive.
  */
+import { exitOnHelp } from '../../scripts/usage';
 import { type CosmosEmulator, startCosmosEmulator } from '../cosmos/emulator';
 import {
     type FaultMethod,
@@ -15,6 +16,12 @@ import { type DevBroker, type QueueDefinition, startBroker } from '../servicebus
 import { APP_QUEUES } from '../servicebus/queues';
 import { LOCAL_PEER_HOST, localPorts, type PeerEndpoints, peersToStart } from './localSettings';
 import { errorText, onShutdown, reportReady } from './processLifecycle';
+
+const USAGE = [
+    'Usage: npm run emulators',
+    '  Starts the local peers on loopback: Service Bus dev broker, Cosmos DB emulator, Partner API simulator.',
+    '  Ports and settings: see docs/local-runtime.md.',
+].join('\n');
 
 type Env = Record<string, string | undefined>;
 
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+    exitOnHelp(USAGE);
     main().catch((error: unknown) => {
         console.error(`[emulators] failed to start: ${errorText(error)}`);
         process.exit(1);

@@ -3,9 +3,15 @@
  * local peers on their default ports unless settings in the environment say otherwise (see localSettings.ts).
  * Start `npm run emulators` first, in another terminal; the host can then be stopped and restarted freely.
  */
+import { exitOnHelp } from '../../scripts/usage';
 import { startLocalHost } from '../host/localHost';
 import { hostSettings } from './localSettings';
 import { errorText, onShutdown, reportReady } from './processLifecycle';
+
+const USAGE = [
+    'Usage: npm run host',
+    '  Starts the local Functions host for the built app (dist/), pointed at the emulators (npm run emulators first).',
+].join('\n');
 
 async function main(): Promise<void> {
     const host = await startLocalHost({ env: hostSettings(process.env) });
@@ -16,6 +22,7 @@ async function main(): Promise<void> {
     reportReady({ url: host.url, functionKey: host.functionKey });
 }
 
+exitOnHelp(USAGE);
 main().catch((error: unknown) => {
     console.error(`[host] failed to start: ${errorText(error)}`);
     process.exit(1);

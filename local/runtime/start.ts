@@ -9,8 +9,14 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 
+import { exitOnHelp } from '../../scripts/usage';
 import { hostSettings, type PeerEndpoints } from './localSettings';
 import { errorText } from './processLifecycle';
+
+const USAGE = [
+    'Usage: npm start',
+    '  Builds the app, then runs the emulators and the local Functions host as two child processes. Ctrl-C stops both.',
+].join('\n');
 
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -103,4 +109,5 @@ async function main(): Promise<void> {
     }
 }
 
+exitOnHelp(USAGE);
 void main();
