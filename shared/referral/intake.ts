@@ -18,11 +18,11 @@ import { isValidKey, referralMessage } from '../messaging/messages';
 import { json, problem } from '../platform/http';
 import type { EventLogger, LogFields } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
-import { newRecord, type ReferralRecord } from './record';
-import { requestHash } from './request/canonicalJson';
+import { type Admission, admit, correlationIdOr } from './admission';
+import type { ReferralRecord } from './record';
 import type { Problem } from './request/types';
-import { loggablePaths, validateReferral } from './request/validate';
-import type { CreateResult, ReferralStore, StoredRecord } from './store';
+import { loggablePaths } from './request/validate';
+import type { ReferralStore, StoredRecord } from './store';
 
 /** The Service Bus Standard limit is 256 KB per message, headers included: this leaves room for them. */
 export const MAX_BODY_BYTES = 256_000;
@@ -107,60 +107,49 @@ export async function acceptReferral(
     const parsed = await readJsonBody(request);
     if (!parsed.ok) return parsed.response;
 
-    const suppliedCorrelationId = request.headers.get('x-correlation-id');
-    const correlationId =
-        suppliedCorrelationId !== null && isValidKey(suppliedCorrelationId) ? suppliedCorrelationId : randomUUID();
-    const validation = validateReferral(parsed.body);
-    if (!validation.ok) {
-        log.event('warn', 'referral.invalid', { correlationId, problemPaths: loggablePaths(validation.problems) });
-        return problem(400, 'The referral is not valid.', { errors: validation.problems });
-    }
-
+    const correlationId = correlationIdOr(request.headers.get('x-correlation-id'), randomUUID());
     const key = idempotencyKey ?? deps.newKey();
     const fields = { referralKey: key, correlationId };
-    const hash = requestHash(parsed.body);
-    const message = referralMessage({ key, body: parsed.body, correlationId });
-    const record = newRecord({
-        id: key,
-        source: 'http',
-        correlationId,
-        requestHash: hash,
-        request: validation.referral,
-        at: deps.now(),
-    });
 
-    let created: CreateResult;
+    let admission: Admission;
     try {
-        created = await deps.store.create(record);
+        admission = await admit({ key, body: parsed.body, correlationId, source: 'http' }, deps);
     } catch {
         log.event('error', 'referral.storeUnavailable', fields);
         return unavailable();
     }
-
-    if (!created.created) {
-        const existing = created.existing;
-        if (existing.record.requestHash !== hash) {
+    const message = () => referralMessage({ key, body: parsed.body, correlationId });
+    switch (admission.outcome) {
+        case 'invalid':
+        case 'rejected': // the queue's form of invalid; an HTTP arrival is never kept
+            log.event('warn', 'referral.invalid', { correlationId, problemPaths: loggablePaths(admission.problems) });
+            return problem(400, 'The referral is not valid.', { errors: admission.problems });
+        case 'keyConflict':
             log.event('warn', 'referral.keyConflict', fields);
             return problem(409, 'This Idempotency-Key was already used for a different referral. Use a new key.');
+        case 'repeated': {
+            const existing = admission.stored;
+            // The same request again: only a request whose message never reached the queue needs sending.
+            if (existing.record.status === 'Queued' && existing.record.queuedAt === null) {
+                if (!(await sendAndMark(existing, message(), deps, log, fields))) return unavailable();
+            }
+            log.event('info', 'referral.repeated', { ...fields, outcome: existing.record.status });
+            return accepted(existing.record, admission.warnings, correlationId);
         }
-        // The same request again: only a request whose message never reached the queue needs sending.
-        if (existing.record.status === 'Queued' && existing.record.queuedAt === null) {
-            if (!(await sendAndMark(existing, message, deps, log, fields))) return unavailable();
+        case 'admitted': {
+            const created = admission.stored;
+            if (!(await sendAndMark(created, message(), deps, log, fields))) {
+                if (idempotencyKey === null) await deps.store.remove(key, created.etag).catch(() => false);
+                return unavailable();
+            }
+            log.event('info', 'referral.accepted', {
+                ...fields,
+                to: 'Queued',
+                problemPaths: loggablePaths(admission.warnings),
+            });
+            return accepted(created.record, admission.warnings, correlationId);
         }
-        log.event('info', 'referral.repeated', { ...fields, outcome: existing.record.status });
-        return accepted(existing.record, validation.warnings, correlationId);
     }
-
-    if (!(await sendAndMark(created.stored, message, deps, log, fields))) {
-        if (idempotencyKey === null) await deps.store.remove(key, created.stored.etag).catch(() => false);
-        return unavailable();
-    }
-    log.event('info', 'referral.accepted', {
-        ...fields,
-        to: 'Queued',
-        problemPaths: loggablePaths(validation.warnings),
-    });
-    return accepted(created.stored.record, validation.warnings, correlationId);
 }
 
 /**
