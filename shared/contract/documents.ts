@@ -35,6 +35,11 @@ export function referralRequestSchema(): JsonSchema {
     return { title: 'ReferralRequest', description: REFERRAL_DESCRIPTION, ...joiToJsonSchema(referralSchema) };
 }
 
+/** A list of problems: where each is and what is wrong, never the value. */
+function problemList(description: string): JsonSchema {
+    return { type: 'array', description, items: { $ref: '#/components/schemas/Problem' } };
+}
+
 const PROBLEM_SCHEMA: JsonSchema = {
     type: 'object',
     description: 'RFC 9457 problem details. Never echoes submitted values.',
@@ -44,11 +49,7 @@ const PROBLEM_SCHEMA: JsonSchema = {
         title: { type: 'string' },
         status: { type: 'integer' },
         detail: { type: 'string' },
-        errors: {
-            type: 'array',
-            description: 'For invalid input: where each problem is and what is wrong, never the value.',
-            items: { $ref: '#/components/schemas/Problem' },
-        },
+        errors: problemList('For invalid input: where each problem is and what is wrong, never the value.'),
     },
 };
 
@@ -82,11 +83,9 @@ const ACCEPTED_SCHEMA: JsonSchema = {
         id: { $ref: '#/components/schemas/ReferralKey' },
         status: { $ref: '#/components/schemas/LifecycleStatus' },
         statusUrl: { type: 'string', examples: ['/api/referrals/7f0c…'] },
-        warnings: {
-            type: 'array',
-            description: 'Unknown properties (passed through unchanged), with a "did you mean" hint where one fits.',
-            items: { $ref: '#/components/schemas/Problem' },
-        },
+        warnings: problemList(
+            'Unknown properties (passed through unchanged), with a "did you mean" hint where one fits.',
+        ),
     },
 };
 
