@@ -32,7 +32,7 @@ export interface ReferralStore {
 export type Decision<T> = { answer: T } | { write: ReferralRecord; afterWrite(written: StoredRecord): Promise<T> };
 
 /** How often a decision is taken again after someone else changed the record first, before giving up. */
-export const MAX_CONFLICT_ROUNDS = 5;
+const MAX_CONFLICT_ROUNDS = 5;
 
 /**
  * The read → decide → conditional-write loop every change of a record goes through. `decide` sees the current
