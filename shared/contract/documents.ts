@@ -47,6 +47,25 @@ export function referralRequestSchema(): JsonSchema {
     return { title: 'ReferralRequest', description: REFERRAL_DESCRIPTION, ...joiToJsonSchema(referralSchema) };
 }
 
+/** A list of problems: where each is and what is wrong, never the value. */
+/** A bounded list of problems, and the count of those left out of it. */
+function problemList(description: string): JsonSchema {
+    return {
+        type: 'array',
+        description,
+        items: { $ref: '#/components/schemas/Problem' },
+        maxItems: MAX_LISTED_PROBLEMS,
+    };
+}
+
+function omittedCount(what: string): JsonSchema {
+    return {
+        type: 'integer',
+        minimum: 1,
+        description: `Present when there were more ${what} than listed: how many more (at most ${MAX_LISTED_PROBLEMS} are listed).`,
+    };
+}
+
 const PROBLEM_SCHEMA: JsonSchema = {
     type: 'object',
     description: 'RFC 9457 problem details. Never echoes submitted values.',
@@ -56,17 +75,8 @@ const PROBLEM_SCHEMA: JsonSchema = {
         title: { type: 'string' },
         status: { type: 'integer' },
         detail: { type: 'string' },
-        errors: {
-            type: 'array',
-            description: 'For invalid input: where each problem is and what is wrong, never the value.',
-            items: { $ref: '#/components/schemas/Problem' },
-            maxItems: MAX_LISTED_PROBLEMS,
-        },
-        errorsOmitted: {
-            type: 'integer',
-            minimum: 1,
-            description: `Present when more than the listed problems were found: how many more (at most ${MAX_LISTED_PROBLEMS} are listed).`,
-        },
+        errors: problemList('For invalid input: where each problem is and what is wrong, never the value.'),
+        errorsOmitted: omittedCount('problems'),
     },
 };
 
@@ -100,17 +110,10 @@ const ACCEPTED_SCHEMA: JsonSchema = {
         id: { $ref: '#/components/schemas/ReferralKey' },
         status: { $ref: '#/components/schemas/LifecycleStatus' },
         statusUrl: { type: 'string', examples: ['/api/referrals/7f0c…'] },
-        warnings: {
-            type: 'array',
-            description: 'Unknown properties (passed through unchanged), with a "did you mean" hint where one fits.',
-            items: { $ref: '#/components/schemas/Problem' },
-            maxItems: MAX_LISTED_PROBLEMS,
-        },
-        warningsOmitted: {
-            type: 'integer',
-            minimum: 1,
-            description: `Present when there were more warnings than listed: how many more (at most ${MAX_LISTED_PROBLEMS} are listed).`,
-        },
+        warnings: problemList(
+            'Unknown properties (passed through unchanged), with a "did you mean" hint where one fits.',
+        ),
+        warningsOmitted: omittedCount('warnings'),
     },
 };
 

@@ -1,5 +1,6 @@
 /**
- * The queue message contract. Upstream publishers build the same message in any language:
+ * The queue message contract, and the one place that makes every messageId and reads every referral key back.
+ * Upstream publishers build the same message in any language:
  *
  *   body            the referral create body (JSON), exactly as POST /api/referrals takes it
  *   messageId       the referral key (1-128 characters of [A-Za-z0-9._:-]); duplicates within the queue's
@@ -9,19 +10,21 @@
  *   contentType     application/json
  *   applicationProperties.contractVersion   "1"
  *
- * Retries of a step are the same message re-sent with `attempt` > 1 and a per-attempt messageId (`<key>:r<attempt>`),
- * scheduled no earlier than the Partner API's Retry-After; `referralKey` then names the referral.
+ * Every later run of a step is the same message re-sent with `attempt` > 1 and a messageId of its own, derived from
+ * the key and the reason for the run (see `RunReason`); `referralKey` then names the referral. Queue duplicate
+ * detection and so exactly once depend on these messageIds: the same reason always gives the same id, to the byte,
+ * across releases (messages already in flight carry the old ones).
  */
 import { createHash } from 'node:crypto';
 
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY } from '../platform/names';
+import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../platform/names';
 
 export const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export const ATTEMPT_PROPERTY = 'attempt';
-/** The referral key of a retry message, whose messageId is no longer the bare key. */
+/** The referral key of a message whose messageId is not the bare key (a connection, a retry). */
 export const REFERRAL_KEY_PROPERTY = 'referralKey';
 
 /** The host hands JSON bodies over parsed; a publisher that sent JSON as text or bytes gets the same treatment. */
@@ -39,22 +42,79 @@ export function isValidKey(key: string): boolean {
     return KEY_PATTERN.test(key);
 }
 
+/** Why a step's message is sent again; each reason has its own messageId suffix. */
+export type RunReason =
+    /** Another delivery holds the step until `leaseUntil` (ISO time): `w<epoch ms>`. */
+    | { kind: 'leaseWait'; leaseUntil: string }
+    /** Attempt `attempt` of the step, after a failure or while its Retry-After is pending: `r<attempt>`. */
+    | { kind: 'retry'; attempt: number }
+    /** A replay of the record as it was at `updatedAt` (ISO time): `replay-<epoch ms>`. */
+    | { kind: 'replay'; updatedAt: string }
+    /** A dead-lettered message that never got a record, published again: `replay-dlq-<sequence number>`. */
+    | { kind: 'replayDeadLetter'; sequenceNumber: string };
+
+function suffixOf(reason: RunReason): string {
+    switch (reason.kind) {
+        case 'leaseWait':
+            return `w${Date.parse(reason.leaseUntil)}`;
+        case 'retry':
+            return `r${reason.attempt}`;
+        case 'replay':
+            return `replay-${Date.parse(reason.updatedAt)}`;
+        case 'replayDeadLetter':
+            return `replay-dlq-${reason.sequenceNumber}`;
+    }
+}
+
 const MAX_MESSAGE_ID_LENGTH = 128;
 
-/** A messageId derived from the key that stays within Service Bus's 128 characters, however long the key. */
+/** The key plus a suffix, within Service Bus's 128 characters however long the key (else its SHA-256 in hex). */
 function derivedMessageId(key: string, suffix: string): string {
     if (!suffix) return key;
     const id = `${key}${suffix}`;
     return id.length <= MAX_MESSAGE_ID_LENGTH ? id : `${createHash('sha256').update(key).digest('hex')}${suffix}`;
 }
 
+/** The messageId of a referrals-queue message: the bare key, or `<key>:<reason>` for a later run. */
+export function referralMessageId(key: string, reason?: RunReason): string {
+    return derivedMessageId(key, reason ? `:${suffixOf(reason)}` : '');
+}
+
+/** The messageId of a connections-queue message: `<key>:connect`, or `<key>:connect:<reason>` for a later run. */
+export function connectionMessageId(key: string, reason?: RunReason): string {
+    return derivedMessageId(key, reason ? `:connect:${suffixOf(reason)}` : ':connect');
+}
+
+/** What a key is read back from: a delivery to a worker, or a message in a dead-letter queue. */
+export interface ArrivedMessage {
+    messageId?: string;
+    applicationProperties: Record<string, unknown>;
+    /** As received: parsed here if it came as text or bytes. */
+    body: unknown;
+}
+
+/**
+ * The referral key a message on `queue` names, if it names a usable one. The first source present decides: the
+ * `referralKey` property (every message we send has it); else the body's `id` on the connections queue; else the
+ * messageId on the referrals queue (an upstream publisher's message). A present but unusable key is not passed over
+ * for the next source: a retry's messageId (`<key>:r2`) is itself a well-formed key, of another referral.
+ */
+export function referralKeyOf(queue: string, message: ArrivedMessage): string | undefined {
+    const fromBody = () => (parseMessageBody(message.body) as { id?: unknown } | null | undefined)?.id;
+    const key =
+        message.applicationProperties[REFERRAL_KEY_PROPERTY] ??
+        (queue === CONNECTIONS_QUEUE ? fromBody() : undefined) ??
+        (queue === REFERRALS_QUEUE ? message.messageId : undefined);
+    return typeof key === 'string' && isValidKey(key) ? key : undefined;
+}
+
 function properties(key: string, attempt: number): Record<string, string | number> {
     return { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION, [REFERRAL_KEY_PROPERTY]: key, [ATTEMPT_PROPERTY]: attempt };
 }
 
-/** A later run of a step: a distinct messageId suffix per reason and attempt, and the time it may run. */
+/** A later run of a step: why (which sets its messageId), which attempt it is, and the time it may run. */
 export interface ScheduledRun {
-    suffix: string;
+    reason: RunReason;
     attempt: number;
     notBefore: Date;
 }
@@ -72,7 +132,7 @@ export function referralMessage(fields: {
 }): ServiceBusMessage {
     return {
         body: fields.body,
-        messageId: derivedMessageId(fields.key, fields.run ? `:${fields.run.suffix}` : ''),
+        messageId: referralMessageId(fields.key, fields.run?.reason),
         correlationId: fields.correlationId,
         contentType: 'application/json',
         applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),
@@ -91,7 +151,7 @@ export function connectionMessage(fields: {
 }): ServiceBusMessage {
     return {
         body: { id: fields.key },
-        messageId: derivedMessageId(fields.key, fields.run ? `:connect:${fields.run.suffix}` : ':connect'),
+        messageId: connectionMessageId(fields.key, fields.run?.reason),
         correlationId: fields.correlationId,
         contentType: 'application/json',
         applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),

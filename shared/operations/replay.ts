@@ -10,25 +10,28 @@
  * The record decides everything, as in the workers: a referral that is already done is only reported; one still in
  * progress gets its step's message again (a redundant delivery is harmless: the worker reads the record first). A
  * referral whose last attempt may have reached the Partner API (`lastAttemptUncertain`) restarts *in* its working
- * state (Failed → Queued → Submitting, or Failed → Submitted → Connecting, in one write), so the worker looks it up
- * before creating it again. Every message a replay sends has a messageId derived from the record's state (or the
+ * state (the restart rules are the record's: `restarted` in referral/record.ts), so the worker looks it up before
+ * creating it again. The messages are the steps' own; every message a replay sends has a messageId derived from the record's state (or the
  * dead-lettered message's sequence number): running the same replay twice sends the same messageId, which the queue's
  * duplicate detection drops. Nothing here reads or prints customer data: keys, statuses and codes only.
  */
-import type { ServiceBusMessage } from '@azure/service-bus';
-
-import {
-    connectionMessage,
-    isValidKey,
-    parseMessageBody,
-    REFERRAL_KEY_PROPERTY,
-    referralMessage,
-} from '../messaging/messages';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../platform/names';
+import { parseMessageBody, referralKeyOf, referralMessage } from '../messaging/messages';
+import { connectStep } from '../pipeline/connectStep';
+import type { StepDefinition } from '../pipeline/step';
+import { submitStep } from '../pipeline/submitStep';
+import { REFERRALS_QUEUE } from '../platform/names';
 import type { MessageSender } from '../platform/serviceBus';
-import { isTerminal, type LifecycleStatus, type ReferralRecord, transition } from '../referral/record';
-import { requestHash } from '../referral/request/canonicalJson';
-import type { ReferralStore, StoredRecord } from '../referral/store';
+import { correlationIdOr, isKeyConflict } from '../referral/admission';
+import {
+    currentStep,
+    failedStep,
+    isTerminal,
+    type LifecycleStatus,
+    type ReferralRecord,
+    restarted,
+    type StepName,
+} from '../referral/record';
+import { type ReferralStore, updateWithRetry } from '../referral/store';
 
 /** A message in a dead-letter queue, as far as replay needs it (the body is handed on, never shown). */
 export interface DeadLetteredMessage {
@@ -108,95 +111,41 @@ export interface ReplayOptions {
     onItem?: (item: ReplayItem) => void;
 }
 
-const MAX_CONFLICT_ROUNDS = 5;
+/** What replaying a record came to, without the item's source and key. */
+type RecordReplay = Pick<ReplayItem, 'status' | 'step' | 'errorCode' | 'outcome'>;
 
-function failedStep(record: ReferralRecord): 'submit' | 'connect' {
-    return record.partnerReferral ? 'connect' : 'submit';
-}
+const STEPS: Record<StepName, StepDefinition> = { submit: submitStep, connect: connectStep };
 
-/** The referral key a dead-lettered message names (retries carry it as an application property). */
-export function keyOfDeadLetter(message: DeadLetteredMessage): string | undefined {
-    const fromProperty = message.applicationProperties[REFERRAL_KEY_PROPERTY];
-    const fromBody =
-        message.queue === CONNECTIONS_QUEUE
-            ? (parseMessageBody(message.body) as { id?: unknown } | null)?.id
-            : undefined;
-    const fromMessageId = message.queue === REFERRALS_QUEUE ? message.messageId : undefined;
-    for (const candidate of [fromProperty, fromBody, fromMessageId]) {
-        if (typeof candidate === 'string' && isValidKey(candidate)) return candidate;
-    }
-    return undefined;
-}
-
-/** The message that runs the record's current step, with a messageId fixed by the record's state. */
-function stepMessage(
-    record: ReferralRecord,
-    now: Date,
-): { queue: 'referrals' | 'connections'; message: ServiceBusMessage } {
-    const suffix = `replay-${Date.parse(record.updatedAt)}`;
-    const run = { suffix, attempt: record.attempts + 1, notBefore: now };
-    const connecting = record.status === 'Submitted' || record.status === 'Connecting';
-    return connecting
-        ? {
-              queue: 'connections',
-              message: connectionMessage({ key: record.id, correlationId: record.correlationId, run }),
-          }
-        : {
-              queue: 'referrals',
-              message: referralMessage({
-                  key: record.id,
-                  body: record.request,
-                  correlationId: record.correlationId,
-                  run,
-              }),
-          };
-}
-
-/** The record after a replay of its Failed step (see the module comment for the uncertain case). */
-export function restarted(record: ReferralRecord, now: Date): ReferralRecord {
-    const step = failedStep(record);
-    const reset = { attempts: 0, error: null, leaseUntil: null, notBefore: null };
-    const entry = transition(record, step === 'submit' ? 'Queued' : 'Submitted', now, reset);
-    if (!record.lastAttemptUncertain) return { ...entry, stepStartedAt: null };
-    // Straight into the working state with no lease: the next delivery looks the referral up before creating it,
-    // searching from when the failed step began.
-    return transition(entry, step === 'submit' ? 'Submitting' : 'Connecting', now, {
-        stepStartedAt: record.stepStartedAt,
-        lastAttemptUncertain: true,
-    });
-}
-
-async function send(deps: ReplayDependencies, record: ReferralRecord): Promise<void> {
-    const { queue, message } = stepMessage(record, deps.now());
-    await (queue === 'connections' ? deps.connectionsQueue : deps.referralsQueue).send(message);
+/** Sends the message of the record's current step, with a messageId fixed by the record's state. */
+async function sendStep(deps: ReplayDependencies, record: ReferralRecord): Promise<void> {
+    const step = STEPS[currentStep(record)];
+    await step.queue(deps).send(step.message(record, { kind: 'replay', updatedAt: record.updatedAt }, deps.now()));
 }
 
 /** Replays one referral by its record: restarts it if Failed, re-sends its step if in progress, else reports. */
-export async function replayRecord(
-    key: string,
-    deps: ReplayDependencies,
-    dryRun = false,
-): Promise<Pick<ReplayItem, 'status' | 'step' | 'errorCode' | 'outcome'>> {
-    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        const stored: StoredRecord | undefined = await deps.store.read(key);
-        if (!stored) return { outcome: 'notFound' };
-        const { record } = stored;
-        const before = { status: record.status, errorCode: record.error?.code };
-        if (record.status === 'Failed') {
-            const step = failedStep(record);
-            if (!record.request) return { ...before, step, outcome: 'unreplayable' };
-            if (dryRun) return { ...before, step, outcome: 'requeued' };
-            const next = restarted(record, deps.now());
-            const written = await deps.store.replace(next, stored.etag);
-            if (!written.replaced) continue; // someone else moved it: decide again
-            await send(deps, written.stored.record);
-            return { ...before, step, outcome: 'requeued' };
-        }
-        if (isTerminal(record)) return { ...before, outcome: 'alreadyDone' };
-        if (!dryRun) await send(deps, record);
-        return { ...before, outcome: 'resent' };
-    }
-    throw new Error(`Referral ${key} kept changing during the replay; run it again.`);
+export async function replayRecord(key: string, deps: ReplayDependencies, dryRun = false): Promise<RecordReplay> {
+    return updateWithRetry<RecordReplay>(deps.store, key, {
+        missing: () => ({ outcome: 'notFound' }),
+        contended: () => new Error(`Referral ${key} kept changing during the replay; run it again.`),
+        async decide(record) {
+            const before = { status: record.status, errorCode: record.error?.code };
+            if (record.status === 'Failed') {
+                const step = failedStep(record);
+                if (!record.request) return { answer: { ...before, step, outcome: 'unreplayable' } };
+                if (dryRun) return { answer: { ...before, step, outcome: 'requeued' } };
+                return {
+                    write: restarted(record, deps.now()),
+                    afterWrite: async (written) => {
+                        await sendStep(deps, written.record);
+                        return { ...before, step, outcome: 'requeued' };
+                    },
+                };
+            }
+            if (isTerminal(record)) return { answer: { ...before, outcome: 'alreadyDone' } };
+            if (!dryRun) await sendStep(deps, record);
+            return { answer: { ...before, outcome: 'resent' } };
+        },
+    });
 }
 
 /** Replays one dead-lettered message; true when the dead-lettered copy can go. */
@@ -205,7 +154,7 @@ export async function replayDeadLetter(
     deps: ReplayDependencies,
     dryRun = false,
 ): Promise<ReplayItem> {
-    const key = keyOfDeadLetter(message);
+    const key = referralKeyOf(message.queue, message);
     const item: ReplayItem = {
         source: 'deadLetter',
         key,
@@ -218,10 +167,7 @@ export async function replayDeadLetter(
     if (!key) return { ...item, detail: 'the message names no usable referral key' };
     const stored = await deps.store.read(key);
     if (stored) {
-        if (
-            message.queue === REFERRALS_QUEUE &&
-            stored.record.requestHash !== requestHash(parseMessageBody(message.body))
-        ) {
+        if (message.queue === REFERRALS_QUEUE && isKeyConflict(stored.record, parseMessageBody(message.body))) {
             return { ...item, status: stored.record.status, detail: 'the key belongs to a different referral' };
         }
         return { ...item, ...(await replayRecord(key, deps, dryRun)) };
@@ -235,8 +181,12 @@ export async function replayDeadLetter(
             referralMessage({
                 key,
                 body: parseMessageBody(message.body),
-                correlationId: message.correlationId && isValidKey(message.correlationId) ? message.correlationId : key,
-                run: { suffix: `replay-dlq-${message.sequenceNumber}`, attempt: 1, notBefore: deps.now() },
+                correlationId: correlationIdOr(message.correlationId, key),
+                run: {
+                    reason: { kind: 'replayDeadLetter', sequenceNumber: message.sequenceNumber },
+                    attempt: 1,
+                    notBefore: deps.now(),
+                },
             }),
         );
     }
@@ -267,7 +217,7 @@ export async function replay(deps: ReplayDependencies, options: ReplayOptions = 
 
     for (const queue of deps.deadLetters) {
         const handle = async (message: DeadLetteredMessage): Promise<boolean> => {
-            const key = keyOfDeadLetter(message);
+            const key = referralKeyOf(message.queue, message);
             if (wanted && (!key || !wanted.has(key))) return false;
             const item = await replayDeadLetter(message, deps, dryRun);
             if (key) handled.add(key);

@@ -17,12 +17,13 @@
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
 
+import type { RunReason } from '../messaging/messages';
 import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../partnerApi';
 import type { RetryConfig } from '../platform/config';
 import { type EventLogger, type LogFields, redactSubmittedValues } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
-import { type LifecycleStatus, type PartnerReferralSummary, type ReferralRecord, transition } from '../referral/record';
-import type { ReferralStore, StoredRecord } from '../referral/store';
+import { type LifecycleStatus, type ReferralRecord, type StepName, summarize, transition } from '../referral/record';
+import { type ReferralStore, type StoredRecord, updateWithRetry } from '../referral/store';
 import { retryDelayMs } from './backoff';
 
 /** The two Partner API calls a step makes. */
@@ -34,11 +35,15 @@ export interface PartnerReferralsApi {
     ): Promise<PartnerReferral[]>;
 }
 
-export interface StepDependencies {
-    store: ReferralStore;
-    partnerApi: PartnerReferralsApi;
+/** The queues the steps' messages go to. */
+export interface StepQueues {
     referralsQueue: MessageSender;
     connectionsQueue: MessageSender;
+}
+
+export interface StepDependencies extends StepQueues {
+    store: ReferralStore;
+    partnerApi: PartnerReferralsApi;
     retry: RetryConfig;
     /** How long a claim holds the step: longer than the worst case of one attempt (lookup + create). */
     leaseMs: number;
@@ -47,7 +52,7 @@ export interface StepDependencies {
 }
 
 export interface StepDefinition {
-    name: 'submit' | 'connect';
+    name: StepName;
     /** The status the record must have for this step to start. */
     startsFrom: LifecycleStatus;
     working: LifecycleStatus;
@@ -63,9 +68,9 @@ export interface StepDefinition {
         api: PartnerReferralsApi,
         context: PartnerApiCallContext,
     ): Promise<PartnerReferral | undefined>;
-    /** The message that runs this step again, no earlier than `notBefore`. */
-    message(record: ReferralRecord, suffix: string | undefined, notBefore: Date): ServiceBusMessage;
-    queue(deps: StepDependencies): MessageSender;
+    /** The message that runs this step again (attempt `record.attempts + 1`), no earlier than `notBefore`. */
+    message(record: ReferralRecord, reason: RunReason, notBefore: Date): ServiceBusMessage;
+    queue(queues: StepQueues): MessageSender;
     /** Runs after the step is done, on every delivery that finds it done (it must be idempotent). */
     afterDone?(record: ReferralRecord, deps: StepDependencies): Promise<void>;
 }
@@ -82,22 +87,23 @@ export type StepOutcome =
     | 'failed'
     | 'superseded';
 
-const MAX_CONFLICT_ROUNDS = 5;
+/** Clocks differ: a referral created by our own earlier attempt may carry a time slightly before we noted the step. */
+const CLOCK_SKEW_MS = 10 * 60 * 1000;
 
-export function summarize(referral: PartnerReferral): PartnerReferralSummary {
-    return {
-        id: referral.id,
-        engagementId: referral.engagementId,
-        status: referral.status ?? null,
-        substatus: referral.substatus ?? null,
-        eTag: referral.eTag ?? null,
-        createdDateTime: referral.createdDateTime ?? null,
-    };
+/** Of the lookup's candidates, the first one created since the step began (an earlier attempt's), if any. */
+export function earliestSinceStep(candidates: PartnerReferral[], record: ReferralRecord): PartnerReferral | undefined {
+    const sinceStep = candidates.filter(
+        (referral) =>
+            !record.stepStartedAt ||
+            !referral.createdDateTime ||
+            Date.parse(referral.createdDateTime) >= Date.parse(record.stepStartedAt) - CLOCK_SKEW_MS,
+    );
+    return sinceStep.sort((a, b) => (a.createdDateTime ?? '').localeCompare(b.createdDateTime ?? ''))[0];
 }
 
-/** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: retry, and alert. */
-function isAuthProblem(error: PartnerApiError): boolean {
-    return error.kind === 'auth' || error.status === 401 || error.status === 403;
+/** The message that asks for attempt `record.attempts + 1` of the step, no earlier than `notBefore`. */
+function retryMessage(step: StepDefinition, record: ReferralRecord, notBefore: Date): ServiceBusMessage {
+    return step.message(record, { kind: 'retry', attempt: record.attempts + 1 }, notBefore);
 }
 
 export async function runStep(
@@ -108,68 +114,83 @@ export async function runStep(
     log: EventLogger,
 ): Promise<StepOutcome> {
     const fields: LogFields = { referralKey: key, correlationId };
-    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        const stored = await deps.store.read(key);
-        if (!stored) throw new Error(`No record for referral ${key}.`);
-        const { record } = stored;
-        if (record.status === step.done) {
-            await step.afterDone?.(record, deps);
-            return 'alreadyDone';
-        }
-        if ((record.status !== step.startsFrom && record.status !== step.working) || !step.applies(record)) {
-            return 'notApplicable';
-        }
+    return updateWithRetry<StepOutcome>(deps.store, key, {
+        missing() {
+            throw new Error(`No record for referral ${key}.`);
+        },
+        contended() {
+            log.event('warn', `${step.name}.contended`, fields);
+            return new Error(`Referral ${key} kept changing under ${step.name}; the delivery will be retried.`);
+        },
+        async decide(record) {
+            if (record.status === step.done) {
+                await step.afterDone?.(record, deps);
+                return { answer: 'alreadyDone' };
+            }
+            if ((record.status !== step.startsFrom && record.status !== step.working) || !step.applies(record)) {
+                return { answer: 'notApplicable' };
+            }
 
-        const now = deps.now();
-        if (record.status === step.working && record.leaseUntil && new Date(record.leaseUntil) > now) {
-            const at = new Date(new Date(record.leaseUntil).getTime() + 1000);
-            await step.queue(deps).send(step.message(record, `w${Date.parse(record.leaseUntil)}`, at));
-            log.event('info', `${step.name}.waitingForLease`, { ...fields, delayMs: at.getTime() - now.getTime() });
-            return 'waitingForLease';
-        }
-        if (record.notBefore && new Date(record.notBefore) > now) {
-            // Same messageId as the retry already scheduled for this attempt: the queue keeps only one of them.
-            await step.queue(deps).send(step.message(record, `r${record.attempts + 1}`, new Date(record.notBefore)));
-            log.event('info', `${step.name}.waitingForRetryTime`, fields);
-            return 'waitingForRetryTime';
-        }
+            const now = deps.now();
+            if (record.status === step.working && record.leaseUntil && new Date(record.leaseUntil) > now) {
+                const at = new Date(new Date(record.leaseUntil).getTime() + 1000);
+                await step
+                    .queue(deps)
+                    .send(step.message(record, { kind: 'leaseWait', leaseUntil: record.leaseUntil }, at));
+                log.event('info', `${step.name}.waitingForLease`, { ...fields, delayMs: at.getTime() - now.getTime() });
+                return { answer: 'waitingForLease' };
+            }
+            if (record.notBefore && new Date(record.notBefore) > now) {
+                // Same messageId as the retry already scheduled for this attempt: the queue keeps only one of them.
+                await step.queue(deps).send(retryMessage(step, record, new Date(record.notBefore)));
+                log.event('info', `${step.name}.waitingForRetryTime`, fields);
+                return { answer: 'waitingForRetryTime' };
+            }
 
-        // An expired lease means the worker that held it died mid-attempt: what it did is unknown. The flag also
-        // survives a replay (Failed → Queued/Submitted), so a replayed step still looks before it creates.
-        const uncertain = record.lastAttemptUncertain || (record.status === step.working && record.leaseUntil !== null);
-        const continuing = record.status === step.working;
-        const claim = transition(record, step.working, now, {
-            attempts: continuing ? record.attempts + 1 : 1,
-            // A lookup searches from when the step first began, however long ago that was (a replay, hours later).
-            stepStartedAt: (continuing || uncertain) && record.stepStartedAt ? record.stepStartedAt : now.toISOString(),
-            leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
-            notBefore: null,
-        });
-        const claimed = await deps.store.replace(claim, stored.etag);
-        if (!claimed.replaced) continue;
-        log.event('info', `${step.name}.attempt`, {
-            ...fields,
-            from: record.status,
-            to: step.working,
-            attempt: claim.attempts,
-        });
-        return attempt(step, claimed.stored, uncertain, correlationId, deps, log, fields);
-    }
-    log.event('warn', `${step.name}.contended`, fields);
-    throw new Error(`Referral ${key} kept changing under ${step.name}; the delivery will be retried.`);
+            // An expired lease means the worker that held it died mid-attempt: what it did is unknown. The flag
+            // also survives a replay (Failed → Queued/Submitted), so a replayed step still looks before it creates.
+            const uncertain =
+                record.lastAttemptUncertain || (record.status === step.working && record.leaseUntil !== null);
+            const continuing = record.status === step.working;
+            const claim = transition(record, step.working, now, {
+                attempts: continuing ? record.attempts + 1 : 1,
+                // A lookup searches from when the step first began, however long ago that was (a replay, hours later).
+                stepStartedAt:
+                    (continuing || uncertain) && record.stepStartedAt ? record.stepStartedAt : now.toISOString(),
+                leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
+                notBefore: null,
+            });
+            return {
+                write: claim,
+                afterWrite: (claimed) => {
+                    log.event('info', `${step.name}.attempt`, {
+                        ...fields,
+                        from: record.status,
+                        to: step.working,
+                        attempt: claim.attempts,
+                    });
+                    return attempt({ step, claimed, correlationId, deps, log, fields }, uncertain);
+                },
+            };
+        },
+    });
 }
 
-async function attempt(
-    step: StepDefinition,
-    claimed: StoredRecord,
-    uncertain: boolean,
-    correlationId: string,
-    deps: StepDependencies,
-    log: EventLogger,
-    fields: LogFields,
-): Promise<StepOutcome> {
+/** One claimed attempt of a step: what it works on and reports with. */
+interface StepRun {
+    step: StepDefinition;
+    /** The record as this delivery claimed it (its etag guards every later write). */
+    claimed: StoredRecord;
+    correlationId: string;
+    deps: StepDependencies;
+    log: EventLogger;
+    fields: LogFields;
+}
+
+async function attempt(run: StepRun, uncertain: boolean): Promise<StepOutcome> {
+    const { step, claimed, deps, log, fields } = run;
     const { record } = claimed;
-    const context: PartnerApiCallContext = { requestId: record.id, correlationId };
+    const context: PartnerApiCallContext = { requestId: record.id, correlationId: run.correlationId };
     const started = Date.now();
     // Until a lookup has answered, an earlier attempt may still have created the referral.
     let unresolved = uncertain;
@@ -182,7 +203,7 @@ async function attempt(
                 partnerReferralId: found.id,
                 engagementId: found.engagementId,
             });
-            return (await finish(step, claimed, found, deps, log, fields)) ? 'adopted' : 'superseded';
+            return (await finish(run, found)) ? 'adopted' : 'superseded';
         }
         const created = await deps.partnerApi.createReferral(step.body(record), context);
         log.event('info', `${step.name}.created`, {
@@ -191,25 +212,15 @@ async function attempt(
             engagementId: created.engagementId,
             durationMs: Date.now() - started,
         });
-        return (await finish(step, claimed, created, deps, log, fields)) ? 'created' : 'superseded';
+        return (await finish(run, created)) ? 'created' : 'superseded';
     } catch (error) {
         if (!(error instanceof PartnerApiError)) throw error;
-        const uncertainAfter = unresolved || error.outcomeUnknown;
-        return handleFailure(step, claimed, error, uncertainAfter, deps, log, {
-            ...fields,
-            durationMs: Date.now() - started,
-        });
+        return handleFailure(run, error, unresolved || error.outcomeUnknown, Date.now() - started);
     }
 }
 
-async function finish(
-    step: StepDefinition,
-    claimed: StoredRecord,
-    referral: PartnerReferral,
-    deps: StepDependencies,
-    log: EventLogger,
-    fields: LogFields,
-): Promise<boolean> {
+async function finish(run: StepRun, referral: PartnerReferral): Promise<boolean> {
+    const { step, claimed, deps, log, fields } = run;
     const done = transition(claimed.record, step.done, deps.now(), {
         [step.result]: summarize(referral),
         leaseUntil: null,
@@ -228,56 +239,95 @@ async function finish(
     return true;
 }
 
-async function handleFailure(
-    step: StepDefinition,
-    claimed: StoredRecord,
+/** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: retry, and alert. */
+function isAuthProblem(error: PartnerApiError): boolean {
+    return error.kind === 'auth' || error.status === 401 || error.status === 403;
+}
+
+/** The code a failure is recorded and logged under: the Partner API's own, else the HTTP status, else its kind. */
+function failureCode(error: PartnerApiError): string {
+    return error.code ?? (error.status ? `HTTP${error.status}` : error.kind);
+}
+
+export interface FailureDecision {
+    next: ReferralRecord;
+    outcome: 'rejected' | 'failed' | 'retryScheduled';
+    /** For a scheduled retry: how long until it may run. */
+    delayMs?: number;
+}
+
+/**
+ * What a failed attempt leaves on the claimed record (its status is the step's working status): a permanent 4xx
+ * rejects the referral (never an auth problem, which is ours to fix); the last allowed attempt fails it; anything
+ * else schedules the next attempt, no earlier than Retry-After. `uncertain`: the attempt may have created the
+ * referral, so the next one looks it up first.
+ */
+export function decideFailure(
+    record: ReferralRecord,
     error: PartnerApiError,
     uncertain: boolean,
-    deps: StepDependencies,
-    log: EventLogger,
-    fields: LogFields,
-): Promise<StepOutcome> {
-    const { record } = claimed;
-    const now = deps.now();
-    const code = error.code ?? (error.status ? `HTTP${error.status}` : error.kind);
+    retry: RetryConfig,
+    now: Date,
+    random: () => number,
+): FailureDecision {
+    const code = failureCode(error);
     const message = redactSubmittedValues(error.apiMessage ?? error.message, record.request);
-    const failure = { ...fields, errorCode: code, httpStatus: error.status, attempt: record.attempts };
-    const auth = isAuthProblem(error);
-    if (auth) log.event('error', 'partnerApi.authFailed', failure);
-
-    let next: ReferralRecord;
-    let outcome: StepOutcome;
-    if (error.verdict === 'permanent' && !auth) {
-        next = transition(record, 'Rejected', now, { leaseUntil: null, error: { code, message } });
-        outcome = 'rejected';
-    } else if (record.attempts >= deps.retry.maxAttempts) {
-        next = transition(record, 'Failed', now, {
-            leaseUntil: null,
-            lastAttemptUncertain: uncertain,
-            error: {
-                code: 'RetriesExhausted',
-                message: `Gave up after ${record.attempts} attempts; last error ${code}: ${message}`,
-            },
-        });
-        outcome = 'failed';
-    } else {
-        const delayMs = retryDelayMs(record.attempts, error.retryAfterMs, deps.retry, deps.random);
-        next = transition(record, step.working, now, {
+    if (error.verdict === 'permanent' && !isAuthProblem(error)) {
+        return {
+            next: transition(record, 'Rejected', now, { leaseUntil: null, error: { code, message } }),
+            outcome: 'rejected',
+        };
+    }
+    if (record.attempts >= retry.maxAttempts) {
+        return {
+            next: transition(record, 'Failed', now, {
+                leaseUntil: null,
+                lastAttemptUncertain: uncertain,
+                error: {
+                    code: 'RetriesExhausted',
+                    message: `Gave up after ${record.attempts} attempts; last error ${code}: ${message}`,
+                },
+            }),
+            outcome: 'failed',
+        };
+    }
+    const delayMs = retryDelayMs(record.attempts, error.retryAfterMs, retry, random);
+    return {
+        next: transition(record, record.status, now, {
             leaseUntil: null,
             notBefore: new Date(now.getTime() + delayMs).toISOString(),
             lastAttemptUncertain: uncertain,
             error: { code, message },
-        });
-        outcome = 'retryScheduled';
-        failure.delayMs = delayMs;
-    }
+        }),
+        outcome: 'retryScheduled',
+        delayMs,
+    };
+}
+
+async function handleFailure(
+    run: StepRun,
+    error: PartnerApiError,
+    uncertain: boolean,
+    durationMs: number,
+): Promise<StepOutcome> {
+    const { step, claimed, deps, log } = run;
+    const { record } = claimed;
+    const failure: LogFields = {
+        ...run.fields,
+        durationMs,
+        errorCode: failureCode(error),
+        httpStatus: error.status,
+        attempt: record.attempts,
+    };
+    if (isAuthProblem(error)) log.event('error', 'partnerApi.authFailed', failure);
+
+    const { next, outcome, delayMs } = decideFailure(record, error, uncertain, deps.retry, deps.now(), deps.random);
     const written = await deps.store.replace(next, claimed.etag);
     if (!written.replaced) return 'superseded';
-    if (outcome === 'retryScheduled') {
-        await step.queue(deps).send(step.message(next, `r${next.attempts + 1}`, new Date(next.notBefore!)));
-    }
+    if (outcome === 'retryScheduled') await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore!)));
     log.event(outcome === 'retryScheduled' ? 'warn' : 'error', `${step.name}.${outcome}`, {
         ...failure,
+        delayMs,
         from: step.working,
         to: next.status,
     });

@@ -3,14 +3,14 @@
  */
 import type { InvocationContext } from '@azure/functions';
 
-import { isValidKey, parseMessageBody, REFERRAL_KEY_PROPERTY } from '../messaging/messages';
+import { parseMessageBody, referralKeyOf } from '../messaging/messages';
 import type { EventLogger } from '../platform/logging';
-import { newRecord, transition } from '../referral/record';
-import { requestHash } from '../referral/request/canonicalJson';
-import { loggablePaths, validateReferral } from '../referral/request/validate';
-import type { StoredRecord } from '../referral/store';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../platform/names';
+import { admit, correlationIdOr } from '../referral/admission';
+import { loggablePaths } from '../referral/request/validate';
+import { connectStep } from './connectStep';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
-import { connectStep, submitStep } from './steps';
+import { submitStep } from './submitStep';
 
 /** The trigger metadata the worker reads, as the Functions host passes it. */
 export interface DeliveryInfo {
@@ -37,12 +37,11 @@ export class UnprocessableMessageError extends Error {
     override readonly name = 'UnprocessableMessageError';
 }
 
-function referralKeyOf(delivery: DeliveryInfo, fallback?: unknown): string {
-    const key = delivery.applicationProperties[REFERRAL_KEY_PROPERTY] ?? delivery.messageId ?? fallback;
-    // Not recordable anywhere: the message is left to dead-letter (after the queue's max delivery count) and alert.
-    if (typeof key !== 'string' || !isValidKey(key)) {
-        throw new UnprocessableMessageError('The message has no usable referral key (messageId or referralKey).');
-    }
+/** The key the delivery names; a message without a usable one cannot be recorded anywhere. */
+function requireReferralKey(queue: string, delivery: DeliveryInfo, body: unknown): string {
+    const key = referralKeyOf(queue, { ...delivery, body });
+    // Left to dead-letter (after the queue's max delivery count), where it raises an alert.
+    if (!key) throw new UnprocessableMessageError('The message has no usable referral key (messageId or referralKey).');
     return key;
 }
 
@@ -56,49 +55,28 @@ export async function processReferralMessage(
     deps: StepDependencies,
     log: EventLogger,
 ): Promise<StepOutcome> {
-    const key = referralKeyOf(delivery);
-    const correlationId = delivery.correlationId && isValidKey(delivery.correlationId) ? delivery.correlationId : key;
+    const key = requireReferralKey(REFERRALS_QUEUE, delivery, body);
+    const correlationId = correlationIdOr(delivery.correlationId, key);
     const fields = { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount };
-    const referral = parseMessageBody(body);
-    const hash = requestHash(referral);
-
-    let stored: StoredRecord | undefined = await deps.store.read(key);
-    if (!stored) {
-        const now = deps.now();
-        const validation = validateReferral(referral);
-        let record = newRecord({
-            id: key,
-            source: 'queue',
-            correlationId,
-            requestHash: hash,
-            request: validation.ok ? validation.referral : null,
-            at: now,
-        });
-        if (!validation.ok) {
-            record = transition(record, 'Rejected', now, {
-                error: {
-                    code: 'InvalidReferral',
-                    message: 'The referral is not valid.',
-                    problems: validation.problems,
-                },
-            });
-        }
-        const created = await deps.store.create(record);
-        if (created.created && !validation.ok) {
+    const admission = await admit({ key, body: parseMessageBody(body), correlationId, source: 'queue' }, deps);
+    switch (admission.outcome) {
+        case 'invalid': // only the intake answers an invalid referral without keeping it
+        case 'rejected':
             log.event('warn', 'referral.rejected', {
                 ...fields,
                 to: 'Rejected',
-                problemPaths: loggablePaths(validation.problems),
+                problemPaths: loggablePaths(admission.problems),
+                problemsOmitted: admission.problemsOmitted,
             });
             return 'rejected';
-        }
-        stored = created.created ? created.stored : created.existing;
+        case 'keyConflict':
+            log.event('error', 'referral.keyConflict', fields);
+            throw new UnprocessableMessageError(`Referral key ${key} is already used by a different referral.`);
+        case 'tooLarge': // only the intake asks: a message that is on the queue fits it
+        case 'admitted':
+        case 'repeated':
+            return runStep(submitStep, key, correlationId, deps, log);
     }
-    if (stored.record.requestHash !== hash) {
-        log.event('error', 'referral.keyConflict', fields);
-        throw new UnprocessableMessageError(`Referral key ${key} is already used by a different referral.`);
-    }
-    return runStep(submitStep, key, correlationId, deps, log);
 }
 
 /** A message on the referral-connections queue: create the connected Microsoft referral of a Shared referral. */
@@ -108,8 +86,6 @@ export async function processConnectionMessage(
     deps: StepDependencies,
     log: EventLogger,
 ): Promise<StepOutcome> {
-    const parsed = parseMessageBody(body) as { id?: unknown } | undefined;
-    const key = referralKeyOf(delivery, parsed?.id);
-    const correlationId = delivery.correlationId && isValidKey(delivery.correlationId) ? delivery.correlationId : key;
-    return runStep(connectStep, key, correlationId, deps, log);
+    const key = requireReferralKey(CONNECTIONS_QUEUE, delivery, body);
+    return runStep(connectStep, key, correlationIdOr(delivery.correlationId, key), deps, log);
 }

@@ -19,10 +19,10 @@ import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
 import { json, problem } from '../platform/http';
 import type { EventLogger, LogFields } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
-import { newRecord, type ReferralRecord } from './record';
-import { requestHash } from './request/canonicalJson';
-import { type ListedProblems, loggablePaths, validateReferral } from './request/validate';
-import type { CreateResult, ReferralStore, StoredRecord } from './store';
+import { type Admission, admit, correlationIdOr } from './admission';
+import type { ReferralRecord } from './record';
+import { type ListedProblems, loggablePaths } from './request/validate';
+import type { ReferralStore, StoredRecord } from './store';
 
 /** The Service Bus Standard limit is 256 KB per message, headers included: this leaves room for them. */
 export const MAX_BODY_BYTES = 256_000;
@@ -117,67 +117,63 @@ export async function acceptReferral(
     const parsed = await readJsonBody(request);
     if (!parsed.ok) return parsed.response;
 
-    const suppliedCorrelationId = request.headers.get('x-correlation-id');
-    const correlationId =
-        suppliedCorrelationId !== null && isValidKey(suppliedCorrelationId) ? suppliedCorrelationId : randomUUID();
-    const validation = validateReferral(parsed.body);
-    if (!validation.ok) {
-        const { problems, problemsOmitted } = validation;
-        log.event('warn', 'referral.invalid', {
-            correlationId,
-            problemPaths: loggablePaths(problems),
-            problemsOmitted,
-        });
-        return problem(400, 'The referral is not valid.', { errors: problems, errorsOmitted: problemsOmitted });
-    }
-
+    const correlationId = correlationIdOr(request.headers.get('x-correlation-id'), randomUUID());
     const key = idempotencyKey ?? deps.newKey();
     const fields = { referralKey: key, correlationId };
-    const hash = requestHash(parsed.body);
     const message = referralMessage({ key, body: parsed.body, correlationId });
-    if (!fitsOnQueue(message)) return tooLargeForQueue();
-    const record = newRecord({
-        id: key,
-        source: 'http',
-        correlationId,
-        requestHash: hash,
-        request: validation.referral,
-        at: deps.now(),
-    });
 
-    let created: CreateResult;
+    let admission: Admission;
     try {
-        created = await deps.store.create(record);
+        admission = await admit(
+            // Numbers such as 1e20 re-serialise longer than they were sent: the message as sent must fit.
+            { key, body: parsed.body, correlationId, source: 'http', fitsOnQueue: () => fitsOnQueue(message) },
+            deps,
+        );
     } catch {
         log.event('error', 'referral.storeUnavailable', fields);
         return unavailable();
     }
-
-    if (!created.created) {
-        const existing = created.existing;
-        if (existing.record.requestHash !== hash) {
+    switch (admission.outcome) {
+        case 'invalid':
+        case 'rejected': {
+            // 'rejected' is the queue's form of invalid; an HTTP arrival is never kept.
+            const { problems, problemsOmitted } = admission;
+            log.event('warn', 'referral.invalid', {
+                correlationId,
+                problemPaths: loggablePaths(problems),
+                problemsOmitted,
+            });
+            return problem(400, 'The referral is not valid.', { errors: problems, errorsOmitted: problemsOmitted });
+        }
+        case 'tooLarge':
+            return tooLargeForQueue();
+        case 'keyConflict':
             log.event('warn', 'referral.keyConflict', fields);
             return problem(409, 'This Idempotency-Key was already used for a different referral. Use a new key.');
+        case 'repeated': {
+            const existing = admission.stored;
+            // The same request again: only a request whose message never reached the queue needs sending.
+            if (existing.record.status === 'Queued' && existing.record.queuedAt === null) {
+                if (!(await sendAndMark(existing, message, deps, log, fields))) return unavailable();
+            }
+            log.event('info', 'referral.repeated', { ...fields, outcome: existing.record.status });
+            return accepted(existing.record, admission, correlationId);
         }
-        // The same request again: only a request whose message never reached the queue needs sending.
-        if (existing.record.status === 'Queued' && existing.record.queuedAt === null) {
-            if (!(await sendAndMark(existing, message, deps, log, fields))) return unavailable();
+        case 'admitted': {
+            const created = admission.stored;
+            if (!(await sendAndMark(created, message, deps, log, fields))) {
+                if (idempotencyKey === null) await deps.store.remove(key, created.etag).catch(() => false);
+                return unavailable();
+            }
+            log.event('info', 'referral.accepted', {
+                ...fields,
+                to: 'Queued',
+                problemPaths: loggablePaths(admission.warnings),
+                problemsOmitted: admission.warningsOmitted,
+            });
+            return accepted(created.record, admission, correlationId);
         }
-        log.event('info', 'referral.repeated', { ...fields, outcome: existing.record.status });
-        return accepted(existing.record, validation, correlationId);
     }
-
-    if (!(await sendAndMark(created.stored, message, deps, log, fields))) {
-        if (idempotencyKey === null) await deps.store.remove(key, created.stored.etag).catch(() => false);
-        return unavailable();
-    }
-    log.event('info', 'referral.accepted', {
-        ...fields,
-        to: 'Queued',
-        problemPaths: loggablePaths(validation.warnings),
-        problemsOmitted: validation.warningsOmitted,
-    });
-    return accepted(created.stored.record, validation, correlationId);
 }
 
 /**

@@ -4,8 +4,10 @@
  *   Queued → Submitting → Submitted → (Shared) Connecting → Connected
  *   any non-terminal step → Rejected (invalid, or a permanent 4xx) | Failed (retries exhausted)
  *
- * Every transition is written with `If-Match` on the document's etag (see referralStore.ts).
+ * Every transition is written with `If-Match` on the document's etag (see store.ts). The record's rules live here:
+ * which status may follow which, what a Partner API answer leaves on it, and how a Failed referral restarts.
  */
+import type { PartnerReferral } from '../partnerApi/types';
 import type { ReferralType } from './request/enums';
 import type { Problem, ReferralRequest } from './request/types';
 
@@ -42,6 +44,18 @@ export interface PartnerReferralSummary {
     substatus: string | null;
     eTag: string | null;
     createdDateTime: string | null;
+}
+
+/** The identifiers and status of a Partner API answer, as the record keeps them (no customer data). */
+export function summarize(referral: PartnerReferral): PartnerReferralSummary {
+    return {
+        id: referral.id,
+        engagementId: referral.engagementId,
+        status: referral.status ?? null,
+        substatus: referral.substatus ?? null,
+        eTag: referral.eTag ?? null,
+        createdDateTime: referral.createdDateTime ?? null,
+    };
 }
 
 export interface RecordedError {
@@ -155,4 +169,39 @@ export function newRecord(fields: {
         lastAttemptUncertain: false,
         history: [{ status: 'Queued', at: when }],
     };
+}
+
+/** The validated request the steps submit (an invalid referral has none and never reaches a step). */
+export function storedRequest(record: ReferralRecord): ReferralRequest {
+    if (!record.request) throw new Error(`Referral ${record.id} has no stored request.`);
+    return record.request;
+}
+
+export type StepName = 'submit' | 'connect';
+
+/** The step a record in progress is at: connecting once submitted, else submitting. */
+export function currentStep(record: Pick<ReferralRecord, 'status'>): StepName {
+    return record.status === 'Submitted' || record.status === 'Connecting' ? 'connect' : 'submit';
+}
+
+/** Which step a Failed referral failed in: connect when it was submitted already, else submit. */
+export function failedStep(record: Pick<ReferralRecord, 'partnerReferral'>): StepName {
+    return record.partnerReferral ? 'connect' : 'submit';
+}
+
+/**
+ * The record after a restart of its Failed step: back to the status the step starts from (Failed → Queued, or
+ * Failed → Submitted), attempts reset. When the last attempt may have reached the Partner API
+ * (`lastAttemptUncertain`), it restarts *in* the working state instead, with no lease: the next delivery looks the
+ * referral up before creating it again, searching from when the failed step began.
+ */
+export function restarted(record: ReferralRecord, now: Date): ReferralRecord {
+    const step = failedStep(record);
+    const reset = { attempts: 0, error: null, leaseUntil: null, notBefore: null };
+    const entry = transition(record, step === 'submit' ? 'Queued' : 'Submitted', now, reset);
+    if (!record.lastAttemptUncertain) return { ...entry, stepStartedAt: null };
+    return transition(entry, step === 'submit' ? 'Submitting' : 'Connecting', now, {
+        stepStartedAt: record.stepStartedAt,
+        lastAttemptUncertain: true,
+    });
 }

@@ -10,13 +10,8 @@ import type { LifecycleStatus, PartnerReferralSummary, ReferralRecord } from './
 import type { ReferralType } from './request/enums';
 import type { ReferralStore } from './store';
 
-export interface PartnerReferralStatus {
-    id: string;
-    engagementId: string;
-    status: string | null;
-    substatus: string | null;
-    eTag: string | null;
-}
+/** A Partner API answer as the status document shows it: the record's summary without its creation time. */
+type PartnerReferralStatus = Omit<PartnerReferralSummary, 'createdDateTime'>;
 
 export interface ReferralStatusDocument {
     id: string;

@@ -28,6 +28,39 @@ export interface ReferralStore {
     remove(id: string, etag: string): Promise<boolean>;
 }
 
+/** What a decision on the current record comes to: an answer now, or a conditional write and what follows it. */
+export type Decision<T> = { answer: T } | { write: ReferralRecord; afterWrite(written: StoredRecord): Promise<T> };
+
+/** How often a decision is taken again after someone else changed the record first, before giving up. */
+const MAX_CONFLICT_ROUNDS = 5;
+
+/**
+ * The read → decide → conditional-write loop every change of a record goes through. `decide` sees the current
+ * record; when its write finds the record changed (412), the record is read again and decided on afresh, since the
+ * other writer may have made the change moot. Nothing is ever written over a change not seen.
+ */
+export async function updateWithRetry<T>(
+    store: ReferralStore,
+    key: string,
+    update: {
+        /** The answer when there is no record (or it was removed meanwhile). */
+        missing(): T;
+        decide(current: ReferralRecord): Promise<Decision<T>>;
+        /** The error when the record kept changing for MAX_CONFLICT_ROUNDS rounds. */
+        contended(): Error;
+    },
+): Promise<T> {
+    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
+        const stored = await store.read(key);
+        if (!stored) return update.missing();
+        const decision = await update.decide(stored.record);
+        if ('answer' in decision) return decision.answer;
+        const written = await store.replace(decision.write, stored.etag);
+        if (written.replaced) return decision.afterWrite(written.stored);
+    }
+    throw update.contended();
+}
+
 const SYSTEM_PROPERTIES = ['_rid', '_self', '_etag', '_attachments', '_ts'] as const;
 
 function toStored(resource: ItemDefinition | undefined): StoredRecord | undefined {

@@ -186,15 +186,11 @@ describe('no customer data in logs, answers or tools', () => {
         // dead-lettered; the host logs each failure with its error.
         const conflicting = referralWithPii();
         conflicting.details.notes = `${PII.notes} (changed)`;
-        await serviceBus.createSender(REFERRALS_QUEUE).sendMessages(
-            referralMessage({
-                key: 'pii-shared',
-                body: conflicting,
-                correlationId: 'corr-conflict',
-                // A messageId of its own: the queue would drop a second 'pii-shared' as a duplicate.
-                run: { suffix: 'conflict', attempt: 1, notBefore: new Date() },
-            }),
-        );
+        await serviceBus.createSender(REFERRALS_QUEUE).sendMessages({
+            ...referralMessage({ key: 'pii-shared', body: conflicting, correlationId: 'corr-conflict' }),
+            // A messageId of its own: the queue would drop a second 'pii-shared' as a duplicate.
+            messageId: 'pii-shared:conflict',
+        });
         await waitFor(
             () => broker.stats()[REFERRALS_QUEUE]!.deadLettered,
             (count) => count === 1,

@@ -1,4 +1,4 @@
-import { buildConnectedReferral } from '../../../shared/pipeline/steps';
+import { buildConnectedReferral } from '../../../shared/pipeline/connectStep';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
 import { newRecord } from '../../../shared/referral/record';
 import { requestHash } from '../../../shared/referral/request/canonicalJson';
