@@ -67,12 +67,14 @@ export interface TimerInfo {
 
 /** A TimeSpan as the extension's `TimeSpan.TryParse` reads a schedule; hours 24+ are refused (see below). */
 function parseTimeSpanSchedule(expression: string): TimerSchedule | undefined {
-    if (!/^\s*(?:\d+\.)?\d{1,2}:\d{2}:\d{2}(?:\.\d{1,7})?\s*$/.test(expression)) return undefined;
-    const hours = /^\s*(?:\d+\.)?(\d{1,2}):/.exec(expression)?.[1];
-    if (Number(hours) > 23) {
+    const match = /^\s*(?:\d+\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d{1,7})?\s*$/.exec(expression);
+    if (!match) return undefined;
+    const [, hours, minutes, seconds] = match.map(Number) as [number, number, number, number];
+    if (hours > 23) {
         // .NET reads "24:00:00" as 24 days while Azure's docs call it daily: too ambiguous to guess.
         throw new Error(`the TimeSpan "${expression}" has ${hours} hours; write days as "d.hh:mm:ss" (1.00:00:00)`);
     }
+    if (minutes > 59 || seconds > 59) throw new Error(`the TimeSpan "${expression}" has minutes or seconds over 59`);
     const intervalMs = parseTimeSpanMs(expression);
     if (intervalMs <= 0) throw new Error(`the TimeSpan "${expression}" is not a positive interval`);
     return {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { registry } from '../../../local/host/functionsCore';
 import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
-import { type TimerClock } from '../../../local/host/timerTriggers';
+import { parseTimerSchedule, type TimerClock } from '../../../local/host/timerTriggers';
 import { resetTimerProbe, runsOf, timerProbe } from './fixtures/timer-app/probe';
 
 const ENTRY = join(__dirname, 'fixtures', 'timer-app', 'index.ts');
@@ -300,4 +300,27 @@ it('runs on the real clock by default', async () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(runsOf('everySecond').length).toBeGreaterThanOrEqual(2);
+});
+
+describe('TimeSpan schedules', () => {
+    const after = new Date('2024-03-10T10:00:00Z');
+
+    it.each([
+        ['00:05:00', '2024-03-10T10:05:00.000Z'],
+        ['01:00:00', '2024-03-10T11:00:00.000Z'],
+        ['1.00:00:00', '2024-03-11T10:00:00.000Z'],
+        ['00:00:30.5', '2024-03-10T10:00:30.500Z'],
+    ])('%s', (expression, expected) => {
+        const schedule = parseTimerSchedule(expression);
+        expect(schedule.kind).toBe('timespan');
+        expect(schedule.next(after).toISOString()).toBe(expected);
+    });
+
+    it.each([
+        ['24:00:00', /write days as "d\.hh:mm:ss"/],
+        ['00:61:00', /minutes or seconds over 59/],
+        ['00:00:00', /not a positive interval/],
+    ])('refuses %s', (expression, message) => {
+        expect(() => parseTimerSchedule(expression)).toThrow(message);
+    });
 });
