@@ -1,6 +1,6 @@
 /**
  * The local Functions host: loads the app's registrations and hooks, runs appStart, serves the HTTP triggers, drives
- * the Service Bus triggers, and on close stops both and runs appTerminate.
+ * the Service Bus and timer triggers, and on close stops them all and runs appTerminate.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { HostLogger, type LogSink } from './hostLog';
 import { HttpTriggerHost } from './httpTriggers';
 import { FunctionInvoker, triggerBinding } from './invoker';
 import { ServiceBusTriggerHost } from './serviceBusTriggers';
+import { type TimerClock, TimerTriggerHost } from './timerTriggers';
 
 /** The project root: this file runs from `local/host/` (Jest) or `dist/local/host/` (built). */
 export const PROJECT_ROOT = findProjectRoot(__dirname);
@@ -42,12 +43,14 @@ export interface LocalHostOptions {
     functionKey?: string;
     /** Where host and app log lines go. Default: stdout/stderr. */
     logSink?: LogSink;
+    /** The timer triggers' clock. Default: the system clock; tests pass a fake one. */
+    timerClock?: TimerClock;
 }
 
 export interface LocalFunctionSummary {
     name: string;
     trigger: string;
-    /** `GET,POST http://127.0.0.1:7071/api/referrals/{id}` or `queue referrals`. */
+    /** `GET,POST http://127.0.0.1:7071/api/referrals/{id}`, `queue referrals` or `schedule 0 * * * * * (UTC), ...`. */
     description: string;
 }
 
@@ -95,9 +98,10 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     const http = new HttpTriggerHost(functions, { routePrefix: settings.routePrefix, functionKey, invoker, logger });
     // Reads the trigger definitions now, so a misconfigured trigger fails the start, not the first message.
     const serviceBus = new ServiceBusTriggerHost(functions, { ...settings.serviceBus, invoker, logger });
+    const timers = new TimerTriggerHost(functions, { invoker, logger, clock: options.timerClock });
     for (const registered of functions) {
         const type = triggerBinding(registered.metadata).type.toLowerCase();
-        if (type !== 'httptrigger' && type !== 'servicebustrigger') {
+        if (!['httptrigger', 'servicebustrigger', 'timertrigger'].includes(type)) {
             logger.host(
                 'warning',
                 `Function '${registered.metadata.name}' has a ${type} the local host does not drive.`,
@@ -121,6 +125,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     try {
         port = await http.listen(options.port ?? portFrom(process.env.PORT) ?? DEFAULT_HOST_PORT, hostname);
         serviceBus.start();
+        timers.start();
     } catch (error) {
         await http.close().catch(() => undefined);
         await serviceBus.close(0);
@@ -141,6 +146,14 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
                 ? `topic ${definition.entityName}/${definition.subscriptionName} (${definition.connection})`
                 : `queue ${definition.entityName} (${definition.connection})`,
         })),
+        ...timers.definitions.map((definition) => ({
+            name: definition.functionName,
+            trigger: 'timerTrigger',
+            description:
+                `schedule ${definition.schedule.expression} (UTC), next ` +
+                `${timers.nextOccurrence(definition.functionName)?.toISOString() ?? 'not scheduled'}` +
+                (definition.runOnStartup ? ', runOnStartup' : ''),
+        })),
     ];
     logger.host('information', `Host started on ${url} with ${summaries.length} function(s).`);
 
@@ -152,7 +165,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         functions: summaries,
         close: () =>
             (closing ??= (async () => {
-                await Promise.all([http.close(), serviceBus.close()]);
+                await Promise.all([http.close(), serviceBus.close(), timers.close()]);
                 await runAppTerminateHooks(hookState);
                 logger.host('information', 'Host stopped.');
             })()),
