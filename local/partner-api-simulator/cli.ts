@@ -1,10 +1,47 @@
 /**
  * Runs the Partner API simulator standalone:
  *   npm run build && npm run simulator
- * Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_LATENCY_MS, SIM_RATE_429, SIM_RETRY_AFTER_SECONDS, SIM_RATE_5XX,
- * SIM_RATE_HANG, SIM_RATE_LOST, SIM_FAULT_METHODS (POST), SIM_SEED, SIM_ACCEPT_MISSING_TOKEN (true), SIM_PAGE_SIZE.
+ * Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_ACCEPT_MISSING_TOKEN (true), SIM_PAGE_SIZE, SIM_FAULT_METHODS
+ * (POST), and one SIM_* variable per fault or behaviour below (README.md lists them).
  */
-import { type FaultMethod, type SimulatorFaults, startPartnerApiSimulator } from './index';
+import {
+    type ExternalReferenceIdFilter,
+    type FaultMethod,
+    type SimulatorFaults,
+    startPartnerApiSimulator,
+} from './index';
+
+type NumberSetting = {
+    [K in keyof SimulatorFaults]: SimulatorFaults[K] extends number ? K : never;
+}[keyof SimulatorFaults];
+type SwitchSetting = {
+    [K in keyof SimulatorFaults]: SimulatorFaults[K] extends boolean ? K : never;
+}[keyof SimulatorFaults];
+
+const NUMBER_SETTINGS: Record<NumberSetting, string> = {
+    latencyMs: 'SIM_LATENCY_MS',
+    rate429: 'SIM_RATE_429',
+    retryAfterSeconds: 'SIM_RETRY_AFTER_SECONDS',
+    rate5xx: 'SIM_RATE_5XX',
+    rateHang: 'SIM_RATE_HANG',
+    rateLost: 'SIM_RATE_LOST',
+    rateLateCommit: 'SIM_RATE_LATE_COMMIT',
+    commitDelayMs: 'SIM_COMMIT_DELAY_MS',
+    rateConflict: 'SIM_RATE_CONFLICT',
+    rateConcurrentEdit: 'SIM_RATE_CONCURRENT_EDIT',
+    seed: 'SIM_SEED',
+    listLagMs: 'SIM_LIST_LAG_MS',
+    dedupeWindowMs: 'SIM_DEDUPE_WINDOW_MS',
+    rateLimitPerSecond: 'SIM_RATE_LIMIT_PER_SECOND',
+    rateLimitBurst: 'SIM_RATE_LIMIT_BURST',
+};
+
+const SWITCH_SETTINGS: Record<SwitchSetting, string> = {
+    lagGetById: 'SIM_LAG_GET_BY_ID',
+    filterIgnoresCase: 'SIM_FILTER_IGNORES_CASE',
+    validateRequestIds: 'SIM_VALIDATE_REQUEST_IDS',
+    dedupeOnRequestId: 'SIM_DEDUPE_ON_REQUEST_ID',
+};
 
 function numberSetting(name: string): number | undefined {
     const raw = process.env[name]?.trim();
@@ -16,18 +53,18 @@ function numberSetting(name: string): number | undefined {
 
 function faultsFromEnv(): Partial<SimulatorFaults> {
     const faults: Partial<SimulatorFaults> = {};
-    const set = <K extends keyof SimulatorFaults>(key: K, value: SimulatorFaults[K] | undefined) => {
+    for (const [key, name] of Object.entries(NUMBER_SETTINGS) as [NumberSetting, string][]) {
+        const value = numberSetting(name);
         if (value !== undefined) faults[key] = value;
-    };
-    set('latencyMs', numberSetting('SIM_LATENCY_MS'));
-    set('rate429', numberSetting('SIM_RATE_429'));
-    set('retryAfterSeconds', numberSetting('SIM_RETRY_AFTER_SECONDS'));
-    set('rate5xx', numberSetting('SIM_RATE_5XX'));
-    set('rateHang', numberSetting('SIM_RATE_HANG'));
-    set('rateLost', numberSetting('SIM_RATE_LOST'));
-    set('seed', numberSetting('SIM_SEED'));
+    }
+    for (const [key, name] of Object.entries(SWITCH_SETTINGS) as [SwitchSetting, string][]) {
+        const raw = process.env[name]?.trim().toLowerCase();
+        if (raw) faults[key] = raw === 'true';
+    }
+    const filterMode = process.env.SIM_EXTERNAL_REFERENCE_ID_FILTER?.trim();
+    if (filterMode) faults.externalReferenceIdFilter = filterMode as ExternalReferenceIdFilter;
     const methods = process.env.SIM_FAULT_METHODS?.trim();
-    if (methods) set('methods', methods.split(',').map((m) => m.trim().toUpperCase()) as FaultMethod[]);
+    if (methods) faults.methods = methods.split(',').map((m) => m.trim().toUpperCase()) as FaultMethod[];
     return faults;
 }
 
