@@ -13,6 +13,7 @@ import { checkRequestIdHeaders, RequestIdAnswers } from './requestIds';
 import { RequestLog, type RequestLogEntry } from './requestLog';
 import { ReferralStore, type StoredReferral } from './store';
 
+export { faultsFromEnv } from './envSettings';
 export {
     EXTERNAL_REFERENCE_ID_FILTER_MODES,
     type ExternalReferenceIdFilter,

@@ -1,3 +1,4 @@
+import { faultsFromEnv } from '../../../local/partner-api-simulator/envSettings';
 import { FaultInjector } from '../../../local/partner-api-simulator/faults';
 import {
     filterNames,
@@ -87,5 +88,29 @@ describe('simulator fault injector', () => {
 
     it('refuses rates that add up to more than 1', () => {
         expect(() => new FaultInjector({ rate429: 0.6, rate5xx: 0.6 })).toThrow(RangeError);
+    });
+});
+
+describe('simulator settings from the environment', () => {
+    it('reads numbers, switches, the filter mode and the methods; leaves the rest to the defaults', () => {
+        const faults = faultsFromEnv({
+            SIM_RATE_LATE_COMMIT: '0.1',
+            SIM_COMMIT_DELAY_MS: '8000',
+            SIM_RATE_LIMIT_PER_SECOND: '10',
+            SIM_DEDUPE_ON_REQUEST_ID: 'true',
+            SIM_FILTER_IGNORES_CASE: 'false',
+            SIM_EXTERNAL_REFERENCE_ID_FILTER: 'ignore',
+            SIM_FAULT_METHODS: 'post, patch',
+        });
+        expect(faults).toEqual({
+            rateLateCommit: 0.1,
+            commitDelayMs: 8000,
+            rateLimitPerSecond: 10,
+            dedupeOnRequestId: true,
+            filterIgnoresCase: false,
+            externalReferenceIdFilter: 'ignore',
+            methods: ['POST', 'PATCH'],
+        });
+        expect(() => faultsFromEnv({ SIM_LIST_LAG_MS: 'soon' })).toThrow('SIM_LIST_LAG_MS must be a number');
     });
 });
