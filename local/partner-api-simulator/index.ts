@@ -219,7 +219,13 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
                 // gave up. Only a reset or close cancels it.
                 const timer = setTimeout(() => {
                     lateCommits.delete(timer);
-                    const result = process(req, method, url, raw, entry);
+                    // Outside handle()'s promise: a failure here answers 500 like any other, never escapes the timer.
+                    let result: SimulatorAnswer;
+                    try {
+                        result = process(req, method, url, raw, entry);
+                    } catch {
+                        result = errorAnswer(500, 'generalException', 'An unexpected error occurred.', 'referral');
+                    }
                     record(entry, result);
                     if (res.socket && !res.socket.destroyed) send(res, result);
                 }, settings.commitDelayMs);
