@@ -253,10 +253,11 @@ describe('Partner API simulator: behaviours of real services', () => {
             expect((await get()).status).toBe(200);
             expect((await get()).status).toBe(429);
 
-            simulator.admin.setFaults({ rateLimitPerSecond: 0.25, rateLimitBurst: 1 });
+            // 0.4 token after a second at 0.4/s: the next one is free in 1.5 s, answered as 2 (rounded up).
+            simulator.admin.setFaults({ rateLimitPerSecond: 0.4, rateLimitBurst: 1 });
             expect((await get()).status).toBe(200);
             advance(1000);
-            expect((await get()).headers['retry-after']).toBe('3');
+            expect((await get()).headers['retry-after']).toBe('2');
         });
 
         it('lets a client that honours Retry-After use the whole limit', async () => {
