@@ -1,43 +1,19 @@
 /**
  * Runs the Partner API simulator standalone:
  *   npm run simulator   (builds first; `-- --help` prints the usage)
- * Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_LATENCY_MS, SIM_RATE_429, SIM_RETRY_AFTER_SECONDS, SIM_RATE_5XX,
- * SIM_RATE_HANG, SIM_RATE_LOST, SIM_FAULT_METHODS (POST), SIM_SEED, SIM_ACCEPT_MISSING_TOKEN (true), SIM_PAGE_SIZE.
+ * Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_ACCEPT_MISSING_TOKEN (true), SIM_PAGE_SIZE, SIM_FAULT_METHODS
+ * (POST), and one SIM_* variable per fault or behaviour below (README.md lists them).
  */
 import { exitOnHelp } from '../../scripts/usage';
-import { type FaultMethod, type SimulatorFaults, startPartnerApiSimulator } from './index';
+import { faultsFromEnv, numberSetting } from './envSettings';
+import { startPartnerApiSimulator } from './index';
 
 const USAGE = [
     'Usage: npm run simulator',
-    '  Runs the Partner API simulator alone. Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_LATENCY_MS, SIM_RATE_429,',
-    '  SIM_RETRY_AFTER_SECONDS, SIM_RATE_5XX, SIM_RATE_HANG, SIM_RATE_LOST, SIM_FAULT_METHODS, SIM_SEED,',
-    '  SIM_ACCEPT_MISSING_TOKEN, SIM_PAGE_SIZE.',
+    '  Runs the Partner API simulator alone. Settings: PARTNER_API_SIMULATOR_PORT (7090), SIM_ACCEPT_MISSING_TOKEN,',
+    '  SIM_PAGE_SIZE, SIM_FAULT_METHODS, and one SIM_* variable per fault or behaviour',
+    '  (local/partner-api-simulator/README.md lists them).',
 ].join('\n');
-
-function numberSetting(name: string): number | undefined {
-    const raw = process.env[name]?.trim();
-    if (!raw) return undefined;
-    const value = Number(raw);
-    if (Number.isNaN(value)) throw new Error(`${name} must be a number`);
-    return value;
-}
-
-function faultsFromEnv(): Partial<SimulatorFaults> {
-    const faults: Partial<SimulatorFaults> = {};
-    const set = <K extends keyof SimulatorFaults>(key: K, value: SimulatorFaults[K] | undefined) => {
-        if (value !== undefined) faults[key] = value;
-    };
-    set('latencyMs', numberSetting('SIM_LATENCY_MS'));
-    set('rate429', numberSetting('SIM_RATE_429'));
-    set('retryAfterSeconds', numberSetting('SIM_RETRY_AFTER_SECONDS'));
-    set('rate5xx', numberSetting('SIM_RATE_5XX'));
-    set('rateHang', numberSetting('SIM_RATE_HANG'));
-    set('rateLost', numberSetting('SIM_RATE_LOST'));
-    set('seed', numberSetting('SIM_SEED'));
-    const methods = process.env.SIM_FAULT_METHODS?.trim();
-    if (methods) set('methods', methods.split(',').map((m) => m.trim().toUpperCase()) as FaultMethod[]);
-    return faults;
-}
 
 async function main(): Promise<void> {
     const simulator = await startPartnerApiSimulator({

@@ -1,7 +1,12 @@
 /**
  * Fault injection with a seeded random source, so a run with the same seed and the same request sequence injects
  * the same faults. Each request in scope draws once; the rates are cumulative slices of [0, 1):
- * [429 | 500/503 | hang | lost | no fault].
+ * [429 | 500/503 | hang | lost | late commit | 409 | concurrent edit | no fault]. New slices go at the end, so a seed
+ * keeps drawing the same faults for the older rates.
+ *
+ * The same settings also carry the behaviours of real services that are not random draws (a list that lags behind
+ * writes, a refused or ignored `externalReferenceId` filter, header checks, de-duplication on `MS-RequestId`, a
+ * token-bucket rate limit): one place, one admin endpoint, all off by default.
  */
 
 export const FAULT_METHODS = ['GET', 'POST', 'PUT', 'PATCH'] as const;
@@ -20,17 +25,53 @@ export interface SimulatorFaults {
     rateHang: number;
     /** Fraction handled (the referral is created) whose answer is then lost: the connection is destroyed. */
     rateLost: number;
+    /** Fraction held for `commitDelayMs` and only then handled (a POST creates its referral), client there or not. */
+    rateLateCommit: number;
+    commitDelayMs: number;
+    /** Fraction answered 409 `conflict` without being handled. */
+    rateConflict: number;
+    /** Fraction of PATCH/PUT on an existing referral preceded by someone else's edit (new eTag): If-Match gets 412. */
+    rateConcurrentEdit: number;
     /** Methods the faults apply to. */
     methods: FaultMethod[];
     seed: number;
+    /** A write shows in list answers only this long after it was made (the previous version until then). */
+    listLagMs: number;
+    /** GET by id lags as the list does (else it reads the latest write). */
+    lagGetById: boolean;
+    /** `supported`: filters as any property; `refuse`: 400 on a `$filter` naming it; `ignore`: as if not named. */
+    externalReferenceIdFilter: ExternalReferenceIdFilter;
+    /** Every string comparison in `$filter` ignores case (GUIDs and enum values always do). */
+    filterIgnoresCase: boolean;
+    /** 400 when `MS-RequestId` or `MS-CorrelationId` is present and not a GUID. */
+    validateRequestIds: boolean;
+    /** A POST repeating an `MS-RequestId` seen within `dedupeWindowMs` gets the first one's answer, creating nothing. */
+    dedupeOnRequestId: boolean;
+    dedupeWindowMs: number;
+    /** Token bucket per tenant, every API request: 0 is no limit. Over it: 429 with the seconds until a token is free. */
+    rateLimitPerSecond: number;
+    /** Bucket size (the burst allowed); 0 means one second's worth (at least 1). */
+    rateLimitBurst: number;
 }
 
-export type InjectedFault = 'none' | 'throttled' | 'serverError' | 'hang' | 'lost';
+export const EXTERNAL_REFERENCE_ID_FILTER_MODES = ['supported', 'refuse', 'ignore'] as const;
+export type ExternalReferenceIdFilter = (typeof EXTERNAL_REFERENCE_ID_FILTER_MODES)[number];
+
+export type InjectedFault =
+    | 'none'
+    | 'throttled'
+    | 'serverError'
+    | 'hang'
+    | 'lost'
+    | 'lateCommit'
+    | 'conflict'
+    | 'concurrentEdit'
+    | 'rateLimited';
 
 export interface FaultDecision {
     latencyMs: number;
     fault: InjectedFault;
-    /** The status to answer for `throttled` and `serverError`. */
+    /** The status to answer for `throttled`, `serverError` and `conflict`. */
     status?: number;
 }
 
@@ -42,8 +83,21 @@ export const NO_FAULTS: SimulatorFaults = {
     serverErrorStatuses: [500, 503],
     rateHang: 0,
     rateLost: 0,
+    rateLateCommit: 0,
+    commitDelayMs: 8000,
+    rateConflict: 0,
+    rateConcurrentEdit: 0,
     methods: ['POST'],
     seed: 1,
+    listLagMs: 0,
+    lagGetById: false,
+    externalReferenceIdFilter: 'supported',
+    filterIgnoresCase: false,
+    validateRequestIds: false,
+    dedupeOnRequestId: false,
+    dedupeWindowMs: 600_000,
+    rateLimitPerSecond: 0,
+    rateLimitBurst: 0,
 };
 
 /** mulberry32: tiny, fast, good enough to spread faults; not for anything secret. */
@@ -58,12 +112,46 @@ function seededRandom(seed: number): () => number {
     };
 }
 
+/** The draw's slices, in order: the cumulative order is part of the seed's contract. */
+function slices(faults: SimulatorFaults): [Exclude<InjectedFault, 'none' | 'rateLimited'>, number][] {
+    return [
+        ['throttled', faults.rate429],
+        ['serverError', faults.rate5xx],
+        ['hang', faults.rateHang],
+        ['lost', faults.rateLost],
+        ['lateCommit', faults.rateLateCommit],
+        ['conflict', faults.rateConflict],
+        ['concurrentEdit', faults.rateConcurrentEdit],
+    ];
+}
+
+const DURATIONS = [
+    'latencyMs',
+    'retryAfterSeconds',
+    'commitDelayMs',
+    'listLagMs',
+    'dedupeWindowMs',
+    'rateLimitPerSecond',
+    'rateLimitBurst',
+] as const;
+const SWITCHES = ['lagGetById', 'filterIgnoresCase', 'validateRequestIds', 'dedupeOnRequestId'] as const;
+
 export function validateFaults(faults: SimulatorFaults): void {
-    const rates = [faults.rate429, faults.rate5xx, faults.rateHang, faults.rateLost];
+    const rates = slices(faults).map(([, rate]) => rate);
     if (rates.some((rate) => !(rate >= 0 && rate <= 1))) throw new RangeError('fault rates must be between 0 and 1');
     if (rates.reduce((a, b) => a + b, 0) > 1 + 1e-9) throw new RangeError('fault rates must add up to at most 1');
-    if (!(faults.latencyMs >= 0) || !(faults.retryAfterSeconds >= 0)) {
-        throw new RangeError('latencyMs and retryAfterSeconds must be >= 0');
+    for (const name of DURATIONS) {
+        const value = faults[name];
+        if (typeof value !== 'number' || !(value >= 0 && value < Infinity))
+            throw new RangeError(`${name} must be >= 0`);
+    }
+    for (const name of SWITCHES) {
+        if (typeof faults[name] !== 'boolean') throw new RangeError(`${name} must be true or false`);
+    }
+    if (!EXTERNAL_REFERENCE_ID_FILTER_MODES.includes(faults.externalReferenceIdFilter)) {
+        throw new RangeError(
+            `externalReferenceIdFilter must be one of ${EXTERNAL_REFERENCE_ID_FILTER_MODES.join(', ')}`,
+        );
     }
     if (!Array.isArray(faults.methods) || faults.methods.some((m) => !FAULT_METHODS.includes(m))) {
         throw new RangeError(`methods must be a list of ${FAULT_METHODS.join(', ')}`);
@@ -113,15 +201,20 @@ export class FaultInjector {
     /** The latency and the fault for one request. Requests out of scope draw nothing (the sequence stays stable). */
     decide(method: string): FaultDecision {
         if (!this.faults.methods.includes(method as FaultMethod)) return { latencyMs: 0, fault: 'none' };
-        const { rate429, rate5xx, rateHang, rateLost, latencyMs, serverErrorStatuses } = this.faults;
+        const { latencyMs, serverErrorStatuses } = this.faults;
         const draw = this.random();
-        if (draw < rate429) return { latencyMs, fault: 'throttled', status: 429 };
-        if (draw < rate429 + rate5xx) {
-            const status = serverErrorStatuses[Math.floor(this.random() * serverErrorStatuses.length)]!;
-            return { latencyMs, fault: 'serverError', status };
+        let bound = 0;
+        for (const [fault, rate] of slices(this.faults)) {
+            bound += rate;
+            if (draw >= bound) continue;
+            if (fault === 'throttled') return { latencyMs, fault, status: 429 };
+            if (fault === 'conflict') return { latencyMs, fault, status: 409 };
+            if (fault === 'serverError') {
+                const status = serverErrorStatuses[Math.floor(this.random() * serverErrorStatuses.length)]!;
+                return { latencyMs, fault, status };
+            }
+            return { latencyMs, fault };
         }
-        if (draw < rate429 + rate5xx + rateHang) return { latencyMs, fault: 'hang' };
-        if (draw < rate429 + rate5xx + rateHang + rateLost) return { latencyMs, fault: 'lost' };
         return { latencyMs, fault: 'none' };
     }
 }

@@ -5,13 +5,24 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
 
-import { FaultInjector, type SimulatorFaults } from './faults';
+import { type FaultDecision, FaultInjector, type SimulatorFaults } from './faults';
 import { errorAnswer, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
+import { tenantOf, TokenBuckets } from './rateLimit';
 import { ReferralApi } from './referralApi';
+import { checkRequestIdHeaders, RequestIdAnswers } from './requestIds';
 import { RequestLog, type RequestLogEntry } from './requestLog';
 import { ReferralStore, type StoredReferral } from './store';
 
-export { FAULT_METHODS, type FaultMethod, type InjectedFault, NO_FAULTS, type SimulatorFaults } from './faults';
+export { faultsFromEnv } from './envSettings';
+export {
+    EXTERNAL_REFERENCE_ID_FILTER_MODES,
+    type ExternalReferenceIdFilter,
+    FAULT_METHODS,
+    type FaultMethod,
+    type InjectedFault,
+    NO_FAULTS,
+    type SimulatorFaults,
+} from './faults';
 export { MAX_PAGE_SIZE, REFERRALS_PATH } from './referralApi';
 export type { RequestLogEntry } from './requestLog';
 export type { StoredReferral } from './store';
@@ -47,7 +58,10 @@ export interface SimulatorAdmin {
     referrals(): StoredReferral[];
     /** The request log (API requests only, not admin calls). */
     requests(): RequestLogEntry[];
-    /** Forgets referrals and the log, and restarts the fault sequence from its seed. */
+    /**
+     * Forgets referrals, the log, held late commits, rate-limit buckets and remembered request ids, and restarts the
+     * fault sequence from its seed.
+     */
     reset(): void;
 }
 
@@ -66,6 +80,14 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
     const store = new ReferralStore(now);
     const faults = new FaultInjector(options.faults);
     const log = new RequestLog();
+    const buckets = new TokenBuckets(now);
+    const answersByRequestId = new RequestIdAnswers();
+    /** Requests held by the `lateCommit` fault, to be handled later: cancelled by a reset or close. */
+    const lateCommits = new Set<NodeJS.Timeout>();
+    const cancelLateCommits = () => {
+        for (const timer of lateCommits) clearTimeout(timer);
+        lateCommits.clear();
+    };
     let baseUrl = '';
     const api = new ReferralApi({
         store,
@@ -73,6 +95,7 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
         organizationId: options.organizationId ?? DEFAULT_ORGANIZATION_ID,
         organizationName: options.organizationName ?? 'Contoso Company',
         pageSize: Math.min(options.pageSize ?? 100, 100),
+        settings: () => faults.current(),
     });
     const admin: SimulatorAdmin = {
         setFaults: (change) => faults.update(change),
@@ -80,8 +103,11 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
         referrals: () => structuredClone(store.all()),
         requests: () => log.all(),
         reset: () => {
+            cancelLateCommits();
             store.clear();
             log.clear();
+            buckets.clear();
+            answersByRequestId.clear();
             faults.reseed();
         },
     };
@@ -100,6 +126,33 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
             timers.add(timer);
         });
 
+    /** Auth, header checks, de-duplication on MS-RequestId, then the resource itself. */
+    function process(req: IncomingMessage, method: string, url: URL, raw: RawBody, entry: RequestLogEntry) {
+        const settings = faults.current();
+        const { requestId, correlationId } = entry;
+        const refused =
+            authorize(req, options) ??
+            (settings.validateRequestIds ? checkRequestIdHeaders({ requestId, correlationId }) : undefined);
+        if (refused) return refused;
+        const dedupes = settings.dedupeOnRequestId && method === 'POST' && requestId !== undefined;
+        const seen = dedupes ? answersByRequestId.find(requestId, now(), settings.dedupeWindowMs) : undefined;
+        if (seen) {
+            entry.deduplicated = true;
+            return seen;
+        }
+        const answer = dispatch(apiRoutes, method, url, req, raw);
+        // A server error is worth retrying under the same id; anything else is the request's answer.
+        if (dedupes && answer.status < 500) {
+            answersByRequestId.remember(requestId, answer, now(), settings.dedupeWindowMs);
+        }
+        return answer;
+    }
+
+    function answer(res: ServerResponse, entry: RequestLogEntry, result: SimulatorAnswer): void {
+        record(entry, result);
+        send(res, result);
+    }
+
     async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
         const url = new URL(req.url ?? '/', baseUrl);
         const method = (req.method ?? 'GET').toUpperCase();
@@ -111,7 +164,13 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
         }
 
         const at = now();
-        const decision = faults.decide(method);
+        const settings = faults.current();
+        const limit = buckets.take(tenantOf(header2(req, 'authorization')), {
+            ratePerSecond: settings.rateLimitPerSecond,
+            burst: settings.rateLimitBurst,
+        });
+        // The rate limit is the gateway's: it answers before any fault is drawn.
+        const decision: FaultDecision = limit.allowed ? faults.decide(method) : { latencyMs: 0, fault: 'rateLimited' };
         const entry = log.add({
             method,
             path: url.pathname + url.search,
@@ -122,46 +181,70 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
             fault: decision.fault,
             latencyMs: decision.latencyMs,
         });
+        if (!limit.allowed) {
+            answer(res, entry, throttled(limit.retryAfterSeconds));
+            return;
+        }
         if (decision.latencyMs > 0) await delay(decision.latencyMs);
 
         switch (decision.fault) {
             case 'hang':
                 return; // Never answered; the socket is destroyed when the client gives up or the server closes.
-            case 'throttled': {
-                const seconds = String(faults.current().retryAfterSeconds);
-                entry.status = 429;
-                send(res, {
-                    ...errorAnswer(429, 'tooManyRequests', 'Rate limit is exceeded. Try again later.', 'referral'),
-                    headers: { 'retry-after': seconds },
-                });
+            case 'throttled':
+                answer(res, entry, throttled(settings.retryAfterSeconds));
                 return;
-            }
             case 'serverError': {
                 const status = decision.status ?? 500;
-                entry.status = status;
                 const unavailable = status === 503;
-                send(res, {
+                answer(res, entry, {
                     ...errorAnswer(
                         status,
                         unavailable ? 'serviceNotAvailable' : 'generalException',
                         unavailable ? 'The service is temporarily unavailable.' : 'An unexpected error occurred.',
                         'referral',
                     ),
-                    ...(unavailable ? { headers: { 'retry-after': String(faults.current().retryAfterSeconds) } } : {}),
+                    ...(unavailable ? { headers: { 'retry-after': String(settings.retryAfterSeconds) } } : {}),
                 });
                 return;
             }
+            case 'conflict':
+                answer(
+                    res,
+                    entry,
+                    errorAnswer(409, 'conflict', 'The request conflicts with the referral.', 'referral'),
+                );
+                return;
+            case 'lateCommit': {
+                // Held, then handled whether or not the client is still waiting: the create lands after the client
+                // gave up. Only a reset or close cancels it.
+                const timer = setTimeout(() => {
+                    lateCommits.delete(timer);
+                    // Outside handle()'s promise: a failure here answers 500 like any other, never escapes the timer.
+                    let result: SimulatorAnswer;
+                    try {
+                        result = process(req, method, url, raw, entry);
+                    } catch {
+                        result = errorAnswer(500, 'generalException', 'An unexpected error occurred.', 'referral');
+                    }
+                    record(entry, result);
+                    if (res.socket && !res.socket.destroyed) send(res, result);
+                }, settings.commitDelayMs);
+                lateCommits.add(timer);
+                return;
+            }
+            case 'concurrentEdit':
+                if (method === 'PATCH' || method === 'PUT') api.editConcurrently(url.pathname);
+                break;
         }
 
-        const answer = authorize(req, options) ?? dispatch(apiRoutes, method, url, req, raw);
-        entry.status = answer.status;
-        entry.referralId = answer.referralId;
+        const result = process(req, method, url, raw, entry);
         if (decision.fault === 'lost') {
             // The work is done (a POST created its referral); the answer never arrives.
+            record(entry, result);
             res.socket?.destroy();
             return;
         }
-        send(res, answer);
+        answer(res, entry, result);
     }
 
     const server = createServer({ keepAlive: true }, (req, res) => {
@@ -191,10 +274,23 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
             new Promise<void>((resolve) => {
                 for (const timer of timers) clearTimeout(timer);
                 timers.clear();
+                cancelLateCommits();
                 server.close(() => resolve());
                 // Hung requests and idle keep-alive connections would otherwise hold close() open.
                 server.closeAllConnections();
             }),
+    };
+}
+
+function record(entry: RequestLogEntry, result: SimulatorAnswer): void {
+    entry.status = result.status;
+    entry.referralId = result.referralId;
+}
+
+function throttled(retryAfterSeconds: number): SimulatorAnswer {
+    return {
+        ...errorAnswer(429, 'tooManyRequests', 'Rate limit is exceeded. Try again later.', 'referral'),
+        headers: { 'retry-after': String(retryAfterSeconds) },
     };
 }
 

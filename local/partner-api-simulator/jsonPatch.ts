@@ -29,6 +29,7 @@ export const READ_ONLY_PROPERTIES = new Set([
     'createdDateTime',
     'updatedDateTime',
     'acceptedDateTime',
+    'closedDateTime',
     'eTag',
     'links',
     'direction',

@@ -1,15 +1,23 @@
 /**
  * A small OData `$filter` parser and evaluator: `eq`/`ne` comparisons on property paths (`customerProfile/address/
- * country`), combined with `and`/`or`/`not` and parentheses. Values: quoted strings (`''` escapes a quote), unquoted
- * GUIDs (the service's own relatedReferrals links omit the quotes), numbers, true/false/null. Lambdas (`any`) and
- * functions are not supported and answer 400, as an unsupported query would.
+ * country`), `gt`/`ge`/`lt`/`le` on date-time properties (`updatedDateTime ge 2024-05-01T00:00:00Z`), combined with
+ * `and`/`or`/`not` and parentheses. Values: quoted strings (`''` escapes a quote), unquoted GUIDs (the service's own
+ * relatedReferrals links omit the quotes) and date-times, numbers, true/false/null. Lambdas (`any`) and functions are
+ * not supported and answer 400, as an unsupported query would.
+ *
+ * GUIDs and enum values compare case-insensitively (the service binds both so); other strings compare exactly unless
+ * `ignoreCase` is set, as a service whose store collates case-insensitively would.
  */
 import { wireName } from './propertyNames';
 
 export type FilterValue = string | number | boolean | null;
 
+const EQUALITY = ['eq', 'ne'] as const;
+const ORDERING = ['gt', 'ge', 'lt', 'le'] as const;
+type Operator = (typeof EQUALITY)[number] | (typeof ORDERING)[number];
+
 export type FilterNode =
-    | { kind: 'compare'; path: string[]; operator: 'eq' | 'ne'; value: FilterValue }
+    | { kind: 'compare'; path: string[]; operator: Operator; value: FilterValue }
     | { kind: 'and' | 'or'; left: FilterNode; right: FilterNode }
     | { kind: 'not'; operand: FilterNode };
 
@@ -57,6 +65,14 @@ function tokenize(input: string): Token[] {
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/i;
+/** Properties holding enum values (ReferralStatus, ReferralType, …): compared case-insensitively. */
+const ENUM_PROPERTIES = new Set(['status', 'substatus', 'type', 'qualification', 'direction']);
+
+export interface FilterOptions {
+    /** Every string comparison ignores case. */
+    ignoreCase?: boolean;
+}
 
 class Parser {
     private position = 0;
@@ -112,11 +128,17 @@ class Parser {
         const field = this.tokens[this.position++];
         if (field?.kind !== 'word' || !/^[A-Za-z_][\w/]*$/.test(field.text))
             throw new FilterSyntaxError('expected a property');
-        const operator = this.peekWord();
-        if (operator !== 'eq' && operator !== 'ne') throw new FilterSyntaxError('only eq and ne are supported');
-        this.position++;
+        const operator = this.peekWord() as Operator | undefined;
         const path = field.text.split('/').map(wireName);
-        return { kind: 'compare', path, operator, value: this.parseValue() };
+        const ordering = ORDERING.includes(operator as (typeof ORDERING)[number]);
+        if (ordering && !isDateTimeProperty(path)) {
+            throw new FilterSyntaxError('gt, ge, lt and le are supported on date-time properties only');
+        }
+        if (!ordering && !EQUALITY.includes(operator as (typeof EQUALITY)[number])) {
+            throw new FilterSyntaxError('only eq, ne, gt, ge, lt and le are supported');
+        }
+        this.position++;
+        return { kind: 'compare', path, operator: operator!, value: this.parseValue() };
     }
 
     private parseValue(): FilterValue {
@@ -124,7 +146,7 @@ class Parser {
         if (token?.kind === 'string') return token.text;
         if (token?.kind !== 'word') throw new FilterSyntaxError('expected a value');
         const text = token.text;
-        if (GUID.test(text)) return text;
+        if (GUID.test(text) || DATE_TIME.test(text)) return text;
         if (/^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
         if (/^null$/i.test(text)) return null;
         if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
@@ -145,25 +167,83 @@ function resolve(item: unknown, path: string[]): unknown {
     return current;
 }
 
-/** Strings compare case-insensitively (GUIDs come in either case; enum values bind case-insensitively). */
-function equal(actual: unknown, expected: FilterValue): boolean {
-    if (expected === null) return actual === null || actual === undefined;
-    if (typeof expected === 'string')
-        return typeof actual === 'string' && actual.toLowerCase() === expected.toLowerCase();
-    return actual === expected;
+function isDateTimeProperty(path: string[]): boolean {
+    return /DateTime$/.test(path[path.length - 1] ?? '');
 }
 
-export function matchesFilter(item: unknown, node: FilterNode): boolean {
+function equal(actual: unknown, expected: FilterValue, ignoreCase: boolean): boolean {
+    if (expected === null) return actual === null || actual === undefined;
+    if (typeof expected !== 'string' || typeof actual !== 'string') return actual === expected;
+    return ignoreCase ? actual.toLowerCase() === expected.toLowerCase() : actual === expected;
+}
+
+/**
+ * A date-time as UTC with 7 fractional digits (the service's own format), so instants compare as strings without
+ * losing the sub-millisecond digits the simulator uses to order writes; undefined when not a date-time.
+ */
+function instant(value: unknown): string | undefined {
+    if (typeof value !== 'string' || !DATE_TIME.test(value)) return undefined;
+    const fraction = /\.(\d+)Z$/i.exec(value)?.[1];
+    const utc = new Date(value);
+    if (Number.isNaN(utc.getTime())) return undefined;
+    const digits = /Z$/i.test(value) && fraction ? fraction : String(utc.getUTCMilliseconds()).padStart(3, '0');
+    return `${utc.toISOString().slice(0, 19)}.${digits.slice(0, 7).padEnd(7, '0')}Z`;
+}
+
+function compare(actual: unknown, node: Extract<FilterNode, { kind: 'compare' }>, options: FilterOptions): boolean {
+    const { path, operator, value } = node;
+    if (operator === 'eq' || operator === 'ne') {
+        const ignoreCase =
+            options.ignoreCase === true ||
+            (typeof value === 'string' && GUID.test(value)) ||
+            ENUM_PROPERTIES.has(path[path.length - 1] ?? '');
+        return equal(actual, value, ignoreCase) === (operator === 'eq');
+    }
+    const left = instant(actual);
+    const right = instant(value);
+    if (left === undefined || right === undefined) return false;
+    const order = left.localeCompare(right);
+    return { gt: order > 0, ge: order >= 0, lt: order < 0, le: order <= 0 }[operator];
+}
+
+export function matchesFilter(item: unknown, node: FilterNode, options: FilterOptions = {}): boolean {
     switch (node.kind) {
-        case 'compare': {
-            const isEqual = equal(resolve(item, node.path), node.value);
-            return node.operator === 'eq' ? isEqual : !isEqual;
-        }
+        case 'compare':
+            return compare(resolve(item, node.path), node, options);
         case 'and':
-            return matchesFilter(item, node.left) && matchesFilter(item, node.right);
+            return matchesFilter(item, node.left, options) && matchesFilter(item, node.right, options);
         case 'or':
-            return matchesFilter(item, node.left) || matchesFilter(item, node.right);
+            return matchesFilter(item, node.left, options) || matchesFilter(item, node.right, options);
         case 'not':
-            return !matchesFilter(item, node.operand);
+            return !matchesFilter(item, node.operand, options);
+    }
+}
+
+/** Whether the filter compares the given top-level property anywhere. */
+export function filterNames(node: FilterNode, property: string): boolean {
+    return withoutProperty(node, property) !== node;
+}
+
+/**
+ * The filter as a service that silently ignores a property would apply it: every comparison on it dropped (a part
+ * left with nothing to test matches everything); undefined when nothing is left.
+ */
+export function withoutProperty(node: FilterNode, property: string): FilterNode | undefined {
+    switch (node.kind) {
+        case 'compare':
+            return node.path[0] === property ? undefined : node;
+        case 'and':
+        case 'or': {
+            const left = withoutProperty(node.left, property);
+            const right = withoutProperty(node.right, property);
+            if (left === node.left && right === node.right) return node;
+            if (node.kind === 'or' && (!left || !right)) return undefined;
+            return left && right ? { kind: node.kind, left, right } : (left ?? right);
+        }
+        case 'not': {
+            const operand = withoutProperty(node.operand, property);
+            if (operand === node.operand) return node;
+            return operand && { kind: 'not', operand };
+        }
     }
 }

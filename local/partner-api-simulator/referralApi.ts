@@ -11,15 +11,25 @@ import {
     type ReferralStatus,
     type ReferralSubstatus,
 } from '../../shared/referral/request/enums';
+import { type SimulatorFaults } from './faults';
 import { errorAnswer, header, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
 import { applyPatch, PatchError, readPatch } from './jsonPatch';
-import { FilterSyntaxError, matchesFilter, parseFilter } from './odataFilter';
+import {
+    filterNames,
+    type FilterNode,
+    FilterSyntaxError,
+    matchesFilter,
+    parseFilter,
+    withoutProperty,
+} from './odataFilter';
 import { toWireNames } from './propertyNames';
 import { type ReferralStore, type StoredReferral } from './store';
 import { describeProblems, isObject, type Json, validateReferral } from './validation';
 
 export const REFERRALS_PATH = '/v1.0/engagements/referrals';
 export const MAX_PAGE_SIZE = 100;
+const ITEM_PATH = new RegExp(`^${REFERRALS_PATH}/(?<id>[^/]+)/?$`, 'i');
+const COLLECTION_PATH = new RegExp(`^${REFERRALS_PATH}/?$`, 'i');
 
 export interface ReferralApiOptions {
     store: ReferralStore;
@@ -28,6 +38,8 @@ export interface ReferralApiOptions {
     organizationId: string;
     organizationName: string;
     pageSize: number;
+    /** The current settings: list lag and `$filter` behaviour. */
+    settings: () => SimulatorFaults;
 }
 
 /** Fields the service sets on create; input values for them are ignored. */
@@ -47,14 +59,12 @@ export class ReferralApi {
     constructor(private readonly options: ReferralApiOptions) {}
 
     routes(): Route[] {
-        const item = new RegExp(`^${REFERRALS_PATH}/(?<id>[^/]+)/?$`, 'i');
-        const collection = new RegExp(`^${REFERRALS_PATH}/?$`, 'i');
         return [
-            { method: 'POST', pattern: collection, handler: (r) => this.create(r) },
-            { method: 'GET', pattern: collection, handler: (r) => this.list(r) },
-            { method: 'GET', pattern: item, handler: (r) => this.get(r) },
-            { method: 'PUT', pattern: item, handler: (r) => this.replace(r) },
-            { method: 'PATCH', pattern: item, handler: (r) => this.patch(r) },
+            { method: 'POST', pattern: COLLECTION_PATH, handler: (r) => this.create(r) },
+            { method: 'GET', pattern: COLLECTION_PATH, handler: (r) => this.list(r) },
+            { method: 'GET', pattern: ITEM_PATH, handler: (r) => this.get(r) },
+            { method: 'PUT', pattern: ITEM_PATH, handler: (r) => this.replace(r) },
+            { method: 'PATCH', pattern: ITEM_PATH, handler: (r) => this.patch(r) },
         ];
     }
 
@@ -117,7 +127,8 @@ export class ReferralApi {
     }
 
     get(request: SimulatorRequest): SimulatorAnswer {
-        const referral = this.options.store.get(request.params.id ?? '');
+        const { listLagMs, lagGetById } = this.options.settings();
+        const referral = this.options.store.get(request.params.id ?? '', lagGetById ? listLagMs : 0);
         if (!referral) return notFound();
         return {
             status: 200,
@@ -128,23 +139,24 @@ export class ReferralApi {
 
     list(request: SimulatorRequest): SimulatorAnswer {
         const query = request.url.searchParams;
-        let items = this.options.store.all();
+        const settings = this.options.settings();
+        let items = this.options.store.all(settings.listLagMs);
         const filterText = query.get('$filter');
         if (filterText) {
+            let filter: FilterNode | undefined;
             try {
-                const filter = parseFilter(filterText);
-                items = items.filter((item) => matchesFilter(item, filter));
+                filter = parseFilter(filterText);
             } catch (error) {
-                if (error instanceof FilterSyntaxError) {
-                    return errorAnswer(
-                        400,
-                        'invalidRequest',
-                        `The $filter is not supported: ${error.message}.`,
-                        '$filter',
-                    );
-                }
+                if (error instanceof FilterSyntaxError) return unsupportedFilter(error.message);
                 throw error;
             }
+            // The docs never list externalReferenceId as filterable: a service may refuse it or silently ignore it.
+            if (settings.externalReferenceIdFilter === 'refuse' && filterNames(filter, 'externalReferenceId'))
+                return unsupportedFilter('externalReferenceId cannot be filtered on');
+            if (settings.externalReferenceIdFilter === 'ignore')
+                filter = withoutProperty(filter, 'externalReferenceId');
+            const options = { ignoreCase: settings.filterIgnoresCase };
+            if (filter) items = items.filter((item) => matchesFilter(item, filter, options));
         }
         const orderBy = (query.get('$orderby') ?? 'createdDateTime asc').trim();
         const order = /^(createdDateTime|updatedDateTime)(\s+(asc|desc))?$/i.exec(orderBy);
@@ -246,6 +258,18 @@ export class ReferralApi {
         return wantsBody ? answer : { status: 204, referralId: stored.id };
     }
 
+    /**
+     * Someone else edits the referral at Partner Center just before a PATCH/PUT arrives (the `concurrentEdit` fault):
+     * a new eTag and updatedDateTime, so a request with the old If-Match gets 412. Closed referrals are left alone.
+     */
+    editConcurrently(pathname: string): void {
+        const id = ITEM_PATH.exec(pathname)?.groups?.id;
+        const stored = id === undefined ? undefined : this.options.store.get(id);
+        if (!stored || stored.status === 'Closed') return;
+        const { store } = this.options;
+        store.save({ ...stored, eTag: store.newETag(), updatedDateTime: store.timestamp() });
+    }
+
     /** Status rules, then a new eTag and updatedDateTime. Closed is terminal. */
     private commit(stored: StoredReferral, next: Json): SimulatorAnswer {
         const from = stored.status as ReferralStatus;
@@ -312,6 +336,10 @@ function isConnectedReferral(input: Json): boolean {
             typeof t.id === 'string' &&
             t.id.toLowerCase() === MICROSOFT_TARGET.id,
     );
+}
+
+function unsupportedFilter(reason: string): SimulatorAnswer {
+    return errorAnswer(400, 'invalidRequest', `The $filter is not supported: ${reason}.`, '$filter');
 }
 
 function notFound(): SimulatorAnswer {

@@ -15,6 +15,8 @@ export interface RequestLogEntry {
     /** The status answered, or that would have been answered for a lost answer; absent for a hung request. */
     status?: number;
     referralId?: string;
+    /** The answer was the one given earlier to a POST with the same `MS-RequestId` (`dedupeOnRequestId`). */
+    deduplicated?: true;
 }
 
 export const MAX_LOG_ENTRIES = 10_000;

@@ -1,5 +1,7 @@
 /**
- * The referrals the simulator holds, in creation order, with the server-assigned fields the service adds.
+ * The referrals the simulator holds, in creation order, with the server-assigned fields the service adds. Each
+ * referral keeps its last few versions with the time they were written, so a reader can be shown the state of some
+ * milliseconds ago: the list of a real service lags behind its writes.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -13,8 +15,16 @@ export interface StoredReferral extends Json {
     updatedDateTime: string;
 }
 
+/** Versions kept per referral for lagging reads; enough for any lag shorter than that many writes. */
+const MAX_VERSIONS = 20;
+
+interface Version {
+    writtenAt: number;
+    referral: StoredReferral;
+}
+
 export class ReferralStore {
-    private readonly byId = new Map<string, StoredReferral>();
+    private readonly byId = new Map<string, Version[]>();
     private tick = 0;
 
     constructor(private readonly now: () => number) {}
@@ -30,16 +40,29 @@ export class ReferralStore {
         return `"${randomUUID()}"`;
     }
 
-    get(id: string): StoredReferral | undefined {
-        return this.byId.get(id.toLowerCase());
+    /** The latest version, or with `lagMs` the latest written at least that long ago (undefined if none was). */
+    get(id: string, lagMs = 0): StoredReferral | undefined {
+        const versions = this.byId.get(id.toLowerCase());
+        return versions && this.visible(versions, lagMs);
     }
 
     save(referral: StoredReferral): void {
-        this.byId.set(referral.id.toLowerCase(), referral);
+        const key = referral.id.toLowerCase();
+        const versions = this.byId.get(key) ?? [];
+        versions.push({ writtenAt: this.now(), referral });
+        if (versions.length > MAX_VERSIONS) versions.shift();
+        this.byId.set(key, versions);
     }
 
-    all(): StoredReferral[] {
-        return [...this.byId.values()];
+    /** Every referral in creation order, as `get` sees it. */
+    all(lagMs = 0): StoredReferral[] {
+        return [...this.byId.values()].flatMap((versions) => this.visible(versions, lagMs) ?? []);
+    }
+
+    private visible(versions: Version[], lagMs: number): StoredReferral | undefined {
+        if (lagMs <= 0) return versions[versions.length - 1]!.referral;
+        const cutoff = this.now() - lagMs;
+        return versions.findLast((version) => version.writtenAt <= cutoff)?.referral;
     }
 
     engagementExists(engagementId: string): boolean {

@@ -6,12 +6,7 @@
  */
 import { exitOnHelp } from '../../scripts/usage';
 import { type CosmosEmulator, startCosmosEmulator } from '../cosmos/emulator';
-import {
-    type FaultMethod,
-    type PartnerApiSimulator,
-    type SimulatorFaults,
-    startPartnerApiSimulator,
-} from '../partner-api-simulator';
+import { faultsFromEnv, type PartnerApiSimulator, startPartnerApiSimulator } from '../partner-api-simulator';
 import { type DevBroker, type QueueDefinition, startBroker } from '../servicebus/broker';
 import { APP_QUEUES } from '../servicebus/queues';
 import { LOCAL_PEER_HOST, localPorts, type PeerEndpoints, peersToStart } from './localSettings';
@@ -63,27 +58,6 @@ function numberSetting(env: Env, name: string): number | undefined {
     return value;
 }
 
-/** The fault settings of the simulator's own CLI (local/partner-api-simulator/cli.ts), same names. */
-function simulatorFaults(env: Env): Partial<SimulatorFaults> {
-    const faults: Partial<SimulatorFaults> = {};
-    const numbers = {
-        latencyMs: 'SIM_LATENCY_MS',
-        rate429: 'SIM_RATE_429',
-        retryAfterSeconds: 'SIM_RETRY_AFTER_SECONDS',
-        rate5xx: 'SIM_RATE_5XX',
-        rateHang: 'SIM_RATE_HANG',
-        rateLost: 'SIM_RATE_LOST',
-        seed: 'SIM_SEED',
-    } as const;
-    for (const [key, name] of Object.entries(numbers) as [keyof typeof numbers, string][]) {
-        const value = numberSetting(env, name);
-        if (value !== undefined) faults[key] = value;
-    }
-    const methods = env.SIM_FAULT_METHODS?.trim();
-    if (methods) faults.methods = methods.split(',').map((m) => m.trim().toUpperCase()) as FaultMethod[];
-    return faults;
-}
-
 export async function startEmulators(env: Env = process.env): Promise<RunningEmulators> {
     const ports = localPorts(env);
     const selection = peersToStart(env);
@@ -124,7 +98,8 @@ export async function startEmulators(env: Env = process.env): Promise<RunningEmu
                 host: LOCAL_PEER_HOST,
                 // The app's PARTNER_API_AUTH=none sends no Authorization header.
                 acceptMissingToken: true,
-                faults: simulatorFaults(env),
+                // The same SIM_* settings as the simulator's own CLI.
+                faults: faultsFromEnv(env),
             });
             running.endpoints.partnerApiUrl = running.simulator.url;
             running.summary.push(

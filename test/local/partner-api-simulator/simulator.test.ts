@@ -2,17 +2,10 @@ import { request } from 'undici';
 
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
 import { seedRequest, seedResponse } from '../../integration/partnerApi/helpers';
+import { type Answer, callSimulator, REFERRALS } from './simulatorHttp';
 
-const REFERRALS = '/v1.0/engagements/referrals';
 /** A value that must never come back in an error body. */
 const SECRET = 'ZZ-do-not-echo-4711';
-
-interface Answer {
-    status: number;
-    headers: Record<string, string | string[] | undefined>;
-    body: any;
-    text: string;
-}
 
 describe('Partner API simulator', () => {
     let simulator: PartnerApiSimulator;
@@ -23,22 +16,7 @@ describe('Partner API simulator', () => {
         body?: unknown,
         headers: Record<string, string> = {},
     ): Promise<Answer> {
-        const response = await request(simulator.url + path, {
-            method: method as 'GET',
-            headers: {
-                authorization: 'Bearer any-token',
-                ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-                ...headers,
-            },
-            body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await response.body.text();
-        return {
-            status: response.statusCode,
-            headers: response.headers,
-            text,
-            body: text ? JSON.parse(text) : undefined,
-        };
+        return callSimulator(simulator.url, method, path, body, { headers });
     }
 
     beforeAll(async () => {
