@@ -44,7 +44,7 @@ param allowDeployerDataAccess bool = false
 ])
 param nodeVersion string = '22'
 
-@description('Maximum instances of the app. Concurrency toward the Partner API is at most this x host.json maxConcurrentCalls.')
+@description('Maximum instances per function group (each Service Bus trigger scales as its own group): concurrency toward the Partner API is at most this x host.json maxConcurrentCalls for each queue function.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -79,6 +79,7 @@ param cosmosAutoscaleMaxThroughput int = 1000
 @description('Let the app identity write Key Vault secrets (the Partner API token cache).')
 param enableTokenCacheWriter bool = true
 
+@description('Days a deleted vault stays recoverable (7-90). Fixed when the vault is created: a later change fails the deployment.')
 @minValue(7)
 @maxValue(90)
 param keyVaultSoftDeleteRetentionInDays int = 90

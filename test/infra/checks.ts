@@ -265,7 +265,6 @@ export const SECURITY_RULES: Rule[] = [
     { type: 'Microsoft.Web/sites', path: 'properties.httpsOnly', expected: true },
     { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.minTlsVersion', expected: '1.2' },
     { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.scmMinTlsVersion', expected: '1.2' },
-    { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.ftpsState', expected: 'Disabled' },
     { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.remoteDebuggingEnabled', expected: false },
     { type: 'Microsoft.Web/sites', path: 'identity.type', expected: 'UserAssigned' },
     { type: 'Microsoft.Web/sites', path: 'properties.functionAppConfig.runtime.name', expected: 'node' },
@@ -315,6 +314,82 @@ export function checkSecurity(t: Template, rules: Rule[] = SECURITY_RULES): stri
             problems.push(`${where(site)}: Node version must be 20 or 22, is ${text(version)}`);
         if (typeof get(site, 'properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount') !== 'number') {
             problems.push(`${where(site)}: scaleAndConcurrency.maximumInstanceCount must come from a parameter`);
+        }
+    }
+    return problems;
+}
+
+/**
+ * What Flex Consumption refuses: Microsoft's published list, "Flex Consumption plan deprecations" in the Azure
+ * Functions app settings reference (learn.microsoft.com/azure/azure-functions/functions-app-settings). ARM rejects
+ * several of these site properties outright (error 51021, "site configuration properties ... for Flex Consumption
+ * sites is invalid", even when null), so the template must set none of them.
+ */
+export const FLEX_REJECTED_SITE_PROPERTIES = [
+    'alwaysOn',
+    'containerSize',
+    'ftpsState',
+    'isReserved',
+    'IsXenon',
+    'javaVersion',
+    'LinuxFxVersion',
+    'netFrameworkVersion',
+    'powerShellVersion',
+    'functionAppScaleLimit',
+    'preWarmedInstanceCount',
+    'use32BitWorkerProcess',
+    'vnetBackupRestoreEnabled',
+    'vnetContentShareEnabled',
+    'vnetImagePullEnabled',
+    'vnetRouteAllEnabled',
+    'windowsFxVersion',
+] as const;
+
+/** The app settings of the same list: replaced by functionAppConfig, remoteBuild or the integrated network. */
+export const FLEX_REJECTED_APP_SETTINGS = [
+    'ENABLE_ORYX_BUILD',
+    'FUNCTIONS_EXTENSION_VERSION',
+    'FUNCTIONS_WORKER_RUNTIME',
+    'FUNCTIONS_WORKER_RUNTIME_VERSION',
+    'FUNCTIONS_MAX_HTTP_CONCURRENCY',
+    'FUNCTIONS_WORKER_PROCESS_COUNT',
+    'FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED',
+    'SCM_DO_BUILD_DURING_DEPLOYMENT',
+    'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+    'WEBSITE_CONTENTOVERVNET',
+    'WEBSITE_CONTENTSHARE',
+    'WEBSITE_DNS_SERVER',
+    'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT',
+    'WEBSITE_NODE_DEFAULT_VERSION',
+    'WEBSITE_RUN_FROM_PACKAGE',
+    'WEBSITE_SKIP_CONTENTSHARE_VALIDATION',
+    'WEBSITE_VNET_ROUTE_ALL',
+] as const;
+
+/**
+ * No Flex Consumption site sets a property or app setting Microsoft lists as unsupported on Flex. Site properties
+ * are matched by name (case-insensitive) on the site's `properties`, its `siteConfig` and any `config 'web'`.
+ */
+export function checkFlexConsumption(t: Template): string[] {
+    const problems: string[] = [];
+    const rejected = new Map(FLEX_REJECTED_SITE_PROPERTIES.map((name) => [name.toLowerCase(), name]));
+    const report = (r: Resource, object: Value | undefined, path: string): void => {
+        if (object === undefined || !isPlainObject(object)) return;
+        for (const key of Object.keys(object)) {
+            const listed = rejected.get(key.toLowerCase());
+            if (listed) problems.push(`${where(r)}: ${path}.${key} is not supported on Flex Consumption (${listed})`);
+        }
+    };
+    for (const site of declared(t, 'Microsoft.Web/sites')) {
+        report(site, get(site, 'properties'), 'properties');
+        report(site, get(site, 'properties.siteConfig'), 'properties.siteConfig');
+    }
+    for (const config of declared(t, 'Microsoft.Web/sites/config').filter((c) => get(c, 'name') === 'web')) {
+        report(config, get(config, 'properties'), 'properties');
+    }
+    for (const name of appSettings(t).keys()) {
+        if ((FLEX_REJECTED_APP_SETTINGS as readonly string[]).includes(name.toUpperCase())) {
+            problems.push(`app setting ${name} is not supported on Flex Consumption`);
         }
     }
     return problems;
@@ -422,6 +497,7 @@ export function checkAll(sources: SourceFiles, settings: readonly SettingLike[],
         ...checkNames(t, names),
         ...checkRoles(t),
         ...checkSecurity(t),
+        ...checkFlexConsumption(t),
         ...checkAlerts(t),
         ...checkNoSecrets(t),
     ];

@@ -9,6 +9,7 @@ import {
     checkAlerts,
     checkAll,
     checkAppSettings,
+    checkFlexConsumption,
     checkKeyVaultReferences,
     checkNames,
     checkNoSecrets,
@@ -49,6 +50,10 @@ describe('infra contract', () => {
 
     it('meets the security baseline', () => {
         expect(checkSecurity(template)).toEqual([]);
+    });
+
+    it('sets no site property or app setting that Flex Consumption rejects', () => {
+        expect(checkFlexConsumption(template)).toEqual([]);
     });
 
     it('alerts on dead-lettered messages and failed invocations', () => {

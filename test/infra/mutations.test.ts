@@ -9,6 +9,7 @@ import {
     checkAlerts,
     checkAll,
     checkAppSettings,
+    checkFlexConsumption,
     checkKeyVaultReferences,
     checkNames,
     checkNoSecrets,
@@ -16,6 +17,8 @@ import {
     checkRoles,
     checkSecurity,
     checkTags,
+    FLEX_REJECTED_APP_SETTINGS,
+    FLEX_REJECTED_SITE_PROPERTIES,
 } from './checks';
 import { infraSources, mutate, NAMES, SECRET_REFERENCES } from './helpers';
 
@@ -238,7 +241,6 @@ describe('the checks catch a weakened security property', () => {
         ],
         [APP, /^\s+httpsOnly: true\n/m, '', /properties\.httpsOnly/],
         [APP, "      minTlsVersion: '1.2'", "      minTlsVersion: '1.0'", /siteConfig\.minTlsVersion/],
-        [APP, "ftpsState: 'Disabled'", "ftpsState: 'AllAllowed'", /ftpsState/],
         [APP, 'remoteDebuggingEnabled: false', 'remoteDebuggingEnabled: true', /remoteDebuggingEnabled/],
         [APP, "name: 'FC1'", "name: 'Y1'", /serverfarms sku\.name/],
         [APP, "type: 'UserAssigned'", "type: 'SystemAssigned'", /identity\.type/],
@@ -268,6 +270,44 @@ describe('the checks catch a weakened security property', () => {
         const withoutVaultUses = mutate(mutated, 'main.bicep', /^.*keyVault\.outputs.*\n/gm, '');
         expect(checkSecurity(loadTemplate(withoutVaultUses)).join('\n')).toMatch(
             /no Microsoft\.KeyVault\/vaults declared/,
+        );
+    });
+});
+
+describe('the checks catch what Flex Consumption rejects', () => {
+    it.each(FLEX_REJECTED_SITE_PROPERTIES)('siteConfig.%s is reported', (name) => {
+        const mutated = mutate(
+            sources,
+            APP,
+            '      http20Enabled: true\n',
+            `      http20Enabled: true\n      ${name}: null\n`,
+        );
+        expect(checkFlexConsumption(loadTemplate(mutated)).join('\n')).toContain(
+            `properties.siteConfig.${name} is not supported on Flex Consumption`,
+        );
+    });
+
+    it('a rejected property on the site itself, in any case, is reported', () => {
+        const mutated = mutate(
+            sources,
+            APP,
+            '    httpsOnly: true\n',
+            '    httpsOnly: true\n    vnetrouteallenabled: true\n',
+        );
+        expect(checkFlexConsumption(loadTemplate(mutated)).join('\n')).toMatch(
+            /properties\.vnetrouteallenabled is not supported on Flex Consumption \(vnetRouteAllEnabled\)/,
+        );
+    });
+
+    it.each(FLEX_REJECTED_APP_SETTINGS)('app setting %s is reported', (name) => {
+        const mutated = mutate(
+            sources,
+            APP,
+            "FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR: 'true'",
+            `FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR: 'true'\n      ${name}: 'x'`,
+        );
+        expect(checkFlexConsumption(loadTemplate(mutated))).toContain(
+            `app setting ${name} is not supported on Flex Consumption`,
         );
     });
 });
