@@ -395,6 +395,29 @@ export function checkFlexConsumption(t: Template): string[] {
     return problems;
 }
 
+/** App events an operator must act on (docs/operations.md, Alerts): each needs a log search alert. */
+export const LOG_ALERT_EVENTS = [
+    'partnerApi.authFailed',
+    'partnerApi.refreshTokenExpiring',
+    'partnerApi.tokenCache.saveFailed',
+    'submit.failed',
+    'connect.failed',
+] as const;
+
+/**
+ * host.json sampling must keep every trace: the log alerts query traces, and a sampled-out `submit.failed` would
+ * never fire. Returns the problems (empty when sampling is off or excludes `Trace`).
+ */
+export function checkSampling(hostJsonText: string): string[] {
+    const hostJson = JSON.parse(hostJsonText) as {
+        logging?: { applicationInsights?: { samplingSettings?: { isEnabled?: boolean; excludedTypes?: string } } };
+    };
+    const sampling = hostJson.logging?.applicationInsights?.samplingSettings;
+    if (sampling?.isEnabled === false) return [];
+    const excluded = (sampling?.excludedTypes ?? '').split(';').map((type) => type.trim().toLowerCase());
+    return excluded.includes('trace') ? [] : ['host.json sampling can drop the traces the log alerts query'];
+}
+
 /** Alerts: dead-lettered messages per queue, failed function runs, both to an action group with an email. */
 export function checkAlerts(t: Template): string[] {
     const problems: string[] = [];
@@ -420,6 +443,23 @@ export function checkAlerts(t: Template): string[] {
     for (const a of alerts) {
         if (!text(get(a, 'properties.actions')).includes('actionGroupId'))
             problems.push(`${where(a)}: alert has no action group`);
+    }
+    const logAlerts = declared(t, 'Microsoft.Insights/scheduledQueryRules');
+    const query = (r: Resource): string => text(get(r, 'properties.criteria'));
+    for (const event of LOG_ALERT_EVENTS) {
+        if (!logAlerts.some((a) => query(a).includes(`"${event}"`)))
+            problems.push(`no log alert on the ${event} event`);
+    }
+    const stuck = logAlerts.find((a) => query(a).includes('referral.transition'));
+    if (!stuck) problems.push('no log alert on referrals stuck short of a final status');
+    else {
+        for (const status of ['Queued', 'Submitting', 'Connecting']) {
+            if (!query(stuck).includes(`"${status}"`)) problems.push(`the stuck-referral alert misses ${status}`);
+        }
+    }
+    for (const a of logAlerts) {
+        if (!text(get(a, 'properties.actions.actionGroups')).includes('actionGroup'))
+            problems.push(`${where(a)}: log alert has no action group`);
     }
     const groups = declared(t, 'Microsoft.Insights/actionGroups');
     if (!groups.some((g) => text(get(g, 'properties.emailReceivers')).includes('emailAddress'))) {

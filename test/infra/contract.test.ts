@@ -15,6 +15,7 @@ import {
     checkNoSecrets,
     checkParameterFile,
     checkRoles,
+    checkSampling,
     checkSecurity,
     checkTags,
 } from './checks';
@@ -56,8 +57,12 @@ describe('infra contract', () => {
         expect(checkFlexConsumption(template)).toEqual([]);
     });
 
-    it('alerts on dead-lettered messages and failed invocations', () => {
+    it('alerts on dead-lettered messages, failed invocations, error events and stuck referrals', () => {
         expect(checkAlerts(template)).toEqual([]);
+    });
+
+    it('keeps the traces the log alerts query out of sampling', () => {
+        expect(checkSampling(readRootFile('host.json'))).toEqual([]);
     });
 
     it('reads no keys and outputs no secrets', () => {

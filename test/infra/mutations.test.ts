@@ -15,12 +15,14 @@ import {
     checkNoSecrets,
     checkParameterFile,
     checkRoles,
+    checkSampling,
     checkSecurity,
     checkTags,
     FLEX_REJECTED_APP_SETTINGS,
     FLEX_REJECTED_SITE_PROPERTIES,
+    LOG_ALERT_EVENTS,
 } from './checks';
-import { infraSources, mutate, NAMES, SECRET_REFERENCES } from './helpers';
+import { infraSources, mutate, NAMES, readRootFile, SECRET_REFERENCES } from './helpers';
 
 const sources = infraSources();
 const APP = 'app/functionapp.bicep';
@@ -317,6 +319,31 @@ describe('the checks catch missing alerts, secrets, tags and parameters', () => 
         const mutated = mutate(sources, 'app/alerts.bicep', "name: 'EntityName'", "name: 'OperationName'");
         expect(checkAlerts(loadTemplate(mutated))).toContain(
             'no alert on DeadletteredMessages > 0 split by EntityName',
+        );
+    });
+
+    it.each(LOG_ALERT_EVENTS)('a log alert query without %s is reported', (event) => {
+        const mutated = mutate(sources, 'app/alerts.bicep', `"${event}"`, '"other.event"');
+        expect(checkAlerts(loadTemplate(mutated))).toContain(`no log alert on the ${event} event`);
+    });
+
+    it('a stuck-referral alert that ignores Connecting is reported', () => {
+        const mutated = mutate(sources, 'app/alerts.bicep', '"Submitting", "Connecting")', '"Submitting")');
+        expect(checkAlerts(loadTemplate(mutated))).toContain('the stuck-referral alert misses Connecting');
+    });
+
+    it('no stuck-referral alert is reported', () => {
+        const mutated = mutate(sources, 'app/alerts.bicep', /resource stuckReferralAlert [\s\S]*?\n\}\n/, '');
+        expect(checkAlerts(loadTemplate(mutated))).toContain('no log alert on referrals stuck short of a final status');
+    });
+
+    it('host.json sampling that can drop traces is reported', () => {
+        const hostJson = readRootFile('host.json');
+        expect(checkSampling(hostJson.replace('Request;Exception;Trace', 'Request;Exception'))).toEqual([
+            'host.json sampling can drop the traces the log alerts query',
+        ]);
+        expect(checkSampling(hostJson.replace(/"samplingSettings": \{[^}]*\}/, '"samplingSettings": {}'))).toHaveLength(
+            1,
         );
     });
 
