@@ -7,7 +7,7 @@
 //   cosmos        account (keys off) + database + container               role: Built-in Data Contributor (database)
 //   keyvault      vault (RBAC) for the Partner API secrets                roles: Secrets User, Secrets Officer
 //   functionapp   Flex Consumption plan + site + app settings (+ optional Entra ID auth)
-//   alerts        action group, dead-letter alert, function failure alert
+//   alerts        action group, dead-letter and function failure alerts, log alerts (error events, stuck referrals)
 targetScope = 'subscription'
 
 @minLength(1)
@@ -44,7 +44,7 @@ param allowDeployerDataAccess bool = false
 ])
 param nodeVersion string = '22'
 
-@description('Maximum instances of the app. Concurrency toward the Partner API is at most this x host.json maxConcurrentCalls.')
+@description('Maximum instances per function group (each Service Bus trigger scales as its own group): concurrency toward the Partner API is at most this x host.json maxConcurrentCalls for each queue function.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -79,6 +79,7 @@ param cosmosAutoscaleMaxThroughput int = 1000
 @description('Let the app identity write Key Vault secrets (the Partner API token cache).')
 param enableTokenCacheWriter bool = true
 
+@description('Days a deleted vault stays recoverable (7-90). Fixed when the vault is created: a later change fails the deployment.')
 @minValue(7)
 @maxValue(90)
 param keyVaultSoftDeleteRetentionInDays int = 90
@@ -97,6 +98,10 @@ param alertEmailAddress string
 @description('Failed invocations in 15 minutes above which the failure alert fires.')
 @minValue(0)
 param functionFailureThreshold int = 0
+
+@description('Minutes a referral may stay short of a final status (Queued, Submitting, Connecting) before alerting.')
+@minValue(15)
+param stuckReferralMinutes int = 60
 
 // Entra ID authentication in front of the HTTP API
 param enableEntraAuth bool = false
@@ -256,6 +261,10 @@ module alerts 'app/alerts.bicep' = {
     serviceBusNamespaceId: serviceBus.outputs.id
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     functionFailureThreshold: functionFailureThreshold
+    location: location
+    logEventAlertName: '${abbrs.insightsScheduledQueryRules}events-${resourceToken}'
+    stuckReferralAlertName: '${abbrs.insightsScheduledQueryRules}stuck-${resourceToken}'
+    stuckReferralMinutes: stuckReferralMinutes
   }
 }
 

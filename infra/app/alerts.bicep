@@ -1,4 +1,6 @@
-// Alerts to an action group that emails the operator: any message in a dead-letter queue, and failed function runs.
+// Alerts to an action group that emails the operator: any message in a dead-letter queue, failed function runs, the
+// app's error events (token and submission failures) and referrals stuck short of a final status. The two log alerts
+// query Application Insights traces, which host.json keeps out of sampling so none is dropped.
 
 param actionGroupName string
 param deadLetterAlertName string
@@ -10,6 +12,12 @@ param serviceBusNamespaceId string
 param applicationInsightsId string
 @description('Failed invocations in 15 minutes above which the failure alert fires.')
 param functionFailureThreshold int
+param location string
+param logEventAlertName string
+param stuckReferralAlertName string
+@description('Minutes a referral may stay Queued, Submitting or Connecting before the stuck-referral alert fires.')
+@minValue(15)
+param stuckReferralMinutes int
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -108,6 +116,82 @@ resource functionFailureAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
         actionGroupId: actionGroup.id
       }
     ]
+  }
+}
+
+resource logEventAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: logEventAlertName
+  location: location
+  tags: tags
+  properties: {
+    description: 'The referral pipeline logged an event that needs the operator (token, submission or connection failure).'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          // Events operators must act on (docs/operations.md, Alerts); each is a JSON trace line with an `event`.
+          query: 'traces | extend event = tostring(parse_json(message).event) | where event in ("partnerApi.authFailed", "partnerApi.refreshTokenExpiring", "partnerApi.tokenCache.saveFailed", "submit.failed", "connect.failed")'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'event'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// The latest lifecycle event of each referral key in the last day: accepted (Queued) or a transition. A key whose
+// latest status is still Queued, Submitting or Connecting after the threshold is stuck.
+resource stuckReferralAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: stuckReferralAlertName
+  location: location
+  tags: tags
+  properties: {
+    description: 'A referral has not reached a final status within ${stuckReferralMinutes} minutes.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'P1D'
+    criteria: {
+      allOf: [
+        {
+          query: 'traces | extend e = parse_json(message) | extend event = tostring(e.event) | where event in ("referral.accepted", "referral.transition") | extend status = iff(event == "referral.accepted", "Queued", tostring(e.to)) | summarize arg_max(timestamp, status) by referralKey = tostring(e.referralKey) | where status in ("Queued", "Submitting", "Connecting") and timestamp < ago(${stuckReferralMinutes}m)'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
   }
 }
 

@@ -48,6 +48,7 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'
     publicNetworkAccess: 'Enabled'
+    // Point-in-time restore; Microsoft's list of continuous-backup limitations does not exclude serverless accounts.
     backupPolicy: {
       type: 'Continuous'
       continuousModeProperties: {

@@ -13,7 +13,7 @@ param identityClientId string
   '22'
 ])
 param nodeVersion string
-@description('Upper bound of instances; with host.json maxConcurrentCalls it bounds concurrency toward the Partner API.')
+@description('Upper bound of instances per function group. Each Service Bus trigger scales as its own group, so concurrency toward the Partner API is at most this x host.json maxConcurrentCalls for each queue function.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int
@@ -81,7 +81,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption has no FTP and rejects the property (test/infra checks Microsoft's list).
       remoteDebuggingEnabled: false
       http20Enabled: true
     }

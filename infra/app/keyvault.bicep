@@ -16,6 +16,7 @@ param deployerPrincipalId string
   'Group'
 ])
 param deployerPrincipalType string
+@description('Days a deleted vault stays recoverable. Key Vault fixes it at creation: it cannot change once the vault exists.')
 @minValue(7)
 @maxValue(90)
 param softDeleteRetentionInDays int

@@ -6,10 +6,12 @@
  * the tests provide this stand-in instead: it records the registrations exactly as the worker would receive them.
  *
  * The module exports plain functions (the library calls them on the module object) and a `registry` to read back.
+ * It refuses what the worker refuses: hooks other than the four the worker runs (the library also offers a preview
+ * `log` hook, which the worker rejects), and function registrations once the app has started.
  */
 import Module from 'node:module';
 
-export type HookName = 'appStart' | 'appTerminate' | 'preInvocation' | 'postInvocation' | 'log';
+export type HookName = 'appStart' | 'appTerminate' | 'preInvocation' | 'postInvocation';
 
 export interface CoreBinding {
     type: string;
@@ -39,12 +41,15 @@ export interface FunctionsCoreRegistry {
     functions: Map<string, RegisteredFunction>;
     hooks: Record<HookName, HookCallback[]>;
     programmingModel: unknown;
+    /** Set once the app has started: the worker locks function indexing then. */
+    registrationsClosed: boolean;
 }
 
 export const registry: FunctionsCoreRegistry = {
     functions: new Map(),
-    hooks: { appStart: [], appTerminate: [], preInvocation: [], postInvocation: [], log: [] },
+    hooks: { appStart: [], appTerminate: [], preInvocation: [], postInvocation: [] },
     programmingModel: undefined,
+    registrationsClosed: false,
 };
 
 export const version = 'local-stand-in';
@@ -58,6 +63,9 @@ export function getProgrammingModel(): unknown {
 }
 
 export function registerFunction(metadata: CoreFunctionMetadata, handler: FunctionCallback): Disposable {
+    if (registry.registrationsClosed) {
+        throw new Error(`A function can only be registered during app startup ("${metadata.name}").`);
+    }
     if (registry.functions.has(metadata.name)) {
         throw new Error(`A function named "${metadata.name}" is already registered.`);
     }
@@ -65,10 +73,17 @@ export function registerFunction(metadata: CoreFunctionMetadata, handler: Functi
     return { dispose: () => registry.functions.delete(metadata.name) };
 }
 
+const HOOK_NAMES = Object.keys(registry.hooks).join(', ');
+
+/** The app has started (appStart hooks ran): from now on, registering a function throws, as in the worker. */
+export function closeRegistrations(): void {
+    registry.registrationsClosed = true;
+}
+
 export function registerHook(hookName: string, callback: HookCallback): Disposable {
-    const hooks = registry.hooks[hookName as HookName];
+    const hooks = Object.hasOwn(registry.hooks, hookName) ? registry.hooks[hookName as HookName] : undefined;
     if (!hooks) {
-        throw new RangeError(`Unknown hook "${hookName}".`);
+        throw new RangeError(`Unrecognized hook "${hookName}": the Functions Node worker runs only ${HOOK_NAMES}.`);
     }
     hooks.push(callback);
     return {
@@ -91,6 +106,7 @@ export function resetRegistry(): void {
     registry.functions.clear();
     for (const hooks of Object.values(registry.hooks)) hooks.length = 0;
     registry.programmingModel = undefined;
+    registry.registrationsClosed = false;
 }
 
 /**
@@ -111,6 +127,7 @@ export function installFunctionsCore(): void {
         getProgrammingModel,
         registerFunction,
         registerHook,
+        closeRegistrations,
         log,
         resetRegistry,
         installFunctionsCore,

@@ -27,6 +27,8 @@ export const consoleSink: LogSink = (level, line) => {
 };
 
 export class HostLogger {
+    private appLogsOpen = true;
+
     constructor(
         private readonly sink: LogSink = consoleSink,
         /** Lines below this level are dropped, as host.json `logging.logLevel.default` does. */
@@ -42,9 +44,17 @@ export class HostLogger {
         if (this.enabled(level)) this.sink(level, `[host] ${message}`);
     }
 
+    /**
+     * From now on the app's lines are dropped: in Azure the worker is shutting down when appTerminate hooks run, and
+     * what they log never reaches the host.
+     */
+    closeAppLogs(): void {
+        this.appLogsOpen = false;
+    }
+
     /** A line the app wrote with `context.log/info/warn/error`, prefixed with its function name. */
     app(functionName: string, level: HostLogLevel, args: unknown[]): void {
-        if (!this.enabled(level)) return;
+        if (!this.appLogsOpen || !this.enabled(level)) return;
         const tag = level === 'information' ? '' : ` ${level}:`;
         this.sink(level, `[${functionName}]${tag} ${format(...args)}`);
     }

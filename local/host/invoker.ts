@@ -61,10 +61,20 @@ export interface InvokerDependencies {
     hookState: AppHookState;
 }
 
-/** Only the error's type reaches host logs: messages can echo submitted values (JSON.parse does). */
+/** The type of a thrown value, for lines that must not carry its message. */
 export function describeError(error: unknown): string {
     if (error instanceof Error) return error.name;
     return typeof error;
+}
+
+/**
+ * What the Functions host logs for a failed invocation: the worker sends the error's message and stack, and the host
+ * writes them to its log (Application Insights in Azure). So a thrown error's message must never carry customer data.
+ */
+export function failureDetails(functionName: string, error: unknown): string {
+    const message = error instanceof Error ? error.message : typeof error === 'string' ? error : describeError(error);
+    const stack = error instanceof Error && error.stack ? error.stack : message;
+    return `Exception while executing function: Functions.${functionName}. Result: Failure\nException: ${message}\nStack: ${stack}`;
 }
 
 export class FunctionInvoker {
@@ -116,11 +126,7 @@ export class FunctionInvoker {
                 'error',
                 `Executed 'Functions.${functionName}' (Failed, Id=${invocationId}, Duration=${elapsed()}, Error=${describeError(failure.error)})`,
             );
-            const stack = failure.error instanceof Error ? failure.error.stack : undefined;
-            if (stack && process.env.LOCAL_HOST_ERROR_STACKS === 'true') {
-                // Frames only, without the first line: the message may hold submitted values.
-                logger.host('error', stack.split('\n').slice(1).join('\n'));
-            }
+            logger.host('error', failureDetails(functionName, failure.error));
             throw new InvocationFailedError(invocationId, failure.error);
         }
         logger.host(

@@ -1,13 +1,18 @@
 /**
  * The local Functions host: loads the app's registrations and hooks, runs appStart, serves the HTTP triggers, drives
+<<<<<<< HEAD
  * the Service Bus and timer triggers, and on close stops them all and runs appTerminate.
+=======
+ * the Service Bus triggers, and on close stops both and runs appTerminate (whose logs, as in Azure, go nowhere).
+ * Registering a function after start-up throws, as in the worker.
+>>>>>>> wt-deploy
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 import { loadApp } from './appLoader';
 import { DEFAULT_LOCAL_FUNCTION_KEY, localFunctionKey } from './auth';
-import { registry } from './functionsCore';
+import { closeRegistrations, registry } from './functionsCore';
 import { newAppHookState, runAppStartHooks, runAppTerminateHooks } from './hooks';
 import { type HostJson, readHostJson, toHostSettings } from './hostJson';
 import { HostLogger, type LogSink } from './hostLog';
@@ -120,6 +125,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
     // appStart runs before anything is served, as in the worker (it runs right after loading the entry point).
     await runAppStartHooks(hookState, dirname(entry));
+    closeRegistrations();
     const hostname = options.hostname ?? '127.0.0.1';
     let port: number;
     try {
@@ -129,6 +135,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     } catch (error) {
         await http.close().catch(() => undefined);
         await serviceBus.close(0);
+        logger.closeAppLogs();
         await runAppTerminateHooks(hookState);
         throw error;
     }
@@ -166,6 +173,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         close: () =>
             (closing ??= (async () => {
                 await Promise.all([http.close(), serviceBus.close(), timers.close()]);
+                logger.closeAppLogs();
                 await runAppTerminateHooks(hookState);
                 logger.host('information', 'Host stopped.');
             })()),

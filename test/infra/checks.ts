@@ -265,7 +265,6 @@ export const SECURITY_RULES: Rule[] = [
     { type: 'Microsoft.Web/sites', path: 'properties.httpsOnly', expected: true },
     { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.minTlsVersion', expected: '1.2' },
     { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.scmMinTlsVersion', expected: '1.2' },
-    { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.ftpsState', expected: 'Disabled' },
     { type: 'Microsoft.Web/sites', path: 'properties.siteConfig.remoteDebuggingEnabled', expected: false },
     { type: 'Microsoft.Web/sites', path: 'identity.type', expected: 'UserAssigned' },
     { type: 'Microsoft.Web/sites', path: 'properties.functionAppConfig.runtime.name', expected: 'node' },
@@ -320,6 +319,105 @@ export function checkSecurity(t: Template, rules: Rule[] = SECURITY_RULES): stri
     return problems;
 }
 
+/**
+ * What Flex Consumption refuses: Microsoft's published list, "Flex Consumption plan deprecations" in the Azure
+ * Functions app settings reference (learn.microsoft.com/azure/azure-functions/functions-app-settings). ARM rejects
+ * several of these site properties outright (error 51021, "site configuration properties ... for Flex Consumption
+ * sites is invalid", even when null), so the template must set none of them.
+ */
+export const FLEX_REJECTED_SITE_PROPERTIES = [
+    'alwaysOn',
+    'containerSize',
+    'ftpsState',
+    'isReserved',
+    'IsXenon',
+    'javaVersion',
+    'LinuxFxVersion',
+    'netFrameworkVersion',
+    'powerShellVersion',
+    'functionAppScaleLimit',
+    'preWarmedInstanceCount',
+    'use32BitWorkerProcess',
+    'vnetBackupRestoreEnabled',
+    'vnetContentShareEnabled',
+    'vnetImagePullEnabled',
+    'vnetRouteAllEnabled',
+    'windowsFxVersion',
+] as const;
+
+/** The app settings of the same list: replaced by functionAppConfig, remoteBuild or the integrated network. */
+export const FLEX_REJECTED_APP_SETTINGS = [
+    'ENABLE_ORYX_BUILD',
+    'FUNCTIONS_EXTENSION_VERSION',
+    'FUNCTIONS_WORKER_RUNTIME',
+    'FUNCTIONS_WORKER_RUNTIME_VERSION',
+    'FUNCTIONS_MAX_HTTP_CONCURRENCY',
+    'FUNCTIONS_WORKER_PROCESS_COUNT',
+    'FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED',
+    'SCM_DO_BUILD_DURING_DEPLOYMENT',
+    'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+    'WEBSITE_CONTENTOVERVNET',
+    'WEBSITE_CONTENTSHARE',
+    'WEBSITE_DNS_SERVER',
+    'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT',
+    'WEBSITE_NODE_DEFAULT_VERSION',
+    'WEBSITE_RUN_FROM_PACKAGE',
+    'WEBSITE_SKIP_CONTENTSHARE_VALIDATION',
+    'WEBSITE_VNET_ROUTE_ALL',
+] as const;
+
+/**
+ * No Flex Consumption site sets a property or app setting Microsoft lists as unsupported on Flex. Site properties
+ * are matched by name (case-insensitive) on the site's `properties`, its `siteConfig` and any `config 'web'`.
+ */
+export function checkFlexConsumption(t: Template): string[] {
+    const problems: string[] = [];
+    const rejected = new Map(FLEX_REJECTED_SITE_PROPERTIES.map((name) => [name.toLowerCase(), name]));
+    const report = (r: Resource, object: Value | undefined, path: string): void => {
+        if (object === undefined || !isPlainObject(object)) return;
+        for (const key of Object.keys(object)) {
+            const listed = rejected.get(key.toLowerCase());
+            if (listed) problems.push(`${where(r)}: ${path}.${key} is not supported on Flex Consumption (${listed})`);
+        }
+    };
+    for (const site of declared(t, 'Microsoft.Web/sites')) {
+        report(site, get(site, 'properties'), 'properties');
+        report(site, get(site, 'properties.siteConfig'), 'properties.siteConfig');
+    }
+    for (const config of declared(t, 'Microsoft.Web/sites/config').filter((c) => get(c, 'name') === 'web')) {
+        report(config, get(config, 'properties'), 'properties');
+    }
+    for (const name of appSettings(t).keys()) {
+        if ((FLEX_REJECTED_APP_SETTINGS as readonly string[]).includes(name.toUpperCase())) {
+            problems.push(`app setting ${name} is not supported on Flex Consumption`);
+        }
+    }
+    return problems;
+}
+
+/** App events an operator must act on (docs/operations.md, Alerts): each needs a log search alert. */
+export const LOG_ALERT_EVENTS = [
+    'partnerApi.authFailed',
+    'partnerApi.refreshTokenExpiring',
+    'partnerApi.tokenCache.saveFailed',
+    'submit.failed',
+    'connect.failed',
+] as const;
+
+/**
+ * host.json sampling must keep every trace: the log alerts query traces, and a sampled-out `submit.failed` would
+ * never fire. Returns the problems (empty when sampling is off or excludes `Trace`).
+ */
+export function checkSampling(hostJsonText: string): string[] {
+    const hostJson = JSON.parse(hostJsonText) as {
+        logging?: { applicationInsights?: { samplingSettings?: { isEnabled?: boolean; excludedTypes?: string } } };
+    };
+    const sampling = hostJson.logging?.applicationInsights?.samplingSettings;
+    if (sampling?.isEnabled === false) return [];
+    const excluded = (sampling?.excludedTypes ?? '').split(';').map((type) => type.trim().toLowerCase());
+    return excluded.includes('trace') ? [] : ['host.json sampling can drop the traces the log alerts query'];
+}
+
 /** Alerts: dead-lettered messages per queue, failed function runs, both to an action group with an email. */
 export function checkAlerts(t: Template): string[] {
     const problems: string[] = [];
@@ -345,6 +443,23 @@ export function checkAlerts(t: Template): string[] {
     for (const a of alerts) {
         if (!text(get(a, 'properties.actions')).includes('actionGroupId'))
             problems.push(`${where(a)}: alert has no action group`);
+    }
+    const logAlerts = declared(t, 'Microsoft.Insights/scheduledQueryRules');
+    const query = (r: Resource): string => text(get(r, 'properties.criteria'));
+    for (const event of LOG_ALERT_EVENTS) {
+        if (!logAlerts.some((a) => query(a).includes(`"${event}"`)))
+            problems.push(`no log alert on the ${event} event`);
+    }
+    const stuck = logAlerts.find((a) => query(a).includes('referral.transition'));
+    if (!stuck) problems.push('no log alert on referrals stuck short of a final status');
+    else {
+        for (const status of ['Queued', 'Submitting', 'Connecting']) {
+            if (!query(stuck).includes(`"${status}"`)) problems.push(`the stuck-referral alert misses ${status}`);
+        }
+    }
+    for (const a of logAlerts) {
+        if (!text(get(a, 'properties.actions.actionGroups')).includes('actionGroup'))
+            problems.push(`${where(a)}: log alert has no action group`);
     }
     const groups = declared(t, 'Microsoft.Insights/actionGroups');
     if (!groups.some((g) => text(get(g, 'properties.emailReceivers')).includes('emailAddress'))) {
@@ -422,6 +537,7 @@ export function checkAll(sources: SourceFiles, settings: readonly SettingLike[],
         ...checkNames(t, names),
         ...checkRoles(t),
         ...checkSecurity(t),
+        ...checkFlexConsumption(t),
         ...checkAlerts(t),
         ...checkNoSecrets(t),
     ];

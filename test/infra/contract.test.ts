@@ -9,11 +9,13 @@ import {
     checkAlerts,
     checkAll,
     checkAppSettings,
+    checkFlexConsumption,
     checkKeyVaultReferences,
     checkNames,
     checkNoSecrets,
     checkParameterFile,
     checkRoles,
+    checkSampling,
     checkSecurity,
     checkTags,
 } from './checks';
@@ -51,8 +53,16 @@ describe('infra contract', () => {
         expect(checkSecurity(template)).toEqual([]);
     });
 
-    it('alerts on dead-lettered messages and failed invocations', () => {
+    it('sets no site property or app setting that Flex Consumption rejects', () => {
+        expect(checkFlexConsumption(template)).toEqual([]);
+    });
+
+    it('alerts on dead-lettered messages, failed invocations, error events and stuck referrals', () => {
         expect(checkAlerts(template)).toEqual([]);
+    });
+
+    it('keeps the traces the log alerts query out of sampling', () => {
+        expect(checkSampling(readRootFile('host.json'))).toEqual([]);
     });
 
     it('reads no keys and outputs no secrets', () => {

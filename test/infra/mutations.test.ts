@@ -9,15 +9,20 @@ import {
     checkAlerts,
     checkAll,
     checkAppSettings,
+    checkFlexConsumption,
     checkKeyVaultReferences,
     checkNames,
     checkNoSecrets,
     checkParameterFile,
     checkRoles,
+    checkSampling,
     checkSecurity,
     checkTags,
+    FLEX_REJECTED_APP_SETTINGS,
+    FLEX_REJECTED_SITE_PROPERTIES,
+    LOG_ALERT_EVENTS,
 } from './checks';
-import { infraSources, mutate, NAMES, SECRET_REFERENCES } from './helpers';
+import { infraSources, mutate, NAMES, readRootFile, SECRET_REFERENCES } from './helpers';
 
 const sources = infraSources();
 const APP = 'app/functionapp.bicep';
@@ -238,7 +243,6 @@ describe('the checks catch a weakened security property', () => {
         ],
         [APP, /^\s+httpsOnly: true\n/m, '', /properties\.httpsOnly/],
         [APP, "      minTlsVersion: '1.2'", "      minTlsVersion: '1.0'", /siteConfig\.minTlsVersion/],
-        [APP, "ftpsState: 'Disabled'", "ftpsState: 'AllAllowed'", /ftpsState/],
         [APP, 'remoteDebuggingEnabled: false', 'remoteDebuggingEnabled: true', /remoteDebuggingEnabled/],
         [APP, "name: 'FC1'", "name: 'Y1'", /serverfarms sku\.name/],
         [APP, "type: 'UserAssigned'", "type: 'SystemAssigned'", /identity\.type/],
@@ -272,11 +276,74 @@ describe('the checks catch a weakened security property', () => {
     });
 });
 
+describe('the checks catch what Flex Consumption rejects', () => {
+    it.each(FLEX_REJECTED_SITE_PROPERTIES)('siteConfig.%s is reported', (name) => {
+        const mutated = mutate(
+            sources,
+            APP,
+            '      http20Enabled: true\n',
+            `      http20Enabled: true\n      ${name}: null\n`,
+        );
+        expect(checkFlexConsumption(loadTemplate(mutated)).join('\n')).toContain(
+            `properties.siteConfig.${name} is not supported on Flex Consumption`,
+        );
+    });
+
+    it('a rejected property on the site itself, in any case, is reported', () => {
+        const mutated = mutate(
+            sources,
+            APP,
+            '    httpsOnly: true\n',
+            '    httpsOnly: true\n    vnetrouteallenabled: true\n',
+        );
+        expect(checkFlexConsumption(loadTemplate(mutated)).join('\n')).toMatch(
+            /properties\.vnetrouteallenabled is not supported on Flex Consumption \(vnetRouteAllEnabled\)/,
+        );
+    });
+
+    it.each(FLEX_REJECTED_APP_SETTINGS)('app setting %s is reported', (name) => {
+        const mutated = mutate(
+            sources,
+            APP,
+            "FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR: 'true'",
+            `FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR: 'true'\n      ${name}: 'x'`,
+        );
+        expect(checkFlexConsumption(loadTemplate(mutated))).toContain(
+            `app setting ${name} is not supported on Flex Consumption`,
+        );
+    });
+});
+
 describe('the checks catch missing alerts, secrets, tags and parameters', () => {
     it('a dead-letter alert without the EntityName split is reported', () => {
         const mutated = mutate(sources, 'app/alerts.bicep', "name: 'EntityName'", "name: 'OperationName'");
         expect(checkAlerts(loadTemplate(mutated))).toContain(
             'no alert on DeadletteredMessages > 0 split by EntityName',
+        );
+    });
+
+    it.each(LOG_ALERT_EVENTS)('a log alert query without %s is reported', (event) => {
+        const mutated = mutate(sources, 'app/alerts.bicep', `"${event}"`, '"other.event"');
+        expect(checkAlerts(loadTemplate(mutated))).toContain(`no log alert on the ${event} event`);
+    });
+
+    it('a stuck-referral alert that ignores Connecting is reported', () => {
+        const mutated = mutate(sources, 'app/alerts.bicep', '"Submitting", "Connecting")', '"Submitting")');
+        expect(checkAlerts(loadTemplate(mutated))).toContain('the stuck-referral alert misses Connecting');
+    });
+
+    it('no stuck-referral alert is reported', () => {
+        const mutated = mutate(sources, 'app/alerts.bicep', /resource stuckReferralAlert [\s\S]*?\n\}\n/, '');
+        expect(checkAlerts(loadTemplate(mutated))).toContain('no log alert on referrals stuck short of a final status');
+    });
+
+    it('host.json sampling that can drop traces is reported', () => {
+        const hostJson = readRootFile('host.json');
+        expect(checkSampling(hostJson.replace('Request;Exception;Trace', 'Request;Exception'))).toEqual([
+            'host.json sampling can drop the traces the log alerts query',
+        ]);
+        expect(checkSampling(hostJson.replace(/"samplingSettings": \{[^}]*\}/, '"samplingSettings": {}'))).toHaveLength(
+            1,
         );
     });
 

@@ -3,7 +3,9 @@
  * emulator, Partner API simulator, real SDKs): referrals carrying recognisable customer data go through every path
  * (accepted, retried after a 503, Failed and replayed, connected, invalid, a key conflict dead-lettered), and none of
  * that data reaches any log line the host would forward to Application Insights (app events and the host's own
- * invocation and exception lines), any HTTP answer, or the replay tool's output. The same run checks that the log
+ * invocation and exception lines), any HTTP answer, or the replay tool's output. Failed invocations are logged with
+ * their error's message and stack, as the Functions host does in Azure, so every handler's thrown errors are checked
+ * too, with canary values in the places a message could echo (body, messageId). The same run checks that the log
  * lines carry what operators need, and that the correlation id flows from the HTTP request (x-correlation-id, or a
  * new one) through both queues into MS-CorrelationId at the Partner API.
  */
@@ -198,6 +200,34 @@ describe('no customer data in logs, answers or tools', () => {
         );
         const listed = await replayCommand({ command: 'list' });
         expect(listed.join('\n')).toMatch(/pii-shared .* cannot replay: the key belongs to a different referral/);
+    });
+
+    it("keeps every failed invocation's error message free of the submitted values", async () => {
+        // Messages no handler can process, carrying customer data where an error message could quote it: the body
+        // (not JSON) and the messageId (not a usable key). Each fails on every delivery until it is dead-lettered.
+        const unusable = (queue: string, canary: string) =>
+            serviceBus.createSender(queue).sendMessages({
+                messageId: canary,
+                body: `not json: ${PII.notes} ${PII.customerName}`,
+                contentType: 'text/plain',
+            });
+        const deadLettered = (queue: string) => broker.stats()[queue]!.deadLettered;
+        const before = { referrals: deadLettered(REFERRALS_QUEUE), connections: deadLettered(CONNECTIONS_QUEUE) };
+        await unusable(REFERRALS_QUEUE, PII.email);
+        await unusable(CONNECTIONS_QUEUE, PII.phone);
+        await waitFor(
+            () => [deadLettered(REFERRALS_QUEUE), deadLettered(CONNECTIONS_QUEUE)],
+            ([referrals, connections]) => referrals! > before.referrals && connections! > before.connections,
+            'both unusable messages to be dead-lettered',
+        );
+
+        const failures = hostLines.filter((line) => line.includes('Exception while executing function: Functions.'));
+        const failedFunctions = new Set(failures.map((line) => /Functions\.(\w+)\./.exec(line)?.[1]));
+        expect(failedFunctions).toEqual(new Set(['submitReferral', 'connectReferral']));
+        for (const line of failures) {
+            expect(line).toMatch(/Result: Failure\nException: .+\nStack: /);
+            expectNoPii(line);
+        }
     });
 
     it('lets no recognisable customer value reach any host log line, HTTP answer or tool output', () => {
