@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type PartnerApiCallContext } from '../../../shared/partnerApi';
+import { createRequestId, type PartnerApiCallContext } from '../../../shared/partnerApi';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures');
 
@@ -20,8 +20,12 @@ export function seedResponse(): Record<string, unknown> {
     >;
 }
 
-export function context(requestId: string = randomUUID()): PartnerApiCallContext {
-    return { requestId, correlationId: randomUUID() };
+/** A call's context; with a referral key, the `MS-RequestId` its submit create carries on every retry. */
+export function context(referralKey?: string): PartnerApiCallContext {
+    return {
+        correlationId: randomUUID(),
+        ...(referralKey === undefined ? {} : { createRequestId: createRequestId(referralKey, 'submit') }),
+    };
 }
 
 export function independentReferral(externalReferenceId?: string): Record<string, unknown> {
