@@ -19,6 +19,7 @@ import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay'
 import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
+import { createRequestId, partnerCorrelationId } from '../../../shared/partnerApi/requestIds';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
@@ -99,7 +100,15 @@ const waitForStatus = (key: string, expected: string) =>
         `${key} to be ${expected}`,
     );
 
-const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+/** The creates of a referral key: its submit and its connect, each with its own MS-RequestId. */
+const postsFor = (key: string) =>
+    simulator.admin
+        .requests()
+        .filter(
+            (r) =>
+                r.method === 'POST' &&
+                (r.requestId === createRequestId(key, 'submit') || r.requestId === createRequestId(key, 'connect')),
+        );
 const events = (name: string) =>
     hostLines
         .map((line) => /(\{"event":.*\})$/.exec(line)?.[1])
@@ -145,7 +154,7 @@ describe('correlation id', () => {
         await waitForStatus('pii-shared', 'Connected');
         const posts = postsFor('pii-shared');
         expect(posts.map((p) => p.status)).toEqual([503, 200, 200]); // submit (retried), then connect
-        expect(new Set(posts.map((p) => p.correlationId))).toEqual(new Set(['corr-pii-shared']));
+        expect(new Set(posts.map((p) => p.correlationId))).toEqual(new Set([partnerCorrelationId('corr-pii-shared')]));
     });
 
     it('is a new UUID when the caller sends none, the same one on every Partner API call', async () => {
@@ -161,7 +170,9 @@ describe('correlation id', () => {
             .createSender(REFERRALS_QUEUE)
             .sendMessages(referralMessage({ key: 'pii-published', body: referralWithPii(), correlationId: 'corr-up' }));
         await waitForStatus('pii-published', 'Connected');
-        expect(postsFor('pii-published').map((p) => p.correlationId)).toEqual(['corr-up', 'corr-up']);
+        // Not a GUID: sent as its stable UUIDv5, as MS-CorrelationId is documented to be a GUID.
+        const mapped = partnerCorrelationId('corr-up');
+        expect(postsFor('pii-published').map((p) => p.correlationId)).toEqual([mapped, mapped]);
     });
 });
 

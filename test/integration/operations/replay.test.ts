@@ -17,7 +17,7 @@ import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay'
 import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
-import { NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
+import { createRequestId, NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
 import { summarize } from '../../../shared/pipeline/step';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 import { newRecord, transition } from '../../../shared/referral/record';
@@ -116,7 +116,15 @@ async function queuesIdle() {
     }
 }
 
-const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+/** The creates of a referral key: its submit and its connect, each with its own MS-RequestId. */
+const postsFor = (key: string) =>
+    simulator.admin
+        .requests()
+        .filter(
+            (r) =>
+                r.method === 'POST' &&
+                (r.requestId === createRequestId(key, 'submit') || r.requestId === createRequestId(key, 'connect')),
+        );
 const inEngagement = (engagementId: string) =>
     simulator.admin.referrals().filter((r) => r.engagementId === engagementId);
 
