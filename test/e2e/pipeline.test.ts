@@ -7,11 +7,11 @@ import { ServiceBusClient } from '@azure/service-bus';
 import type { LocalHost } from '../../local/host/localHost';
 import { NO_FAULTS, type PartnerApiSimulator } from '../../local/partner-api-simulator';
 import type { DevBroker } from '../../local/servicebus/broker';
-import { createRequestId } from '../../shared/partnerApi/requestIds';
 import { REFERRALS_QUEUE } from '../../shared/platform/names';
 import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
 import { type LocalPeers, startApp, startLocalPeers } from '../support/localRuntime';
 import { independentReferral, seedReferral } from '../support/referrals';
+import { createsFor } from '../support/simulatorRequests';
 
 let broker: DevBroker;
 let peers: LocalPeers;
@@ -89,15 +89,7 @@ const queuesIdle = () =>
 
 const referralsFor = (externalReferenceId: string) =>
     simulator.admin.referrals().filter((r) => r.externalReferenceId === externalReferenceId);
-/** The creates of a referral key: its submit and its connect, each with its own MS-RequestId. */
-const postsFor = (key: string) =>
-    simulator.admin
-        .requests()
-        .filter(
-            (r) =>
-                r.method === 'POST' &&
-                (r.requestId === createRequestId(key, 'submit') || r.requestId === createRequestId(key, 'connect')),
-        );
+const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 
 describe('the pipeline on the local runtime', () => {
     it('answers 401 without the function key, and queues nothing', async () => {

@@ -19,11 +19,12 @@ import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay'
 import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
-import { createRequestId, partnerCorrelationId } from '../../../shared/partnerApi/requestIds';
+import { partnerCorrelationId } from '../../../shared/partnerApi/requestIds';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { expectNoPii, PII, referralWithPii } from '../../support/referrals';
+import { createsFor } from '../../support/simulatorRequests';
 
 let peers: LocalPeers;
 let broker: DevBroker;
@@ -100,15 +101,7 @@ const waitForStatus = (key: string, expected: string) =>
         `${key} to be ${expected}`,
     );
 
-/** The creates of a referral key: its submit and its connect, each with its own MS-RequestId. */
-const postsFor = (key: string) =>
-    simulator.admin
-        .requests()
-        .filter(
-            (r) =>
-                r.method === 'POST' &&
-                (r.requestId === createRequestId(key, 'submit') || r.requestId === createRequestId(key, 'connect')),
-        );
+const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 const events = (name: string) =>
     hostLines
         .map((line) => /(\{"event":.*\})$/.exec(line)?.[1])

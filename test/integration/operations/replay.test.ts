@@ -17,7 +17,7 @@ import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay'
 import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
-import { createRequestId, NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
+import { NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
 import { summarize } from '../../../shared/pipeline/step';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 import { newRecord, transition } from '../../../shared/referral/record';
@@ -25,6 +25,7 @@ import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { independentReferral, seedReferral } from '../../support/referrals';
+import { createsFor } from '../../support/simulatorRequests';
 
 let peers: LocalPeers;
 let broker: DevBroker;
@@ -116,15 +117,7 @@ async function queuesIdle() {
     }
 }
 
-/** The creates of a referral key: its submit and its connect, each with its own MS-RequestId. */
-const postsFor = (key: string) =>
-    simulator.admin
-        .requests()
-        .filter(
-            (r) =>
-                r.method === 'POST' &&
-                (r.requestId === createRequestId(key, 'submit') || r.requestId === createRequestId(key, 'connect')),
-        );
+const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 const inEngagement = (engagementId: string) =>
     simulator.admin.referrals().filter((r) => r.engagementId === engagementId);
 

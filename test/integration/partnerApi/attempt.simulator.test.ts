@@ -11,21 +11,11 @@ import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '.
 import {
     createRequestId,
     PartnerApiClient,
-    PartnerApiError,
     type PartnerApiTokenProvider,
     StaticTokenProvider,
 } from '../../../shared/partnerApi';
 import { fingerprint, judgeCandidates } from '../../../shared/referral/ownership';
-import { connectedReferral, context, independentReferral, seedRequest } from './helpers';
-
-async function failure(promise: Promise<unknown>): Promise<PartnerApiError> {
-    const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(PartnerApiError);
-    return error as PartnerApiError;
-}
+import { connectedReferral, context, failure, independentReferral, seedRequest } from './helpers';
 
 type ListBehaviour = 'honour' | 'refuseExternalId' | 'ignoreFilter' | 'forbidden';
 

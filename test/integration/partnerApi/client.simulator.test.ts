@@ -7,22 +7,12 @@ import {
     createRequestId,
     isGuid,
     PartnerApiClient,
-    PartnerApiError,
     type PartnerApiTokenProvider,
     partnerCorrelationId,
     StaticTokenProvider,
     TokenAcquisitionError,
 } from '../../../shared/partnerApi';
-import { connectedReferral, context, independentReferral, seedRequest } from './helpers';
-
-async function failure(promise: Promise<unknown>): Promise<PartnerApiError> {
-    const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(PartnerApiError);
-    return error as PartnerApiError;
-}
+import { connectedReferral, context, failure, independentReferral, seedRequest } from './helpers';
 
 describe('PartnerApiClient against the Partner API simulator', () => {
     let simulator: PartnerApiSimulator;

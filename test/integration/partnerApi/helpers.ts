@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { createRequestId, type PartnerApiCallContext } from '../../../shared/partnerApi';
+import { createRequestId, type PartnerApiCallContext, PartnerApiError } from '../../../shared/partnerApi';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures');
 
@@ -40,4 +40,14 @@ export function connectedReferral(engagementId: string): Record<string, unknown>
         engagementId,
         target: [{ type: 'BusinessProfileLocation', id: 'msft' }],
     };
+}
+
+/** The `PartnerApiError` a call failed with (the test fails if it succeeded or threw something else). */
+export async function failure(promise: Promise<unknown>): Promise<PartnerApiError> {
+    const error = await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PartnerApiError);
+    return error as PartnerApiError;
 }
