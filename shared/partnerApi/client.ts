@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher, request } from 'undici';
 
+import { isMicrosoftTargeted } from '../referral/ownership';
 import {
     PartnerApiError,
     type PartnerApiErrorDetails,
@@ -8,14 +9,28 @@ import {
     verdictForStatus,
 } from './errors';
 import { buildReferralFilter } from './odataFilter';
+import { createRequestId, freshRequestId, isGuid, partnerCorrelationId } from './requestIds';
 import { parseRetryAfterMs } from './retryAfter';
 import { type PartnerApiTokenProvider, TokenAcquisitionError } from './tokenProviders';
-import { type PartnerApiCallContext, type PartnerReferral, type ReferralListQuery, type ReferralPage } from './types';
+import { TimeLimitExceeded, withinTime } from './tokenProviders/timeLimit';
+import {
+    type CandidateLookup,
+    type CandidateQuery,
+    type PartnerApiCallContext,
+    type PartnerReferral,
+    type ReferralFilter,
+    type ReferralListQuery,
+    type ReferralPage,
+} from './types';
 
 export const REFERRALS_PATH = '/v1.0/engagements/referrals';
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** Stop following nextLinks after this many pages: a lookup by key never needs more, a loop would never end. */
 export const DEFAULT_MAX_PAGES = 50;
+/** Pages of a candidate lookup (up to 100 referrals each, newest first): far more than one step's window holds. */
+export const DEFAULT_LOOKUP_MAX_PAGES = 10;
+/** Clocks differ: a referral created by our own earlier attempt may carry a time slightly before we noted the step. */
+export const DEFAULT_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 export interface PartnerApiClientOptions {
     /** E.g. https://api.partner.microsoft.com (no trailing path). */
@@ -30,6 +45,8 @@ export interface PartnerApiClientOptions {
 }
 
 interface HttpAnswer {
+    /** The `MS-RequestId` it answers. */
+    requestId: string;
     status: number;
     headers: Record<string, string | string[] | undefined>;
     text: string;
@@ -41,11 +58,16 @@ interface CallSpec {
     url: URL;
     body?: string;
     context: PartnerApiCallContext;
+    /** A create's `MS-RequestId` (the same on the repeat after a 401); other calls get a fresh one per request. */
+    createRequestId?: string;
+    /** The `MS-RequestId` of the last request sent, for the error. */
+    sentRequestId?: string;
 }
 
 /**
  * The Partner API referral endpoints. One attempt per call (plus one after a 401 with a fresh token): back-off
- * belongs to the queue, which reschedules on a `transient` `PartnerApiError`.
+ * belongs to the queue, which reschedules on a `transient` `PartnerApiError`. Each request is bounded by the
+ * client's timeout and by the attempt's deadline (`context.deadline`), the token acquisition included.
  */
 export class PartnerApiClient {
     private readonly baseUrl: URL;
@@ -73,6 +95,7 @@ export class PartnerApiClient {
             url: this.url(REFERRALS_PATH),
             body: JSON.stringify(referral),
             context,
+            createRequestId: createRequestIdOf(referral, context),
         });
         return this.readReferral(answer, 'createReferral', context);
     }
@@ -112,6 +135,30 @@ export class PartnerApiClient {
         return all;
     }
 
+    /**
+     * The referrals a create since `query.since` may have made, for the caller to judge (never adopt on the server's
+     * word). First the `externalReferenceId` (or `engagementId`) filter, newest first; if the service refuses that
+     * filter (400), the documented query instead: `$orderby=createdDateTime desc`, `$filter` on `type` only. Either
+     * way pages are followed until they are older than the window, at most `maxPages`; a window not read to its end
+     * fails rather than answering "not there". Every failure is `transient`: a lookup never proves a referral wrong.
+     */
+    async findCandidates(query: CandidateQuery, context: PartnerApiCallContext): Promise<CandidateLookup> {
+        const keyFilter: ReferralFilter =
+            'engagementId' in query
+                ? { engagementId: query.engagementId, type: query.type }
+                : { externalReferenceId: query.externalReferenceId, type: query.type };
+        try {
+            try {
+                return { strategy: 'filter', candidates: await this.listWindow(keyFilter, query, context) };
+            } catch (error) {
+                if (!(error instanceof PartnerApiError) || error.kind !== 'http' || error.status !== 400) throw error;
+            }
+            return { strategy: 'recent', candidates: await this.listWindow({ type: query.type }, query, context) };
+        } catch (error) {
+            throw error instanceof PartnerApiError ? error.asTransient() : error;
+        }
+    }
+
     /** Closes the keep-alive connections (only those of an agent the client created itself). */
     async close(): Promise<void> {
         if (this.ownsDispatcher) await this.dispatcher.close();
@@ -134,8 +181,7 @@ export class PartnerApiClient {
                 operation: 'listReferrals',
                 code: 'foreignNextLink',
                 apiMessage: 'The API answered a nextLink to another host; it is not followed.',
-                requestId: context.requestId,
-                correlationId: context.correlationId,
+                correlationId: partnerCorrelationId(context.correlationId),
             });
         }
         link.protocol = this.baseUrl.protocol;
@@ -143,10 +189,48 @@ export class PartnerApiClient {
         return link;
     }
 
+    /** Newest first, down to `since - clockSkewMs`: the referrals created in the window (or without a date). */
+    private async listWindow(
+        filter: ReferralFilter,
+        query: CandidateQuery,
+        context: PartnerApiCallContext,
+    ): Promise<PartnerReferral[]> {
+        const cutoff = toMillis(query.since) - (query.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
+        const maxPages = query.maxPages ?? DEFAULT_LOOKUP_MAX_PAGES;
+        const inWindow: PartnerReferral[] = [];
+        // Only a list that really is newest first may end the scan early: check the order rather than trust it.
+        let newestFirst = true;
+        let previous = Number.POSITIVE_INFINITY;
+        let page = await this.listReferrals({ filter, orderBy: 'createdDateTime desc' }, context);
+        for (let pages = 1; ; pages++) {
+            let reachedOlder = false;
+            for (const referral of page.value) {
+                const created = Date.parse(referral.createdDateTime ?? '');
+                if (Number.isNaN(created) || created >= cutoff) inWindow.push(referral);
+                if (Number.isNaN(created)) continue;
+                if (created > previous) newestFirst = false;
+                previous = created;
+                if (created < cutoff) reachedOlder = true;
+            }
+            if (!page.nextLink || (reachedOlder && newestFirst)) return inWindow;
+            if (pages >= maxPages) {
+                throw new PartnerApiError({
+                    kind: 'invalidResponse',
+                    verdict: 'transient',
+                    operation: 'listReferrals',
+                    code: 'lookupIncomplete',
+                    apiMessage: `The lookup window did not end within ${maxPages} pages.`,
+                    correlationId: partnerCorrelationId(context.correlationId),
+                });
+            }
+            page = await this.listReferralsNextPage(page.nextLink, context);
+        }
+    }
+
     private async listPage(url: URL, context: PartnerApiCallContext): Promise<ReferralPage> {
         const answer = await this.call({ operation: 'listReferrals', method: 'GET', url, context });
         const body = parseJsonObject(answer.text);
-        if (!body || !Array.isArray(body.value)) throw this.invalidResponse('listReferrals', context, answer.status);
+        if (!body || !Array.isArray(body.value)) throw this.invalidResponse('listReferrals', context, answer);
         const nextLink = body['@odata.nextLink'];
         const count = body['@odata.count'];
         return {
@@ -158,20 +242,20 @@ export class PartnerApiClient {
 
     private readReferral(answer: HttpAnswer, operation: PartnerApiOperation, context: PartnerApiCallContext) {
         const body = parseJsonObject(answer.text);
-        if (!body || typeof body.id !== 'string') throw this.invalidResponse(operation, context, answer.status);
+        if (!body || typeof body.id !== 'string') throw this.invalidResponse(operation, context, answer);
         return body as PartnerReferral;
     }
 
-    private invalidResponse(operation: PartnerApiOperation, context: PartnerApiCallContext, status: number) {
+    private invalidResponse(operation: PartnerApiOperation, context: PartnerApiCallContext, answer: HttpAnswer) {
         // A 2xx we cannot read: for a create the referral probably exists, so look it up before creating again.
         return new PartnerApiError({
             kind: 'invalidResponse',
             verdict: 'transient',
             operation,
-            status,
+            status: answer.status,
             outcomeUnknown: operation === 'createReferral',
-            requestId: context.requestId,
-            correlationId: context.correlationId,
+            requestId: answer.requestId,
+            correlationId: partnerCorrelationId(context.correlationId),
         });
     }
 
@@ -186,10 +270,23 @@ export class PartnerApiClient {
         throw this.httpError(spec, answer);
     }
 
+    /** Milliseconds left before the attempt's deadline (Infinity without one). */
+    private remainingMs(spec: CallSpec): number {
+        const { deadline } = spec.context;
+        return deadline === undefined ? Number.POSITIVE_INFINITY : toMillis(deadline) - this.now();
+    }
+
+    /**
+     * The token, within the attempt's deadline. A provider that hangs (an identity platform or Key Vault that does
+     * not answer) is left behind, its own time limits end it, and the call fails now.
+     */
     private async token(spec: CallSpec): Promise<string | undefined> {
+        const remaining = this.remainingMs(spec);
+        if (remaining <= 0) throw this.deadlineError(spec, false);
         try {
-            return await this.options.tokenProvider.getToken();
+            return await withinTime(remaining, () => this.options.tokenProvider.getToken());
         } catch (error) {
+            if (error instanceof TimeLimitExceeded) throw this.deadlineError(spec, false, error);
             const tokenError = error instanceof TokenAcquisitionError ? error : undefined;
             throw new PartnerApiError({
                 ...this.identity(spec),
@@ -203,17 +300,23 @@ export class PartnerApiClient {
     }
 
     private async send(spec: CallSpec, token: string | undefined): Promise<HttpAnswer> {
+        const remaining = this.remainingMs(spec);
+        if (remaining <= 0) throw this.deadlineError(spec, false);
+        const requestId = spec.createRequestId ?? freshRequestId();
+        spec.sentRequestId = requestId;
         const headers: Record<string, string> = {
             accept: 'application/json',
-            'ms-requestid': spec.context.requestId,
-            'ms-correlationid': spec.context.correlationId,
+            'ms-requestid': requestId,
+            'ms-correlationid': partnerCorrelationId(spec.context.correlationId),
         };
         if (token) headers.authorization = `Bearer ${token}`;
         if (spec.body !== undefined) headers['content-type'] = 'application/json';
 
-        const deadline = new AbortController();
-        const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
-        const signal = spec.context.signal ? AbortSignal.any([deadline.signal, spec.context.signal]) : deadline.signal;
+        // Whichever ends first: this call's own timeout, or the attempt's deadline.
+        const byDeadline = remaining < this.timeoutMs;
+        const timeout = new AbortController();
+        const timer = setTimeout(() => timeout.abort(), Math.min(remaining, this.timeoutMs));
+        const signal = spec.context.signal ? AbortSignal.any([timeout.signal, spec.context.signal]) : timeout.signal;
         try {
             const response = await request(spec.url, {
                 method: spec.method,
@@ -224,12 +327,25 @@ export class PartnerApiClient {
             });
             // Always read the body: it releases the connection back to the keep-alive pool.
             const text = await response.body.text();
-            return { status: response.statusCode, headers: response.headers, text };
+            return { requestId, status: response.statusCode, headers: response.headers, text };
         } catch (error) {
-            throw this.transportError(spec, error, deadline.signal.aborted);
+            if (timeout.signal.aborted && byDeadline) throw this.deadlineError(spec, true, error);
+            throw this.transportError(spec, error, timeout.signal.aborted);
         } finally {
             clearTimeout(timer);
         }
+    }
+
+    /** The attempt's deadline passed: before anything was sent (`sent` false), or while a request was under way. */
+    private deadlineError(spec: CallSpec, sent: boolean, cause?: unknown): PartnerApiError {
+        return new PartnerApiError({
+            ...this.identity(spec),
+            kind: 'timeout',
+            verdict: 'transient',
+            code: 'deadlineExceeded',
+            outcomeUnknown: sent && spec.method === 'POST',
+            cause,
+        });
     }
 
     private transportError(spec: CallSpec, error: unknown, timedOut: boolean): PartnerApiError {
@@ -249,10 +365,12 @@ export class PartnerApiClient {
 
     private httpError(spec: CallSpec, answer: HttpAnswer): PartnerApiError {
         const apiError = readApiErrorBody(answer.text);
+        // A 409 on a create may name the very referral an earlier attempt created: look it up, never Reject on it.
+        const conflict = spec.operation === 'createReferral' && answer.status === 409;
         const details: PartnerApiErrorDetails = {
             ...this.identity(spec),
             kind: 'http',
-            verdict: verdictForStatus(answer.status),
+            verdict: conflict ? 'transient' : verdictForStatus(answer.status),
             status: answer.status,
             code: apiError.code,
             apiMessage: apiError.message,
@@ -260,7 +378,8 @@ export class PartnerApiClient {
             innerErrorCode: apiError.innerErrorCode,
             retryAfterMs: parseRetryAfterMs(answer.headers['retry-after'], this.now()),
             // A 5xx on a create may come after the referral was stored (e.g. a gateway timeout).
-            outcomeUnknown: spec.method === 'POST' && answer.status >= 500,
+            outcomeUnknown: spec.method === 'POST' && (answer.status >= 500 || conflict),
+            conflict,
         };
         if (answer.status === 401 && /900421/.test(answer.text)) {
             details.code = apiError.code ?? 'mfaRequired';
@@ -274,10 +393,30 @@ export class PartnerApiClient {
     private identity(spec: CallSpec) {
         return {
             operation: spec.operation,
-            requestId: spec.context.requestId,
-            correlationId: spec.context.correlationId,
+            requestId: spec.sentRequestId ?? spec.createRequestId,
+            correlationId: partnerCorrelationId(spec.context.correlationId),
         };
     }
+}
+
+function toMillis(time: Date | number): number {
+    return typeof time === 'number' ? time : time.getTime();
+}
+
+/**
+ * A create's `MS-RequestId`: the caller's `createRequestId` (a GUID), else derived from the deprecated `requestId`
+ * (the referral key) and the step the body is for, else (no identity to keep across retries) a fresh one.
+ */
+function createRequestIdOf(body: object, context: PartnerApiCallContext): string {
+    const { createRequestId: given, requestId: referralKey } = context;
+    if (given !== undefined) {
+        if (!isGuid(given)) throw new TypeError('createRequestId must be a GUID: use createRequestId(key, step).');
+        return given;
+    }
+    if (!referralKey) return freshRequestId();
+    const engagementId = (body as { engagementId?: unknown }).engagementId;
+    const connect = typeof engagementId === 'string' && engagementId !== '' && isMicrosoftTargeted(body);
+    return createRequestId(referralKey, connect ? 'connect' : 'submit');
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

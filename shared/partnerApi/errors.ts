@@ -9,7 +9,10 @@
 
 export type PartnerApiVerdict = 'transient' | 'permanent';
 
-/** Where the failure happened: an HTTP answer, our deadline, the connection, the token, or an unreadable 2xx body. */
+/**
+ * Where the failure happened: an HTTP answer, our timeout or the attempt's deadline (`code` `timeout` /
+ * `deadlineExceeded`), the connection, the token, or an unreadable (or incomplete) answer.
+ */
 export type PartnerApiErrorKind = 'http' | 'timeout' | 'network' | 'auth' | 'invalidResponse';
 
 export type PartnerApiOperation = 'createReferral' | 'getReferral' | 'listReferrals';
@@ -25,6 +28,7 @@ export interface PartnerApiErrorDetails {
     innerErrorCode?: string;
     retryAfterMs?: number;
     outcomeUnknown?: boolean;
+    conflict?: boolean;
     requestId?: string;
     correlationId?: string;
     cause?: unknown;
@@ -58,6 +62,11 @@ export class PartnerApiError extends Error {
      * look the referral up before creating it again.
      */
     readonly outcomeUnknown: boolean;
+    /**
+     * A 409 on a create: the service says it holds a conflicting referral, maybe the one an earlier attempt created.
+     * Transient with `outcomeUnknown`, so the step looks the referral up instead of Rejecting.
+     */
+    readonly conflict: boolean;
     readonly requestId?: string;
     readonly correlationId?: string;
     readonly action?: string;
@@ -74,6 +83,7 @@ export class PartnerApiError extends Error {
         this.innerErrorCode = details.innerErrorCode;
         this.retryAfterMs = details.retryAfterMs;
         this.outcomeUnknown = details.outcomeUnknown ?? false;
+        this.conflict = details.conflict ?? false;
         this.requestId = details.requestId;
         this.correlationId = details.correlationId;
         this.action = details.action;
@@ -81,6 +91,31 @@ export class PartnerApiError extends Error {
 
     get transient(): boolean {
         return this.verdict === 'transient';
+    }
+
+    /** The same failure as a transient one (a lookup that failed says nothing about the referral: retry). */
+    asTransient(): PartnerApiError {
+        if (this.transient) return this;
+        return new PartnerApiError({ ...this.details(), verdict: 'transient', cause: this });
+    }
+
+    private details(): PartnerApiErrorDetails {
+        return {
+            kind: this.kind,
+            verdict: this.verdict,
+            operation: this.operation,
+            status: this.status,
+            code: this.code,
+            apiMessage: this.apiMessage,
+            target: this.target,
+            innerErrorCode: this.innerErrorCode,
+            retryAfterMs: this.retryAfterMs,
+            outcomeUnknown: this.outcomeUnknown,
+            conflict: this.conflict,
+            requestId: this.requestId,
+            correlationId: this.correlationId,
+            action: this.action,
+        };
     }
 }
 

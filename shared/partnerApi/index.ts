@@ -7,6 +7,8 @@ import { PartnerApiClient } from './client';
 import { createTokenProvider, type TokenProviderOverrides } from './tokenProviders';
 
 export {
+    DEFAULT_CLOCK_SKEW_MS,
+    DEFAULT_LOOKUP_MAX_PAGES,
     DEFAULT_MAX_PAGES,
     DEFAULT_TIMEOUT_MS,
     PartnerApiClient,
@@ -22,9 +24,26 @@ export {
     verdictForStatus,
 } from './errors';
 export { buildReferralFilter, odataString } from './odataFilter';
+export {
+    createRequestId,
+    type CreateStep,
+    freshRequestId,
+    isGuid,
+    PARTNER_API_ID_NAMESPACE,
+    partnerCorrelationId,
+} from './requestIds';
 export { parseRetryAfterMs } from './retryAfter';
 export * from './tokenProviders';
-export type { PartnerApiCallContext, PartnerReferral, ReferralFilter, ReferralListQuery, ReferralPage } from './types';
+export type {
+    CandidateKey,
+    CandidateLookup,
+    CandidateQuery,
+    PartnerApiCallContext,
+    PartnerReferral,
+    ReferralFilter,
+    ReferralListQuery,
+    ReferralPage,
+} from './types';
 
 export function createPartnerApiClient(
     config: PartnerApiConfig = getConfig('partnerApi'),

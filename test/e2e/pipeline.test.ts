@@ -11,6 +11,7 @@ import { REFERRALS_QUEUE } from '../../shared/platform/names';
 import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
 import { type LocalPeers, startApp, startLocalPeers } from '../support/localRuntime';
 import { independentReferral, seedReferral } from '../support/referrals';
+import { createsFor } from '../support/simulatorRequests';
 
 let broker: DevBroker;
 let peers: LocalPeers;
@@ -88,7 +89,7 @@ const queuesIdle = () =>
 
 const referralsFor = (externalReferenceId: string) =>
     simulator.admin.referrals().filter((r) => r.externalReferenceId === externalReferenceId);
-const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 
 describe('the pipeline on the local runtime', () => {
     it('answers 401 without the function key, and queues nothing', async () => {

@@ -8,11 +8,13 @@ export { OPERATOR_ACTIONS, toTokenAcquisitionError } from './authErrors';
 export {
     certificateCredential,
     DEFAULT_REFRESH_MARGIN_MS,
+    DEFAULT_RENEWAL_TIMEOUT_MS,
     PARTNER_API_SCOPE,
     RefreshTokenProvider,
     type RefreshTokenProviderOptions,
 } from './refreshToken';
 export { NoTokenProvider, StaticTokenProvider } from './staticToken';
+export { TimeLimitExceeded, withinTime } from './timeLimit';
 export { InMemoryTokenCacheStore, tokenCachePlugin, type TokenCacheStore } from './tokenCacheStore';
 export { type PartnerApiTokenProvider, TokenAcquisitionError, type TokenFailureReason } from './types';
 

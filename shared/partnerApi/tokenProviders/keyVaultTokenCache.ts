@@ -12,8 +12,9 @@
  * remaining race can leave is a slightly older refresh token, which is still valid (Entra ID does not revoke the
  * previous refresh token when it issues a new one).
  *
- * Key Vault being unreachable never fails a token request: the local copy (or, at start, the configured refresh
- * token) keeps working, and the failure is reported as an alert-worthy event.
+ * Key Vault being unreachable (or not answering within `operationTimeoutMs`) never fails a token request: the local
+ * copy (or, at start, the configured refresh token) keeps working, and the failure is reported as an alert-worthy
+ * event.
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 
@@ -28,17 +29,21 @@ import {
 } from '../../operations/tokenHealth';
 import type { TokenCacheVaultConfig } from '../../platform/config';
 import { createAzureCredential } from '../../platform/credential';
+import { withinTime } from './timeLimit';
 import type { TokenCacheStore } from './tokenCacheStore';
+
+const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
 
 /** The part of `SecretClient` the store uses (the real client satisfies it). */
 export interface SecretStore {
     getSecret(
         name: string,
+        options?: { abortSignal?: AbortSignal },
     ): Promise<{ value?: string; properties: { version?: string; tags?: Record<string, string> } }>;
     setSecret(
         name: string,
         value: string,
-        options?: { tags?: Record<string, string> },
+        options?: { tags?: Record<string, string>; abortSignal?: AbortSignal },
     ): Promise<{ properties: { version?: string } }>;
 }
 
@@ -48,6 +53,8 @@ export interface KeyVaultTokenCacheOptions {
     syncIntervalMs?: number;
     /** After a failed sync, wait this long before trying Key Vault again. Default 30 seconds. */
     retryAfterFailureMs?: number;
+    /** Time limit of one Key Vault read or write; past it, it counts as Key Vault being unavailable. Default 10 s. */
+    operationTimeoutMs?: number;
     now?: () => number;
     events?: TokenEventSink;
 }
@@ -140,7 +147,9 @@ export class KeyVaultTokenCacheStore implements TokenCacheStore {
     private async read(): Promise<CacheVersion | undefined> {
         let secret: Awaited<ReturnType<SecretStore['getSecret']>>;
         try {
-            secret = await this.secrets.getSecret(this.options.secretName);
+            secret = await this.withinTime((abortSignal) =>
+                this.secrets.getSecret(this.options.secretName, { abortSignal }),
+            );
         } catch (error) {
             if (statusOf(error) === 404) return undefined;
             throw error;
@@ -156,13 +165,20 @@ export class KeyVaultTokenCacheStore implements TokenCacheStore {
     }
 
     private async write(cache: CacheVersion): Promise<string | undefined> {
-        const written = await this.secrets.setSecret(this.options.secretName, cache.serialized, {
-            tags: {
-                [TAG_REFRESHED_AT]: new Date(cache.refreshedAt).toISOString(),
-                [TAG_EXPIRES_IF_UNUSED]: new Date(expiresIfUnusedAt(cache.refreshedAt)).toISOString(),
-            },
-        });
+        const written = await this.withinTime((abortSignal) =>
+            this.secrets.setSecret(this.options.secretName, cache.serialized, {
+                tags: {
+                    [TAG_REFRESHED_AT]: new Date(cache.refreshedAt).toISOString(),
+                    [TAG_EXPIRES_IF_UNUSED]: new Date(expiresIfUnusedAt(cache.refreshedAt)).toISOString(),
+                },
+                abortSignal,
+            }),
+        );
         return written.properties.version;
+    }
+
+    private withinTime<T>(work: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+        return withinTime(this.options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS, work);
     }
 }
 

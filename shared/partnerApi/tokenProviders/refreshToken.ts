@@ -9,7 +9,8 @@ import {
     InteractionRequiredAuthError,
 } from '@azure/msal-node';
 
-import { toTokenAcquisitionError } from './authErrors';
+import { OPERATOR_ACTIONS, toTokenAcquisitionError } from './authErrors';
+import { TimeLimitExceeded, withinTime } from './timeLimit';
 import { InMemoryTokenCacheStore, tokenCachePlugin, type TokenCacheStore } from './tokenCacheStore';
 import { type PartnerApiTokenProvider, TokenAcquisitionError } from './types';
 
@@ -18,6 +19,9 @@ export const PARTNER_API_SCOPE = 'https://api.partner.microsoft.com/.default';
 
 /** Renew this long before expiry, so a token never expires in the middle of a call (or of msal's clock skew). */
 export const DEFAULT_REFRESH_MARGIN_MS = 5 * 60 * 1000;
+
+/** A renewal (token cache read, token endpoint, cache write) that has not ended by then is given up. */
+export const DEFAULT_RENEWAL_TIMEOUT_MS = 30_000;
 
 export interface RefreshTokenProviderOptions {
     tenantId: string;
@@ -31,6 +35,11 @@ export interface RefreshTokenProviderOptions {
     authorityHost: string;
     scopes?: string[];
     refreshMarginMs?: number;
+    /**
+     * Time limit of one renewal. msal takes no abort signal, so a token endpoint (or cache store) that never answers
+     * would otherwise hold every caller, now and later, on the one shared renewal.
+     */
+    renewalTimeoutMs?: number;
     /** Keeps msal's cache (and so the rotated refresh token) across restarts. In memory by default. */
     cacheStore?: TokenCacheStore;
     /** msal's HTTP seam: tests route the authority to a loopback server through it. */
@@ -53,7 +62,8 @@ interface CachedToken {
 /**
  * PARTNER_API_AUTH=refresh-token: the secure application model. An msal confidential client redeems the refresh token
  * of a one-time, MFA-backed consent for Partner API access tokens. Tokens are kept until `refreshMarginMs` before they
- * expire; concurrent callers share one renewal; the rotated refresh token stays in msal's cache (see `cacheStore`).
+ * expire; concurrent callers share one renewal, which has a time limit; the rotated refresh token stays in msal's
+ * cache (see `cacheStore`).
  */
 export class RefreshTokenProvider implements PartnerApiTokenProvider {
     readonly mode = 'refresh-token' as const;
@@ -75,7 +85,7 @@ export class RefreshTokenProvider implements PartnerApiTokenProvider {
 
     getToken(): Promise<string> {
         if (this.cached && this.isFresh(this.cached.expiresAtMs)) return Promise.resolve(this.cached.accessToken);
-        this.renewal ??= this.renew().finally(() => {
+        this.renewal ??= this.renewWithinTime().finally(() => {
             this.renewal = undefined;
         });
         return this.renewal;
@@ -88,6 +98,18 @@ export class RefreshTokenProvider implements PartnerApiTokenProvider {
 
     private isFresh(expiresAtMs: number): boolean {
         return expiresAtMs - this.refreshMarginMs > this.now();
+    }
+
+    private async renewWithinTime(): Promise<string> {
+        const limitMs = this.options.renewalTimeoutMs ?? DEFAULT_RENEWAL_TIMEOUT_MS;
+        try {
+            return await withinTime(limitMs, () => this.renew());
+        } catch (error) {
+            if (!(error instanceof TimeLimitExceeded)) throw error;
+            throw new TokenAcquisitionError('unavailable', OPERATOR_ACTIONS.unavailable, true, 'renewalTimeout', {
+                cause: error,
+            });
+        }
     }
 
     private async renew(): Promise<string> {

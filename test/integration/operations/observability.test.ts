@@ -21,10 +21,12 @@ import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay'
 import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
+import { partnerCorrelationId } from '../../../shared/partnerApi/requestIds';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { expectNoPii, PII, referralWithPii } from '../../support/referrals';
+import { createsFor } from '../../support/simulatorRequests';
 
 let peers: LocalPeers;
 let broker: DevBroker;
@@ -101,7 +103,7 @@ const waitForStatus = (key: string, expected: string) =>
         `${key} to be ${expected}`,
     );
 
-const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 const events = (name: string) =>
     hostLines
         .map((line) => /(\{"event":.*\})$/.exec(line)?.[1])
@@ -147,7 +149,7 @@ describe('correlation id', () => {
         await waitForStatus('pii-shared', 'Connected');
         const posts = postsFor('pii-shared');
         expect(posts.map((p) => p.status)).toEqual([503, 200, 200]); // submit (retried), then connect
-        expect(new Set(posts.map((p) => p.correlationId))).toEqual(new Set(['corr-pii-shared']));
+        expect(new Set(posts.map((p) => p.correlationId))).toEqual(new Set([partnerCorrelationId('corr-pii-shared')]));
     });
 
     it('is a new UUID when the caller sends none, the same one on every Partner API call', async () => {
@@ -163,7 +165,9 @@ describe('correlation id', () => {
             .createSender(REFERRALS_QUEUE)
             .sendMessages(referralMessage({ key: 'pii-published', body: referralWithPii(), correlationId: 'corr-up' }));
         await waitForStatus('pii-published', 'Connected');
-        expect(postsFor('pii-published').map((p) => p.correlationId)).toEqual(['corr-up', 'corr-up']);
+        // Not a GUID: sent as its stable UUIDv5, as MS-CorrelationId is documented to be a GUID.
+        const mapped = partnerCorrelationId('corr-up');
+        expect(postsFor('pii-published').map((p) => p.correlationId)).toEqual([mapped, mapped]);
     });
 });
 

@@ -25,6 +25,7 @@ import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { independentReferral, seedReferral } from '../../support/referrals';
+import { createsFor } from '../../support/simulatorRequests';
 
 let peers: LocalPeers;
 let broker: DevBroker;
@@ -116,7 +117,7 @@ async function queuesIdle() {
     }
 }
 
-const postsFor = (key: string) => simulator.admin.requests().filter((r) => r.method === 'POST' && r.requestId === key);
+const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 const inEngagement = (engagementId: string) =>
     simulator.admin.referrals().filter((r) => r.engagementId === engagementId);
 

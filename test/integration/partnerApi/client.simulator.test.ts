@@ -1,24 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { type AddressInfo } from 'node:net';
 
 import { NO_FAULTS, type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
 import {
+    createRequestId,
+    isGuid,
     PartnerApiClient,
-    PartnerApiError,
     type PartnerApiTokenProvider,
+    partnerCorrelationId,
     StaticTokenProvider,
     TokenAcquisitionError,
 } from '../../../shared/partnerApi';
-import { connectedReferral, context, independentReferral, seedRequest } from './helpers';
-
-async function failure(promise: Promise<unknown>): Promise<PartnerApiError> {
-    const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(PartnerApiError);
-    return error as PartnerApiError;
-}
+import { connectedReferral, context, failure, independentReferral, seedRequest } from './helpers';
 
 describe('PartnerApiClient against the Partner API simulator', () => {
     let simulator: PartnerApiSimulator;
@@ -128,7 +122,9 @@ describe('PartnerApiClient against the Partner API simulator', () => {
             const ctx = context('referral-key-429');
             const error = await failure(client.createReferral(independentReferral(), ctx));
             expect(error).toMatchObject({ status: 429, verdict: 'transient', retryAfterMs: 7000, kind: 'http' });
-            const attempts = simulator.admin.requests().filter((r) => r.requestId === 'referral-key-429');
+            const attempts = simulator.admin
+                .requests()
+                .filter((r) => r.requestId === createRequestId('referral-key-429', 'submit'));
             expect(attempts).toEqual([
                 expect.objectContaining({
                     method: 'POST',
@@ -174,7 +170,11 @@ describe('PartnerApiClient against the Partner API simulator', () => {
             const error = await failure(client.createReferral(independentReferral('crm-lost'), context('key-lost')));
             expect(error).toMatchObject({ kind: 'network', verdict: 'transient', outcomeUnknown: true });
             expect(simulator.admin.referrals().map((r) => r.externalReferenceId)).toEqual(['crm-lost']);
-            expect(simulator.admin.requests()[0]).toMatchObject({ requestId: 'key-lost', fault: 'lost', status: 200 });
+            expect(simulator.admin.requests()[0]).toMatchObject({
+                requestId: createRequestId('key-lost', 'submit'),
+                fault: 'lost',
+                status: 200,
+            });
 
             // The crash-window lookup finds it (GET is outside the default fault scope).
             const found = await client.listReferrals({ filter: { externalReferenceId: 'crm-lost' } }, context());
@@ -290,24 +290,32 @@ describe('PartnerApiClient request headers', () => {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
         const client = new PartnerApiClient({ baseUrl: url, tokenProvider: new StaticTokenProvider('header-token') });
         try {
-            await client.createReferral(independentReferral(), { requestId: 'referral-key', correlationId: 'corr-1' });
-            await client.getReferral('r-1', { requestId: 'referral-key', correlationId: 'corr-2' });
-            await client.getReferral('r-1', { requestId: 'referral-key', correlationId: 'corr-3' });
-            await client.getReferral('r-1', { requestId: 'referral-key', correlationId: 'corr-4' });
+            const correlationId = randomUUID();
+            const submitId = createRequestId('referral-key', 'submit');
+            await client.createReferral(independentReferral(), { correlationId, createRequestId: submitId });
+            await client.getReferral('r-1', { correlationId: 'corr-2' });
+            await client.getReferral('r-1', { correlationId: 'corr-2' });
+            await client.getReferral('r-1', { correlationId });
             expect(seen[0]).toMatchObject({
                 method: 'POST',
                 headers: expect.objectContaining({
                     authorization: 'Bearer header-token',
                     accept: 'application/json',
                     'content-type': 'application/json',
-                    'ms-requestid': 'referral-key',
-                    'ms-correlationid': 'corr-1',
+                    'ms-requestid': submitId,
+                    'ms-correlationid': correlationId,
                 }) as unknown,
             });
             expect(seen[1]!.headers).toMatchObject({
                 authorization: 'Bearer header-token',
-                'ms-correlationid': 'corr-2',
+                'ms-correlationid': partnerCorrelationId('corr-2'),
             });
+            // Both are GUIDs, as documented: a non-GUID correlation id is mapped (stably), every GET gets a new id.
+            const requestIds = seen.map((s) => s.headers['ms-requestid'] as string);
+            const correlationIds = seen.map((s) => s.headers['ms-correlationid'] as string);
+            expect([...requestIds, ...correlationIds].every(isGuid)).toBe(true);
+            expect(new Set(requestIds).size).toBe(4);
+            expect(correlationIds).toEqual([correlationId, correlationIds[1], correlationIds[1], correlationId]);
             // Keep-alive: connections are reused (undici may open a second one right after a POST).
             expect(new Set(seen.map((s) => s.clientPort)).size).toBeLessThan(seen.length);
         } finally {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type PartnerApiCallContext } from '../../../shared/partnerApi';
+import { createRequestId, type PartnerApiCallContext, PartnerApiError } from '../../../shared/partnerApi';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures');
 
@@ -20,8 +20,12 @@ export function seedResponse(): Record<string, unknown> {
     >;
 }
 
-export function context(requestId: string = randomUUID()): PartnerApiCallContext {
-    return { requestId, correlationId: randomUUID() };
+/** A call's context; with a referral key, the `MS-RequestId` its submit create carries on every retry. */
+export function context(referralKey?: string): PartnerApiCallContext {
+    return {
+        correlationId: randomUUID(),
+        ...(referralKey === undefined ? {} : { createRequestId: createRequestId(referralKey, 'submit') }),
+    };
 }
 
 export function independentReferral(externalReferenceId?: string): Record<string, unknown> {
@@ -36,4 +40,14 @@ export function connectedReferral(engagementId: string): Record<string, unknown>
         engagementId,
         target: [{ type: 'BusinessProfileLocation', id: 'msft' }],
     };
+}
+
+/** The `PartnerApiError` a call failed with (the test fails if it succeeded or threw something else). */
+export async function failure(promise: Promise<unknown>): Promise<PartnerApiError> {
+    const error = await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PartnerApiError);
+    return error as PartnerApiError;
 }
