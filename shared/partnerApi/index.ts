@@ -6,13 +6,7 @@ import { getConfig, type PartnerApiConfig } from '../platform/config';
 import { PartnerApiClient } from './client';
 import { createTokenProvider, type TokenProviderOverrides } from './tokenProviders';
 
-export {
-    DEFAULT_MAX_PAGES,
-    DEFAULT_TIMEOUT_MS,
-    PartnerApiClient,
-    type PartnerApiClientOptions,
-    REFERRALS_PATH,
-} from './client';
+export { DEFAULT_MAX_PAGES, PartnerApiClient, type PartnerApiClientOptions, REFERRALS_PATH } from './client';
 export {
     MAX_API_MESSAGE_LENGTH,
     PartnerApiError,
