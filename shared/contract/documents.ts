@@ -140,6 +140,11 @@ function problemResponse(description: string): JsonSchema {
     };
 }
 
+/** A dependency (Service Bus, Cosmos DB) is unavailable: retry after `Retry-After` seconds. */
+function unavailableResponse(description: string): JsonSchema {
+    return { ...problemResponse(description), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+}
+
 const CORRELATION_HEADER: JsonSchema = {
     description: "The correlation id (the caller's x-correlation-id, else a new one); sent on as MS-CorrelationId.",
     schema: { type: 'string' },
@@ -206,10 +211,7 @@ export function openApiDocument(): JsonSchema {
                         '409': problemResponse('The Idempotency-Key was used for a different referral.'),
                         '413': problemResponse(`The body is larger than ${MAX_BODY_BYTES} bytes.`),
                         '415': problemResponse('The body is not JSON.'),
-                        '503': {
-                            ...problemResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
-                            headers: { 'Retry-After': { schema: { type: 'integer' } } },
-                        },
+                        '503': unavailableResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
                     },
                 },
             },
@@ -227,6 +229,7 @@ export function openApiDocument(): JsonSchema {
                         },
                         '401': { description: 'No valid function key.' },
                         '404': problemResponse('No referral has this id.'),
+                        '503': unavailableResponse('Cosmos DB cannot be reached right now; retry later.'),
                     },
                 },
             },

@@ -19,6 +19,8 @@ export interface LogFields {
     durationMs?: number;
     delayMs?: number;
     httpStatus?: number;
+    /** An error's class name (`ErrorResponse`, `TypeError`): never its message, which may quote customer data. */
+    errorName?: string;
     errorCode?: string;
     /** Paths of invalid or unknown properties, never their values. */
     problemPaths?: string[];
