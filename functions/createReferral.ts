@@ -1,17 +1,14 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { app } from '@azure/functions';
 
 import { intakeDependencies } from '../shared/dependencies';
+import { httpHandler } from '../shared/platform/http';
 import { invocationLogger } from '../shared/platform/logging';
 import { acceptReferral, type IntakeDependencies } from '../shared/referral/intake';
 
 /** POST /api/referrals: validates a referral request and queues it for submission to the Partner API. */
-export async function createReferral(
-    request: HttpRequest,
-    context: InvocationContext,
-    deps: IntakeDependencies = intakeDependencies(),
-): Promise<HttpResponseInit> {
-    return acceptReferral(request, deps, invocationLogger(context));
-}
+export const createReferral = httpHandler((request, context, deps: IntakeDependencies = intakeDependencies()) =>
+    acceptReferral(request, deps, invocationLogger(context)),
+);
 
 app.http('createReferral', {
     methods: ['POST'],

@@ -167,6 +167,11 @@ function problemResponse(description: string): JsonSchema {
     };
 }
 
+/** A dependency (Service Bus, Cosmos DB) is unavailable: retry after `Retry-After` seconds. */
+function unavailableResponse(description: string): JsonSchema {
+    return { ...problemResponse(description), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+}
+
 const CORRELATION_HEADER: JsonSchema = {
     description: "The correlation id (the caller's x-correlation-id, else a new one); sent on as MS-CorrelationId.",
     schema: { type: 'string' },
@@ -236,10 +241,7 @@ export function openApiDocument(): JsonSchema {
                                 `as JSON, numbers re-serialised, plus its properties) would exceed ${MAX_MESSAGE_BYTES} bytes.`,
                         ),
                         '415': problemResponse('The body is not JSON.'),
-                        '503': {
-                            ...problemResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
-                            headers: { 'Retry-After': { schema: { type: 'integer' } } },
-                        },
+                        '503': unavailableResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
                     },
                 },
             },
@@ -257,6 +259,7 @@ export function openApiDocument(): JsonSchema {
                         },
                         '401': { description: 'No valid function key.' },
                         '404': problemResponse('No referral has this id.'),
+                        '503': unavailableResponse('Cosmos DB cannot be reached right now; retry later.'),
                     },
                 },
             },

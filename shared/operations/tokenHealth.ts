@@ -6,6 +6,7 @@
  *
  * Events here carry dates, counts and codes from a closed list: never a token, a secret or a cache.
  */
+import type { LogEvent } from '../platform/logging';
 
 /** Refresh tokens of this flow expire after this long unused (Entra ID's inactivity limit). */
 export const REFRESH_TOKEN_INACTIVITY_DAYS = 90;
@@ -55,7 +56,7 @@ export interface TokenEventFields extends Partial<TokenHealth> {
 }
 
 export type TokenEventLevel = 'info' | 'warn' | 'error';
-export type TokenEventSink = (level: TokenEventLevel, name: string, fields: TokenEventFields) => void;
+export type TokenEventSink = (level: TokenEventLevel, name: LogEvent, fields: TokenEventFields) => void;
 
 /**
  * Token events outside any invocation (the token cache is process-wide): one JSON line on the console, which the

@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher, request } from 'undici';
 
+import { DEFAULT_PARTNER_API_TIMEOUT_MS } from '../platform/config';
 import { isMicrosoftTargeted } from '../referral/ownership';
 import {
     PartnerApiError,
@@ -24,7 +25,6 @@ import {
 } from './types';
 
 export const REFERRALS_PATH = '/v1.0/engagements/referrals';
-export const DEFAULT_TIMEOUT_MS = 30_000;
 /** Stop following nextLinks after this many pages: a lookup by key never needs more, a loop would never end. */
 export const DEFAULT_MAX_PAGES = 50;
 /** Pages of a candidate lookup (up to 100 referrals each, newest first): far more than one step's window holds. */
@@ -78,7 +78,7 @@ export class PartnerApiClient {
 
     constructor(private readonly options: PartnerApiClientOptions) {
         this.baseUrl = new URL(options.baseUrl.replace(/\/+$/, '') + '/');
-        this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+        this.timeoutMs = options.timeoutMs ?? DEFAULT_PARTNER_API_TIMEOUT_MS;
         this.now = options.now ?? Date.now;
         this.ownsDispatcher = !options.dispatcher;
         // Keep-alive: one TLS handshake per connection rather than per referral.

@@ -10,7 +10,6 @@ export {
     DEFAULT_CLOCK_SKEW_MS,
     DEFAULT_LOOKUP_MAX_PAGES,
     DEFAULT_MAX_PAGES,
-    DEFAULT_TIMEOUT_MS,
     PartnerApiClient,
     type PartnerApiClientOptions,
     REFERRALS_PATH,

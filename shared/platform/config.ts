@@ -1,234 +1,442 @@
 /**
- * Every setting the app reads, with its meaning and default, in one place.
+ * Every setting the app reads, each declared once: its name (the key of its declaration), meaning, where Azure must
+ * provide it, default and parser. The SETTINGS table (README, the infra/ contract tests) and the type of each config
+ * section are derived from these declarations, so a setting's meaning, parsing and type cannot drift apart.
  *
  * Settings are read and validated once, lazily, on first use: an exception at import time would stop every function
- * in the app (the worker fails to load the entry point), so nothing here runs when a module is imported.
+ * in the app (the worker fails to load the entry point), so nothing here reads the environment when it is imported.
  */
 import Joi from 'joi';
 
 /** Where a setting is expected when the app runs in Azure (infra/ must provide every `required` one). */
 export type AzurePresence = 'required' | 'optional' | 'local-only';
 
+/** A parser turns the (trimmed, non-empty) text of a setting into its value, or into a problem naming the setting. */
+type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+type Parser<T> = (raw: string, name: string) => Parsed<T>;
+
+interface Declaration<T, D extends string | undefined> {
+    readonly meaning: string;
+    readonly azure: AzurePresence;
+    /** As it would be written in the environment; parsed like a set value. */
+    readonly default: D;
+    readonly parse: Parser<T>;
+}
+
+// NoInfer: T and D come from the declaration itself, not from the section it is written in (which would make a
+// setting without a parser `unknown` instead of `string`).
+function setting<T = string, D extends string | undefined = undefined>(declaration: {
+    meaning: string;
+    azure: AzurePresence;
+    default?: D;
+    parse?: Parser<T>;
+}): Declaration<NoInfer<T>, NoInfer<D>> {
+    const text: Parser<string> = (raw) => ({ ok: true, value: raw });
+    return {
+        meaning: declaration.meaning,
+        azure: declaration.azure,
+        default: declaration.default as D,
+        parse: declaration.parse ?? (text as unknown as Parser<T>),
+    };
+}
+
+// Parsers.
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fails = (problem: string): Parsed<never> => ({ ok: false, problem });
+
+const positiveInteger: Parser<number> = (raw, name) => {
+    const value = Number(raw);
+    return Number.isSafeInteger(value) && value >= 1 ? ok(value) : fails(`${name} must be a positive integer`);
+};
+
+const flag: Parser<boolean> = (raw) => ok(raw === 'true');
+
+const withoutTrailingSlashes: Parser<string> = (raw) => ok(raw.replace(/\/+$/, ''));
+
+function oneOf<const V extends string>(values: readonly V[]): Parser<V> {
+    return (raw, name) =>
+        (values as readonly string[]).includes(raw)
+            ? ok(raw as V)
+            : fails(`${name} must be one of ${values.join(', ')}`);
+}
+
+/** A URL with one of `schemes`; `base` also drops trailing slashes (paths are appended to it). */
+function url(schemes: ['http', 'https'] | ['https'], options: { base?: boolean } = {}): Parser<string> {
+    return (raw, name) => {
+        const value = options.base ? raw.replace(/\/+$/, '') : raw;
+        return Joi.string().uri({ scheme: schemes }).validate(value).error
+            ? fails(`${name} must be an ${schemes.length > 1 ? 'http(s)' : 'https'} URL`)
+            : ok(value);
+    };
+}
+
+const keyVaultSecretName: Parser<string> = (raw, name) =>
+    /^[0-9A-Za-z-]{1,127}$/.test(raw) ? ok(raw) : fails(`${name} must be 1-127 letters, digits and dashes`);
+
+/** Cosmos DB refuses a `ttl` above 2^31 - 1 seconds (about 68 years). */
+const MAX_TTL_DAYS = Math.floor(2_147_483_647 / 86_400);
+
+/** Whole days, or 0 / -1 for ever. */
+const ttlDays: Parser<number> = (raw, name) => {
+    const days = Number(raw);
+    return /^-?\d+$/.test(raw) && days >= -1 && days <= MAX_TTL_DAYS
+        ? ok(days)
+        : fails(`${name} must be a whole number of days from 1 to ${MAX_TTL_DAYS}, or 0 or -1 for ever`);
+};
+
+// Declarations used by more than one section.
+
+export const DEFAULT_PARTNER_API_TIMEOUT_MS = 30_000;
+
+const PARTNER_API_TIMEOUT_MS = setting({
+    meaning: 'Timeout of one Partner API call, in milliseconds.',
+    default: String(DEFAULT_PARTNER_API_TIMEOUT_MS),
+    azure: 'optional',
+    parse: positiveInteger,
+});
+
+/** The lease when STEP_LEASE_MS is not set: one attempt is a lookup and a create, plus room for Cosmos DB writes. */
+export function defaultLeaseMs(timeoutMs: number): number {
+    return 2 * timeoutMs + 30_000;
+}
+
+function isLoopbackUrl(address: string): boolean {
+    try {
+        const host = new URL(address).hostname;
+        return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+    } catch {
+        return false;
+    }
+}
+
+/** Parses `AccountEndpoint=...;AccountKey=...;` as the Cosmos emulators print it. */
+function parseCosmosConnectionString(connectionString: string): { endpoint?: string; key?: string } {
+    const parts = new Map<string, string>();
+    for (const part of connectionString.split(';')) {
+        const index = part.indexOf('=');
+        if (index > 0) parts.set(part.slice(0, index).trim().toLowerCase(), part.slice(index + 1).trim());
+    }
+    return { endpoint: parts.get('accountendpoint'), key: parts.get('accountkey') };
+}
+
+type Declarations = Record<string, Declaration<unknown, string | undefined>>;
+
+/** The parsed values of a section's settings: a setting without a default may be absent. */
+type Values<S extends Declarations> = {
+    [K in keyof S]: S[K] extends Declaration<infer T, infer D> ? (D extends string ? T : T | undefined) : never;
+};
+
+/**
+ * A section: settings read together, and how their values become the section's config (the rules that span several
+ * settings). Each section is parsed on its own, so a function only fails on the settings it really uses.
+ */
+function section<S extends Declarations, C>(settings: S, assemble: (values: Values<S>, problems: string[]) => C) {
+    return { settings, assemble };
+}
+
+type ServiceBusConnectionConfig =
+    | { kind: 'connectionString'; connectionString: string }
+    | { kind: 'identity'; fullyQualifiedNamespace: string; clientId?: string };
+
+type CosmosConnectionConfig =
+    | { kind: 'key'; endpoint: string; key: string; disableTlsVerification: boolean }
+    | { kind: 'identity'; endpoint: string; clientId?: string };
+
+const SECTIONS = {
+    // Service Bus: the Functions connection named "ServiceBusConnection", shared by the triggers and the sender.
+    serviceBus: section(
+        {
+            ServiceBusConnection__fullyQualifiedNamespace: setting({
+                meaning: 'Service Bus namespace host (<ns>.servicebus.windows.net), reached with a managed identity.',
+                azure: 'required',
+            }),
+            ServiceBusConnection__clientId: setting({
+                meaning: 'Client id of the user-assigned managed identity used for Service Bus.',
+                azure: 'required',
+            }),
+            // Read by the Functions host only.
+            ServiceBusConnection__credential: setting({
+                meaning: 'Set to "managedidentity" so the Functions host uses the identity above.',
+                azure: 'required',
+            }),
+            ServiceBusConnection: setting({
+                meaning: 'A connection string instead of identity (emulators and the local dev broker only).',
+                azure: 'local-only',
+            }),
+        },
+        (v, problems): ServiceBusConnectionConfig => {
+            const namespace = v.ServiceBusConnection__fullyQualifiedNamespace;
+            if (namespace) {
+                return {
+                    kind: 'identity',
+                    fullyQualifiedNamespace: namespace,
+                    clientId: v.ServiceBusConnection__clientId,
+                };
+            }
+            if (v.ServiceBusConnection) return { kind: 'connectionString', connectionString: v.ServiceBusConnection };
+            problems.push(
+                'set ServiceBusConnection__fullyQualifiedNamespace (Azure) or ServiceBusConnection (emulator)',
+            );
+            return { kind: 'connectionString', connectionString: '' };
+        },
+    ),
+    // Cosmos DB: the connection named "CosmosDbConnection".
+    cosmos: section(
+        {
+            CosmosDbConnection__accountEndpoint: setting({
+                meaning:
+                    'Cosmos DB account endpoint (https://<account>.documents.azure.com:443/), reached with a managed identity.',
+                azure: 'required',
+            }),
+            CosmosDbConnection__clientId: setting({
+                meaning: 'Client id of the user-assigned managed identity used for Cosmos DB.',
+                azure: 'required',
+            }),
+            CosmosDbConnection: setting({
+                meaning: 'A connection string (AccountEndpoint=...;AccountKey=...;) for emulators only.',
+                azure: 'local-only',
+            }),
+            COSMOS_DISABLE_TLS_VERIFICATION: setting({
+                meaning: 'Accept a self-signed certificate from a Cosmos emulator on loopback (true/false).',
+                default: 'false',
+                azure: 'local-only',
+                parse: flag,
+            }),
+        },
+        (v, problems): CosmosConnectionConfig => {
+            const endpoint = v.CosmosDbConnection__accountEndpoint;
+            if (endpoint) return { kind: 'identity', endpoint, clientId: v.CosmosDbConnection__clientId };
+            if (!v.CosmosDbConnection) {
+                problems.push('set CosmosDbConnection__accountEndpoint (Azure) or CosmosDbConnection (emulator)');
+                return { kind: 'identity', endpoint: '' };
+            }
+            const parsed = parseCosmosConnectionString(v.CosmosDbConnection);
+            if (!parsed.endpoint || !parsed.key) {
+                problems.push('CosmosDbConnection must have the form AccountEndpoint=...;AccountKey=...;');
+            }
+            const disableTlsVerification = v.COSMOS_DISABLE_TLS_VERIFICATION;
+            if (disableTlsVerification && parsed.endpoint && !isLoopbackUrl(parsed.endpoint)) {
+                problems.push('COSMOS_DISABLE_TLS_VERIFICATION is only allowed for an emulator on loopback');
+            }
+            return { kind: 'key', endpoint: parsed.endpoint ?? '', key: parsed.key ?? '', disableTlsVerification };
+        },
+    ),
+    partnerApi: section(
+        {
+            PARTNER_API_BASE_URL: setting({
+                meaning: 'Base URL of the Partner API.',
+                default: 'https://api.partner.microsoft.com',
+                azure: 'optional',
+                parse: url(['http', 'https'], { base: true }),
+            }),
+            PARTNER_API_AUTH: setting({
+                meaning:
+                    'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
+                default: 'refresh-token',
+                azure: 'required',
+                parse: oneOf(['refresh-token', 'static', 'none']),
+            }),
+            PARTNER_API_TIMEOUT_MS,
+            PARTNER_API_TOKEN: setting({
+                meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
+                azure: 'local-only',
+            }),
+            PARTNER_API_TENANT_ID: setting({
+                meaning: 'Entra tenant id of the partner (refresh-token mode).',
+                azure: 'required',
+            }),
+            PARTNER_API_CLIENT_ID: setting({
+                meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
+                azure: 'required',
+            }),
+            PARTNER_API_CLIENT_SECRET: setting({
+                meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
+                azure: 'required',
+            }),
+            PARTNER_API_CLIENT_CERTIFICATE: setting({
+                meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
+                azure: 'optional',
+            }),
+            PARTNER_API_REFRESH_TOKEN: setting({
+                meaning:
+                    'Refresh token from the one-time consent (refresh-token mode; a Key Vault reference in Azure).',
+                azure: 'required',
+            }),
+            PARTNER_API_AUTHORITY_HOST: setting({
+                meaning: 'Entra authority host used to redeem the refresh token.',
+                default: 'https://login.microsoftonline.com',
+                azure: 'optional',
+                parse: withoutTrailingSlashes,
+            }),
+            PARTNER_API_TOKEN_CACHE_VAULT_URL: setting({
+                meaning:
+                    "Key Vault (https://<vault>.vault.azure.net/) that keeps the refresh-token mode's token cache, so a " +
+                    'rotated refresh token survives restarts and scale-out. Empty: the cache lives in memory only.',
+                azure: 'required',
+                parse: url(['https']),
+            }),
+            PARTNER_API_TOKEN_CACHE_SECRET_NAME: setting({
+                meaning: 'Name of the Key Vault secret that holds the token cache.',
+                default: 'partner-api-token-cache',
+                azure: 'optional',
+                parse: keyVaultSecretName,
+            }),
+            PARTNER_API_TOKEN_CACHE_CLIENT_ID: setting({
+                meaning: 'Client id of the managed identity that reads and writes the token cache in Key Vault.',
+                azure: 'required',
+            }),
+        },
+        (v, problems) => {
+            const auth = v.PARTNER_API_AUTH;
+            const vaultUrl = v.PARTNER_API_TOKEN_CACHE_VAULT_URL;
+            const config = {
+                baseUrl: v.PARTNER_API_BASE_URL,
+                auth,
+                timeoutMs: v.PARTNER_API_TIMEOUT_MS,
+                staticToken: v.PARTNER_API_TOKEN,
+                tenantId: v.PARTNER_API_TENANT_ID,
+                clientId: v.PARTNER_API_CLIENT_ID,
+                clientSecret: v.PARTNER_API_CLIENT_SECRET,
+                clientCertificatePem: v.PARTNER_API_CLIENT_CERTIFICATE,
+                refreshToken: v.PARTNER_API_REFRESH_TOKEN,
+                authorityHost: v.PARTNER_API_AUTHORITY_HOST,
+                /** Where the refresh-token mode keeps its token cache; absent: in memory only. */
+                tokenCache: vaultUrl
+                    ? {
+                          vaultUrl,
+                          secretName: v.PARTNER_API_TOKEN_CACHE_SECRET_NAME,
+                          /** The managed identity's client id (Azure); absent: the developer's own credentials. */
+                          clientId: v.PARTNER_API_TOKEN_CACHE_CLIENT_ID,
+                      }
+                    : undefined,
+            };
+            if (auth === 'static' && !config.staticToken)
+                problems.push('PARTNER_API_AUTH=static needs PARTNER_API_TOKEN');
+            if (auth === 'refresh-token') {
+                for (const name of [
+                    'PARTNER_API_TENANT_ID',
+                    'PARTNER_API_CLIENT_ID',
+                    'PARTNER_API_REFRESH_TOKEN',
+                ] as const) {
+                    if (!v[name]) problems.push(`PARTNER_API_AUTH=refresh-token needs ${name}`);
+                }
+                if (!config.clientSecret && !config.clientCertificatePem) {
+                    problems.push(
+                        'PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE',
+                    );
+                }
+            }
+            if (auth === 'none' && !isLoopbackUrl(config.baseUrl)) {
+                problems.push('PARTNER_API_AUTH=none is only allowed for a simulator on loopback');
+            }
+            return config;
+        },
+    ),
+    retry: section(
+        {
+            SUBMIT_MAX_ATTEMPTS: setting({
+                meaning: 'Partner API attempts per step (submit, connect) before the referral is marked Failed.',
+                default: '8',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+            RETRY_BASE_DELAY_MS: setting({
+                meaning:
+                    'First back-off delay after a transient Partner API failure; doubles per attempt, with jitter.',
+                default: '2000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+            RETRY_MAX_DELAY_MS: setting({
+                meaning: 'Upper bound of one back-off delay (Retry-After from the Partner API still wins when longer).',
+                default: '900000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+        },
+        (v) => ({
+            maxAttempts: v.SUBMIT_MAX_ATTEMPTS,
+            baseDelayMs: v.RETRY_BASE_DELAY_MS,
+            maxDelayMs: v.RETRY_MAX_DELAY_MS,
+        }),
+    ),
+    lease: section(
+        {
+            PARTNER_API_TIMEOUT_MS,
+            STEP_LEASE_MS: setting({
+                meaning:
+                    'How long a delivery holds a submit/connect step before another delivery may take it over (after ' +
+                    'a crash). Must be longer than two Partner API calls; empty: 2 x PARTNER_API_TIMEOUT_MS + 30000.',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+        },
+        (v, problems) => {
+            const timeoutMs = v.PARTNER_API_TIMEOUT_MS;
+            const leaseMs = v.STEP_LEASE_MS ?? defaultLeaseMs(timeoutMs);
+            // A shorter lease could run out while the holder still waits for the Partner API, and a second delivery
+            // would then call it alongside.
+            if (leaseMs <= 2 * timeoutMs) {
+                problems.push('STEP_LEASE_MS must be longer than two Partner API calls (2 x PARTNER_API_TIMEOUT_MS)');
+            }
+            /** How long a claim holds a step: longer than the worst case of one attempt (lookup + create). */
+            return { leaseMs };
+        },
+    ),
+    retention: section(
+        {
+            REFERRAL_TTL_DAYS: setting({
+                meaning:
+                    'Days a referral record (with its customer data) is kept in Cosmos DB after its last change; ' +
+                    '0 or -1 keeps records forever.',
+                default: '365',
+                azure: 'optional',
+                parse: ttlDays,
+            }),
+        },
+        (v) => ({
+            /** The Cosmos DB per-item `ttl` written on every record: seconds, or -1 to keep the record forever. */
+            ttlSeconds: v.REFERRAL_TTL_DAYS > 0 ? v.REFERRAL_TTL_DAYS * 86_400 : -1,
+        }),
+    ),
+};
+
+type Section = keyof typeof SECTIONS;
+
+export type AppConfig = { [K in Section]: ReturnType<(typeof SECTIONS)[K]['assemble']> };
+export type PartnerApiConfig = AppConfig['partnerApi'];
+export type PartnerApiAuthMode = PartnerApiConfig['auth'];
+export type TokenCacheVaultConfig = NonNullable<PartnerApiConfig['tokenCache']>;
+export type RetryConfig = AppConfig['retry'];
+
+export type SettingName = { [K in Section]: keyof (typeof SECTIONS)[K]['settings'] & string }[Section];
+
 export interface SettingDefinition {
-    name: string;
+    name: SettingName;
     meaning: string;
     default?: string;
     azure: AzurePresence;
 }
 
-export const SETTINGS = [
-    // Service Bus: the Functions connection named "ServiceBusConnection", shared by the triggers and the sender.
-    {
-        name: 'ServiceBusConnection__fullyQualifiedNamespace',
-        meaning: 'Service Bus namespace host (<ns>.servicebus.windows.net), reached with a managed identity.',
-        azure: 'required',
-    },
-    {
-        name: 'ServiceBusConnection__clientId',
-        meaning: 'Client id of the user-assigned managed identity used for Service Bus.',
-        azure: 'required',
-    },
-    {
-        name: 'ServiceBusConnection__credential',
-        meaning: 'Set to "managedidentity" so the Functions host uses the identity above.',
-        azure: 'required',
-    },
-    {
-        name: 'ServiceBusConnection',
-        meaning: 'A connection string instead of identity (emulators and the local dev broker only).',
-        azure: 'local-only',
-    },
-    // Cosmos DB: the connection named "CosmosDbConnection".
-    {
-        name: 'CosmosDbConnection__accountEndpoint',
-        meaning:
-            'Cosmos DB account endpoint (https://<account>.documents.azure.com:443/), reached with a managed identity.',
-        azure: 'required',
-    },
-    {
-        name: 'CosmosDbConnection__clientId',
-        meaning: 'Client id of the user-assigned managed identity used for Cosmos DB.',
-        azure: 'required',
-    },
-    {
-        name: 'CosmosDbConnection',
-        meaning: 'A connection string (AccountEndpoint=...;AccountKey=...;) for emulators only.',
-        azure: 'local-only',
-    },
-    {
-        name: 'COSMOS_DISABLE_TLS_VERIFICATION',
-        meaning: 'Accept a self-signed certificate from a Cosmos emulator on loopback (true/false).',
-        default: 'false',
-        azure: 'local-only',
-    },
-    // Partner API.
-    {
-        name: 'PARTNER_API_BASE_URL',
-        meaning: 'Base URL of the Partner API.',
-        default: 'https://api.partner.microsoft.com',
-        azure: 'optional',
-    },
-    {
-        name: 'PARTNER_API_AUTH',
-        meaning: 'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
-        default: 'refresh-token',
-        azure: 'required',
-    },
-    {
-        name: 'PARTNER_API_TIMEOUT_MS',
-        meaning: 'Timeout of one Partner API call, in milliseconds.',
-        default: '30000',
-        azure: 'optional',
-    },
-    {
-        name: 'PARTNER_API_TOKEN',
-        meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
-        azure: 'local-only',
-    },
-    {
-        name: 'PARTNER_API_TENANT_ID',
-        meaning: 'Entra tenant id of the partner (refresh-token mode).',
-        azure: 'required',
-    },
-    {
-        name: 'PARTNER_API_CLIENT_ID',
-        meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
-        azure: 'required',
-    },
-    {
-        name: 'PARTNER_API_CLIENT_SECRET',
-        meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
-        azure: 'required',
-    },
-    {
-        name: 'PARTNER_API_CLIENT_CERTIFICATE',
-        meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
-        azure: 'optional',
-    },
-    {
-        name: 'PARTNER_API_REFRESH_TOKEN',
-        meaning: 'Refresh token from the one-time consent (refresh-token mode; a Key Vault reference in Azure).',
-        azure: 'required',
-    },
-    {
-        name: 'PARTNER_API_AUTHORITY_HOST',
-        meaning: 'Entra authority host used to redeem the refresh token.',
-        default: 'https://login.microsoftonline.com',
-        azure: 'optional',
-    },
-    {
-        name: 'PARTNER_API_TOKEN_CACHE_VAULT_URL',
-        meaning:
-            "Key Vault (https://<vault>.vault.azure.net/) that keeps the refresh-token mode's token cache, so a rotated " +
-            'refresh token survives restarts and scale-out. Empty: the cache lives in memory only.',
-        azure: 'required',
-    },
-    {
-        name: 'PARTNER_API_TOKEN_CACHE_SECRET_NAME',
-        meaning: 'Name of the Key Vault secret that holds the token cache.',
-        default: 'partner-api-token-cache',
-        azure: 'optional',
-    },
-    {
-        name: 'PARTNER_API_TOKEN_CACHE_CLIENT_ID',
-        meaning: 'Client id of the managed identity that reads and writes the token cache in Key Vault.',
-        azure: 'required',
-    },
-    // Pipeline behaviour.
-    {
-        name: 'SUBMIT_MAX_ATTEMPTS',
-        meaning: 'Partner API attempts per step (submit, connect) before the referral is marked Failed.',
-        default: '8',
-        azure: 'optional',
-    },
-    {
-        name: 'RETRY_BASE_DELAY_MS',
-        meaning: 'First back-off delay after a transient Partner API failure; doubles per attempt, with jitter.',
-        default: '2000',
-        azure: 'optional',
-    },
-    {
-        name: 'RETRY_MAX_DELAY_MS',
-        meaning: 'Upper bound of one back-off delay (Retry-After from the Partner API still wins when longer).',
-        default: '900000',
-        azure: 'optional',
-    },
-    {
-        name: 'STEP_LEASE_MS',
-        meaning:
-            'How long a delivery holds a submit/connect step before another delivery may take it over (after a crash). ' +
-            'Must be longer than two Partner API calls; empty: 2 x PARTNER_API_TIMEOUT_MS + 30000.',
-        azure: 'optional',
-    },
-    // Retention.
-    {
-        name: 'REFERRAL_TTL_DAYS',
-        meaning:
-            'Days a referral record (with its customer data) is kept in Cosmos DB after its last change; ' +
-            '0 or -1 keeps records forever.',
-        default: '365',
-        azure: 'optional',
-    },
-] as const satisfies readonly SettingDefinition[];
-
-export type SettingName = (typeof SETTINGS)[number]['name'];
-
-export type PartnerApiAuthMode = 'refresh-token' | 'static' | 'none';
-
-export type ServiceBusConnectionConfig =
-    | { kind: 'connectionString'; connectionString: string }
-    | { kind: 'identity'; fullyQualifiedNamespace: string; clientId?: string };
-
-export type CosmosConnectionConfig =
-    | { kind: 'key'; endpoint: string; key: string; disableTlsVerification: boolean }
-    | { kind: 'identity'; endpoint: string; clientId?: string };
-
-export interface PartnerApiConfig {
-    baseUrl: string;
-    auth: PartnerApiAuthMode;
-    timeoutMs: number;
-    staticToken?: string;
-    tenantId?: string;
-    clientId?: string;
-    clientSecret?: string;
-    clientCertificatePem?: string;
-    refreshToken?: string;
-    authorityHost: string;
-    /** Where the refresh-token mode keeps its token cache; absent: in memory only. */
-    tokenCache?: TokenCacheVaultConfig;
-}
-
-export interface TokenCacheVaultConfig {
-    vaultUrl: string;
-    secretName: string;
-    /** The managed identity's client id (Azure); absent: the developer's own credentials. */
-    clientId?: string;
-}
-
-export interface RetentionConfig {
-    /** The Cosmos DB per-item `ttl` written on every record: seconds, or -1 to keep the record forever. */
-    ttlSeconds: number;
-}
-
-export interface RetryConfig {
-    maxAttempts: number;
-    baseDelayMs: number;
-    maxDelayMs: number;
-}
-
-export interface LeaseConfig {
-    /** How long a claim holds a step: longer than the worst case of one attempt (lookup + create). */
-    leaseMs: number;
-}
-
-export interface AppConfig {
-    serviceBus: ServiceBusConnectionConfig;
-    cosmos: CosmosConnectionConfig;
-    partnerApi: PartnerApiConfig;
-    retry: RetryConfig;
-    lease: LeaseConfig;
-    retention: RetentionConfig;
-}
+/** Every setting once (a setting read by two sections is listed once), in declaration order. */
+export const SETTINGS: readonly SettingDefinition[] = [
+    ...new Map(
+        Object.values(SECTIONS).flatMap(({ settings }) =>
+            Object.entries(settings as Declarations).map(
+                ([name, { meaning, azure, default: fallback }]): [string, SettingDefinition] => [
+                    name,
+                    {
+                        name: name as SettingName,
+                        meaning,
+                        azure,
+                        ...(fallback === undefined ? {} : { default: fallback }),
+                    },
+                ],
+            ),
+        ),
+    ).values(),
+];
 
 export class ConfigurationError extends Error {
     constructor(readonly problems: string[]) {
@@ -239,200 +447,31 @@ export class ConfigurationError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-function setting(env: Env, name: SettingName): string | undefined {
-    const value = env[name]?.trim();
-    if (value) return value;
-    const definition: SettingDefinition | undefined = SETTINGS.find((s) => s.name === name);
-    return definition?.default;
-}
-
-function parseInteger(env: Env, name: SettingName, problems: string[]): number {
-    const raw = setting(env, name);
-    const value = Number(raw);
-    if (!raw || !Number.isSafeInteger(value) || value < 1) {
-        problems.push(`${name} must be a positive integer`);
-        return 0;
+/**
+ * Reads and checks one section: every setting is parsed (an empty value counts as unset), and only when each one is
+ * valid are the rules across settings applied, so every problem of a single setting is reported at once.
+ */
+export function loadSection<K extends Section>(section: K, env: Env = process.env): AppConfig[K] {
+    const { settings, assemble } = SECTIONS[section];
+    const problems: string[] = [];
+    const values: Record<string, unknown> = {};
+    for (const [name, declaration] of Object.entries(settings as Declarations)) {
+        const raw = env[name]?.trim() || declaration.default;
+        if (raw === undefined) continue;
+        const parsed = declaration.parse(raw, name);
+        if (parsed.ok) values[name] = parsed.value;
+        else problems.push(parsed.problem);
     }
-    return value;
-}
-
-function parseServiceBus(env: Env, problems: string[]): ServiceBusConnectionConfig {
-    const connectionString = setting(env, 'ServiceBusConnection');
-    const namespace = setting(env, 'ServiceBusConnection__fullyQualifiedNamespace');
-    if (namespace) {
-        return {
-            kind: 'identity',
-            fullyQualifiedNamespace: namespace,
-            clientId: setting(env, 'ServiceBusConnection__clientId'),
-        };
-    }
-    if (connectionString) return { kind: 'connectionString', connectionString };
-    problems.push('set ServiceBusConnection__fullyQualifiedNamespace (Azure) or ServiceBusConnection (emulator)');
-    return { kind: 'connectionString', connectionString: '' };
-}
-
-/** Parses `AccountEndpoint=...;AccountKey=...;` as the Cosmos emulators print it. */
-export function parseCosmosConnectionString(connectionString: string): { endpoint?: string; key?: string } {
-    const parts = new Map<string, string>();
-    for (const part of connectionString.split(';')) {
-        const index = part.indexOf('=');
-        if (index > 0) parts.set(part.slice(0, index).trim().toLowerCase(), part.slice(index + 1).trim());
-    }
-    return { endpoint: parts.get('accountendpoint'), key: parts.get('accountkey') };
-}
-
-function parseCosmos(env: Env, problems: string[]): CosmosConnectionConfig {
-    const endpoint = setting(env, 'CosmosDbConnection__accountEndpoint');
-    if (endpoint) return { kind: 'identity', endpoint, clientId: setting(env, 'CosmosDbConnection__clientId') };
-    const connectionString = setting(env, 'CosmosDbConnection');
-    if (connectionString) {
-        const parsed = parseCosmosConnectionString(connectionString);
-        if (!parsed.endpoint || !parsed.key) {
-            problems.push('CosmosDbConnection must have the form AccountEndpoint=...;AccountKey=...;');
-        }
-        const disableTlsVerification = setting(env, 'COSMOS_DISABLE_TLS_VERIFICATION') === 'true';
-        if (disableTlsVerification && parsed.endpoint && !isLoopbackUrl(parsed.endpoint)) {
-            problems.push('COSMOS_DISABLE_TLS_VERIFICATION is only allowed for an emulator on loopback');
-        }
-        return { kind: 'key', endpoint: parsed.endpoint ?? '', key: parsed.key ?? '', disableTlsVerification };
-    }
-    problems.push('set CosmosDbConnection__accountEndpoint (Azure) or CosmosDbConnection (emulator)');
-    return { kind: 'identity', endpoint: '' };
-}
-
-export function isLoopbackUrl(url: string): boolean {
-    try {
-        const host = new URL(url).hostname;
-        return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-    } catch {
-        return false;
-    }
-}
-
-function parsePartnerApi(env: Env, problems: string[]): PartnerApiConfig {
-    const auth = setting(env, 'PARTNER_API_AUTH') as PartnerApiAuthMode;
-    if (!['refresh-token', 'static', 'none'].includes(auth)) {
-        problems.push('PARTNER_API_AUTH must be one of refresh-token, static, none');
-    }
-    const baseUrl = setting(env, 'PARTNER_API_BASE_URL')!.replace(/\/+$/, '');
-    if (
-        Joi.string()
-            .uri({ scheme: ['http', 'https'] })
-            .validate(baseUrl).error
-    ) {
-        problems.push('PARTNER_API_BASE_URL must be an http(s) URL');
-    }
-    const config: PartnerApiConfig = {
-        baseUrl,
-        auth,
-        timeoutMs: parseInteger(env, 'PARTNER_API_TIMEOUT_MS', problems),
-        staticToken: setting(env, 'PARTNER_API_TOKEN'),
-        tenantId: setting(env, 'PARTNER_API_TENANT_ID'),
-        clientId: setting(env, 'PARTNER_API_CLIENT_ID'),
-        clientSecret: setting(env, 'PARTNER_API_CLIENT_SECRET'),
-        clientCertificatePem: setting(env, 'PARTNER_API_CLIENT_CERTIFICATE'),
-        refreshToken: setting(env, 'PARTNER_API_REFRESH_TOKEN'),
-        authorityHost: setting(env, 'PARTNER_API_AUTHORITY_HOST')!.replace(/\/+$/, ''),
-    };
-    const vaultUrl = setting(env, 'PARTNER_API_TOKEN_CACHE_VAULT_URL');
-    if (vaultUrl) {
-        if (
-            Joi.string()
-                .uri({ scheme: ['https'] })
-                .validate(vaultUrl).error
-        ) {
-            problems.push('PARTNER_API_TOKEN_CACHE_VAULT_URL must be an https URL');
-        }
-        const secretName = setting(env, 'PARTNER_API_TOKEN_CACHE_SECRET_NAME')!;
-        if (!/^[0-9A-Za-z-]{1,127}$/.test(secretName)) {
-            problems.push('PARTNER_API_TOKEN_CACHE_SECRET_NAME must be 1-127 letters, digits and dashes');
-        }
-        config.tokenCache = { vaultUrl, secretName, clientId: setting(env, 'PARTNER_API_TOKEN_CACHE_CLIENT_ID') };
-    }
-    if (auth === 'static' && !config.staticToken) problems.push('PARTNER_API_AUTH=static needs PARTNER_API_TOKEN');
-    if (auth === 'refresh-token') {
-        for (const name of ['PARTNER_API_TENANT_ID', 'PARTNER_API_CLIENT_ID', 'PARTNER_API_REFRESH_TOKEN'] as const) {
-            if (!setting(env, name)) problems.push(`PARTNER_API_AUTH=refresh-token needs ${name}`);
-        }
-        if (!config.clientSecret && !config.clientCertificatePem) {
-            problems.push(
-                'PARTNER_API_AUTH=refresh-token needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE',
-            );
-        }
-    }
-    if (auth === 'none' && !isLoopbackUrl(baseUrl)) {
-        problems.push('PARTNER_API_AUTH=none is only allowed for a simulator on loopback');
-    }
+    if (problems.length > 0) throw new ConfigurationError(problems);
+    const config = (assemble as (values: unknown, problems: string[]) => AppConfig[K])(values, problems);
+    if (problems.length > 0) throw new ConfigurationError(problems);
     return config;
 }
 
-function parseRetry(env: Env, problems: string[]): RetryConfig {
-    return {
-        maxAttempts: parseInteger(env, 'SUBMIT_MAX_ATTEMPTS', problems),
-        baseDelayMs: parseInteger(env, 'RETRY_BASE_DELAY_MS', problems),
-        maxDelayMs: parseInteger(env, 'RETRY_MAX_DELAY_MS', problems),
-    };
-}
-
-/** The lease when STEP_LEASE_MS is not set: one attempt is a lookup and a create, plus room for Cosmos DB writes. */
-export function defaultLeaseMs(timeoutMs: number): number {
-    return 2 * timeoutMs + 30_000;
-}
-
-function parseLease(env: Env, problems: string[]): LeaseConfig {
-    const timeoutMs = parseInteger(env, 'PARTNER_API_TIMEOUT_MS', problems);
-    if (setting(env, 'STEP_LEASE_MS') === undefined) return { leaseMs: defaultLeaseMs(timeoutMs) };
-    const leaseMs = parseInteger(env, 'STEP_LEASE_MS', problems);
-    // A shorter lease could run out while the holder still waits for the Partner API, and a second delivery would
-    // then call it alongside.
-    if (leaseMs > 0 && timeoutMs > 0 && leaseMs <= 2 * timeoutMs) {
-        problems.push('STEP_LEASE_MS must be longer than two Partner API calls (2 x PARTNER_API_TIMEOUT_MS)');
-    }
-    return { leaseMs };
-}
-
-/** Cosmos DB refuses a `ttl` above 2^31 - 1 seconds (about 68 years). */
-const MAX_TTL_DAYS = Math.floor(2_147_483_647 / 86_400);
-
-function parseRetention(env: Env, problems: string[]): RetentionConfig {
-    const raw = setting(env, 'REFERRAL_TTL_DAYS')!;
-    const days = Number(raw);
-    if (!/^-?\d+$/.test(raw) || days < -1 || days > MAX_TTL_DAYS) {
-        problems.push(
-            `REFERRAL_TTL_DAYS must be a whole number of days from 1 to ${MAX_TTL_DAYS}, or 0 or -1 for ever`,
-        );
-        return { ttlSeconds: -1 };
-    }
-    return { ttlSeconds: days > 0 ? days * 86_400 : -1 };
-}
-
-/** Each section is parsed on its own, so a function only fails on the settings it really uses. */
-type Section = keyof AppConfig;
-const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] } = {
-    serviceBus: parseServiceBus,
-    cosmos: parseCosmos,
-    partnerApi: parsePartnerApi,
-    retry: parseRetry,
-    lease: parseLease,
-    retention: parseRetention,
-};
-
 const cache = new Map<Section, unknown>();
-
-export function loadSection<K extends Section>(section: K, env: Env = process.env): AppConfig[K] {
-    const problems: string[] = [];
-    const value = parsers[section](env, problems);
-    if (problems.length > 0) throw new ConfigurationError(problems);
-    return value;
-}
 
 /** The validated settings of one section, read from the environment on first use and then kept. */
 export function getConfig<K extends Section>(section: K): AppConfig[K] {
     if (!cache.has(section)) cache.set(section, loadSection(section));
     return cache.get(section) as AppConfig[K];
-}
-
-/** Forget what was read, so the next `getConfig` reads the environment again (tests, the local host). */
-export function resetConfig(): void {
-    cache.clear();
 }

@@ -1,10 +1,20 @@
 /**
  * HTTP answers in the app's one error format: RFC 9457 problem details (`application/problem+json`) with, for
  * invalid input, an `errors` list of `{ path, message }`. No answer ever echoes a submitted value.
+ *
+ * `httpHandler` wraps every HTTP function, so nothing a handler throws reaches the Functions host (whose bare 500
+ * would break this contract): an outage of Cosmos DB or Service Bus is a 503 with Retry-After, anything else a 500
+ * that tells the caller only a correlation id to quote. One log line says which, with the error's name and code:
+ * never its message, which may quote customer data.
  */
-import type { HttpResponseInit } from '@azure/functions';
+import { randomUUID } from 'node:crypto';
 
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+
+import { isValidKey } from '../messaging/messages';
 import type { Problem } from '../referral/request/types';
+import { isDependencyOutage } from './dependencyOutage';
+import { type EventLogger, invocationLogger } from './logging';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -16,6 +26,8 @@ export interface ProblemDetails {
     errors?: Problem[];
     /** How many more problems were found than `errors` lists. */
     errorsOmitted?: number;
+    /** Of a 500: what the caller quotes when reporting it (also the `x-correlation-id` header). */
+    correlationId?: string;
 }
 
 const TITLES: Record<number, string> = {
@@ -32,11 +44,17 @@ const TITLES: Record<number, string> = {
 export function problem(
     status: number,
     detail: string,
-    options: { errors?: Problem[]; errorsOmitted?: number; headers?: Record<string, string> } = {},
+    options: {
+        errors?: Problem[];
+        errorsOmitted?: number;
+        headers?: Record<string, string>;
+        correlationId?: string;
+    } = {},
 ): HttpResponseInit {
     const body: ProblemDetails = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail };
     if (options.errors) body.errors = options.errors;
     if (options.errorsOmitted) body.errorsOmitted = options.errorsOmitted;
+    if (options.correlationId) body.correlationId = options.correlationId;
     return {
         status,
         headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...options.headers },
@@ -46,4 +64,58 @@ export function problem(
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
     return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** Seconds a caller is asked to wait after a 503: long enough for a throttle or a failover to pass. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** The caller's `x-correlation-id` when it is a valid key, else a new one. */
+export function correlationIdOf(request: HttpRequest): string {
+    const supplied = request.headers.get('x-correlation-id');
+    return supplied !== null && isValidKey(supplied) ? supplied : randomUUID();
+}
+
+/** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
+function loggableToken(value: unknown): string | undefined {
+    if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+    const token = String(value);
+    return /^[A-Za-z0-9_.:-]{1,64}$/.test(token) ? token : undefined;
+}
+
+function failureAnswer(error: unknown, correlationId: string, log: EventLogger): HttpResponseInit {
+    const { name, code } =
+        typeof error === 'object' && error !== null ? (error as { name?: unknown; code?: unknown }) : {};
+    const fields = { correlationId, errorName: loggableToken(name), errorCode: loggableToken(code) };
+    const headers = { 'x-correlation-id': correlationId };
+    if (isDependencyOutage(error)) {
+        log.event('error', 'http.dependencyUnavailable', { ...fields, httpStatus: 503 });
+        return problem(
+            503,
+            'A service this API depends on is unavailable right now. Retry after Retry-After seconds.',
+            {
+                headers: { ...headers, 'retry-after': String(RETRY_AFTER_SECONDS) },
+            },
+        );
+    }
+    log.event('error', 'http.failed', { ...fields, httpStatus: 500 });
+    return problem(500, 'The request could not be completed. Quote the correlationId when you report it.', {
+        headers,
+        correlationId,
+    });
+}
+
+/**
+ * The one seam of every HTTP function: the handler's own answers pass unchanged, whatever it throws becomes a
+ * problem+json answer (see the module comment). Extra parameters (the dependencies tests pass) are passed through.
+ */
+export function httpHandler<Rest extends unknown[]>(
+    handler: (request: HttpRequest, context: InvocationContext, ...rest: Rest) => Promise<HttpResponseInit>,
+): (request: HttpRequest, context: InvocationContext, ...rest: Rest) => Promise<HttpResponseInit> {
+    return async (request, context, ...rest) => {
+        try {
+            return await handler(request, context, ...rest);
+        } catch (error) {
+            return failureAnswer(error, correlationIdOf(request), invocationLogger(context));
+        }
+    };
 }

@@ -19,6 +19,8 @@ export interface LogFields {
     durationMs?: number;
     delayMs?: number;
     httpStatus?: number;
+    /** An error's class name (`ErrorResponse`, `TypeError`): never its message, which may quote customer data. */
+    errorName?: string;
     errorCode?: string;
     /** Paths of invalid or unknown properties, never their values. */
     problemPaths?: string[];
@@ -27,10 +29,60 @@ export interface LogFields {
     outcome?: string;
 }
 
+/** What a step of the pipeline (shared/pipeline/steps.ts) logs, as `<step>.<what>` (`submit.attempt`). */
+const STEP_EVENTS = [
+    'waitingForLease',
+    'waitingForRetryTime',
+    'attempt',
+    'contended',
+    'adopted',
+    'created',
+    'leaseLost',
+    'retryScheduled',
+    'rejected',
+    'failed',
+] as const;
+
+function stepEvents<const Step extends string>(step: Step) {
+    return STEP_EVENTS.map((what) => `${step}.${what}` as const);
+}
+
+/**
+ * Every event name the app logs. Alert queries (docs/operations.md) and dashboards match on these names, so a name
+ * is changed here, on purpose, and never made up at the call site: `EventLogger.event` takes only these.
+ */
+export const LOG_EVENTS = [
+    // The HTTP intake (POST /api/referrals).
+    'referral.invalid',
+    'referral.accepted',
+    'referral.repeated',
+    'referral.keyConflict',
+    'referral.storeUnavailable',
+    'referral.queueUnavailable',
+    // Queue arrivals and the steps.
+    'referral.rejected',
+    'referral.transition',
+    ...stepEvents('submit'),
+    ...stepEvents('connect'),
+    'partnerApi.authFailed',
+    // Any HTTP function whose handler threw (shared/platform/http.ts).
+    'http.dependencyUnavailable',
+    'http.failed',
+    // The Partner API token, outside any invocation (shared/operations/tokenHealth.ts).
+    'partnerApi.tokenHealth',
+    'partnerApi.refreshTokenExpiring',
+    'partnerApi.tokenCache.newerKept',
+    'partnerApi.tokenCache.saved',
+    'partnerApi.tokenCache.saveFailed',
+    'partnerApi.tokenCache.unavailable',
+] as const;
+
+export type LogEvent = (typeof LOG_EVENTS)[number];
+
 export type LogLevel = 'info' | 'warn' | 'error';
 
 export interface EventLogger {
-    event(level: LogLevel, name: string, fields: LogFields): void;
+    event(level: LogLevel, name: LogEvent, fields: LogFields): void;
 }
 
 /** Logs through the invocation context, so the Functions host correlates the line with the invocation. */

@@ -16,7 +16,7 @@ import type { ServiceBusMessage } from '@azure/service-bus';
 
 import { isValidKey, referralMessage } from '../messaging/messages';
 import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
-import { json, problem } from '../platform/http';
+import { json, problem, RETRY_AFTER_SECONDS } from '../platform/http';
 import type { EventLogger, LogFields } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
 import { type Admission, admit, correlationIdOr } from './admission';
@@ -26,7 +26,6 @@ import type { ReferralStore, StoredRecord } from './store';
 
 /** The Service Bus Standard limit is 256 KB per message, headers included: this leaves room for them. */
 export const MAX_BODY_BYTES = 256_000;
-export const RETRY_AFTER_SECONDS = 5;
 
 export interface IntakeDependencies {
     store: ReferralStore;

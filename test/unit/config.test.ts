@@ -68,4 +68,18 @@ describe('configuration', () => {
         );
         expect(loadSection('retry', {})).toEqual({ maxAttempts: 8, baseDelayMs: 2000, maxDelayMs: 900000 });
     });
+
+    it('parses a setting read by two sections with its one declaration', () => {
+        expect(SETTINGS.filter((s) => s.name === 'PARTNER_API_TIMEOUT_MS')).toHaveLength(1);
+        const env = {
+            PARTNER_API_AUTH: 'none',
+            PARTNER_API_BASE_URL: 'http://127.0.0.1:7090',
+            PARTNER_API_TIMEOUT_MS: '0',
+        };
+        for (const section of ['partnerApi', 'lease'] as const) {
+            expect(() => loadSection(section, env)).toThrow(
+                /^Invalid configuration: PARTNER_API_TIMEOUT_MS must be a positive integer$/,
+            );
+        }
+    });
 });

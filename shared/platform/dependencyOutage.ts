@@ -1,0 +1,41 @@
+/**
+ * Whether an error means that a service the app depends on (Cosmos DB, Service Bus, the network on the way to them)
+ * is unavailable for now, so the same request may well succeed later: the caller gets 503 with Retry-After rather
+ * than 500. Anything else (a bug, a bad setting, a refused credential) is not an outage.
+ */
+import { ErrorResponse } from '@azure/cosmos';
+import { MessagingError, ServiceBusError } from '@azure/service-bus';
+
+/** Cosmos DB answers meaning "try again later": timeout, throttled, write conflict in flight, server error, down. */
+const COSMOS_TRANSIENT_STATUS = new Set([408, 429, 449, 500, 503]);
+/** Node's codes for a peer that cannot be reached or went away mid-request. */
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const TIMEOUT_ERROR_NAMES = new Set(['AbortError', 'TimeoutError']);
+/** How far down `cause` chains to look: SDKs wrap the socket error once or twice. */
+const MAX_CAUSE_DEPTH = 4;
+
+function isOutageItself(error: unknown): boolean {
+    if (
+        error instanceof ErrorResponse &&
+        (error.code === undefined || COSMOS_TRANSIENT_STATUS.has(Number(error.code)))
+    ) {
+        return true;
+    }
+    if (error instanceof ServiceBusError || error instanceof MessagingError) return true;
+    // By shape, not class: a DOMException from AbortSignal.timeout() is not always `instanceof Error`.
+    if (typeof error !== 'object' || error === null) return false;
+    const { code, name } = error as { code?: unknown; name?: unknown };
+    return (
+        (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) ||
+        (typeof name === 'string' && TIMEOUT_ERROR_NAMES.has(name))
+    );
+}
+
+export function isDependencyOutage(error: unknown): boolean {
+    let current = error;
+    for (let depth = 0; depth <= MAX_CAUSE_DEPTH && current !== undefined; depth++) {
+        if (isOutageItself(current)) return true;
+        current = typeof current === 'object' && current !== null ? (current as { cause?: unknown }).cause : undefined;
+    }
+    return false;
+}
