@@ -6,8 +6,8 @@
  */
 import { type CosmosEmulator, startCosmosEmulator } from '../../../local/cosmos/emulator';
 import { closeCosmos } from '../../../shared/platform/cosmos';
-import { transition } from '../../../shared/referral/record';
-import { CosmosReferralStore, type ReferralStore } from '../../../shared/referral/store';
+import { type ReferralRecord, transition } from '../../../shared/referral/record';
+import { CosmosReferralStore, type ReferralStore, type StoredRecord } from '../../../shared/referral/store';
 import { GIVEN_AT, givenRecord } from '../../support/givenRecord';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 
@@ -52,6 +52,20 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
     /** A record under a key no other test uses: the store is shared by the whole suite. */
     const fresh = () => givenRecord({ id: `contract-${++keys}` });
 
+    /** Creates `record` (a fresh one by default) and returns what the store answered. */
+    async function created(record: ReferralRecord = fresh()): Promise<StoredRecord> {
+        const result = await store.create(record);
+        if (!result.created) throw new Error(`${record.id} existed already`);
+        return result.stored;
+    }
+
+    /** Moves `stored` on to Submitting with its etag, as a step claiming it would, and returns what the store answered. */
+    async function claimed(stored: StoredRecord): Promise<StoredRecord> {
+        const result = await store.replace(transition(stored.record, 'Submitting', later), stored.etag);
+        if (!result.replaced) throw new Error(`${stored.record.id} was not replaced`);
+        return result.stored;
+    }
+
     beforeAll(async () => {
         ({ store, close } = await subject.open());
     });
@@ -61,21 +75,17 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
     describe('create', () => {
         it('stores a new record and returns it with its etag, as a read then returns it', async () => {
             const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-            expect(created.stored.record).toEqual({ ...record, ttl: TTL_SECONDS });
-            expect(created.stored.etag).toEqual(expect.any(String));
-            expect(await store.read(record.id)).toEqual(created.stored);
+            const stored = await created(record);
+            expect(stored.record).toEqual({ ...record, ttl: TTL_SECONDS });
+            expect(stored.etag).toEqual(expect.any(String));
+            expect(await store.read(record.id)).toEqual(stored);
         });
 
         it('creates once: a second create of the key changes nothing and returns the existing record', async () => {
-            const first = fresh();
-            const created = await store.create(first);
-            if (!created.created) throw new Error('expected the record to be created');
-
-            const second = await store.create({ ...first, correlationId: 'another-delivery', source: 'queue' });
-            expect(second).toEqual({ created: false, existing: created.stored });
-            expect(await store.read(first.id)).toEqual(created.stored);
+            const stored = await created();
+            const second = await store.create({ ...stored.record, correlationId: 'another-delivery', source: 'queue' });
+            expect(second).toEqual({ created: false, existing: stored });
+            expect(await store.read(stored.record.id)).toEqual(stored);
         });
 
         it('lets exactly one of two concurrent creates of the same key win', async () => {
@@ -91,9 +101,9 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
         });
 
         it('writes the configured ttl, whatever ttl the record carries', async () => {
-            const record = { ...fresh(), ttl: 5 };
-            await store.create(record);
-            expect((await store.read(record.id))?.record.ttl).toBe(TTL_SECONDS);
+            const stored = await created({ ...fresh(), ttl: 5 });
+            expect(stored.record.ttl).toBe(TTL_SECONDS);
+            expect((await store.read(stored.record.id))?.record.ttl).toBe(TTL_SECONDS);
         });
     });
 
@@ -104,7 +114,7 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
 
         it('hands out a copy: changing what it returned does not change the stored record', async () => {
             const record = fresh();
-            await store.create(record);
+            await created(record);
             const read = (await store.read(record.id))!;
             read.record.status = 'Connected';
             read.record.history.push({ status: 'Connected', at: later.toISOString() });
@@ -114,85 +124,52 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
 
     describe('replace', () => {
         it('replaces the record given its current etag, with a new etag and the configured ttl', async () => {
-            const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-
-            const next = { ...transition(created.stored.record, 'Submitting', later, { attempts: 1 }), ttl: 5 };
-            const replaced = await store.replace(next, created.stored.etag);
+            const stored = await created();
+            const next = { ...transition(stored.record, 'Submitting', later, { attempts: 1 }), ttl: 5 };
+            const replaced = await store.replace(next, stored.etag);
             if (!replaced.replaced) throw new Error('expected the record to be replaced');
             expect(replaced.stored.record).toEqual({ ...next, ttl: TTL_SECONDS });
-            expect(replaced.stored.etag).not.toBe(created.stored.etag);
-            expect(await store.read(record.id)).toEqual(replaced.stored);
+            expect(replaced.stored.etag).not.toBe(stored.etag);
+            expect(await store.read(stored.record.id)).toEqual(replaced.stored);
         });
 
         it('refuses a stale etag, changes nothing, and returns the current record', async () => {
-            const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-            const current = await store.replace(
-                transition(created.stored.record, 'Submitting', later),
-                created.stored.etag,
-            );
-            if (!current.replaced) throw new Error('expected the record to be replaced');
-
-            const stale = await store.replace(
-                transition(created.stored.record, 'Rejected', later),
-                created.stored.etag,
-            );
-            expect(stale).toEqual({ replaced: false, current: current.stored });
-            expect(await store.read(record.id)).toEqual(current.stored);
+            const stale = await created();
+            const current = await claimed(stale);
+            const refused = await store.replace(transition(stale.record, 'Rejected', later), stale.etag);
+            expect(refused).toEqual({ replaced: false, current });
+            expect(await store.read(stale.record.id)).toEqual(current);
         });
 
         it('refuses a record that was removed, and does not bring it back', async () => {
-            const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-            expect(await store.remove(record.id, created.stored.etag)).toBe(true);
-
-            const replaced = await store.replace(
-                transition(created.stored.record, 'Submitting', later),
-                created.stored.etag,
-            );
-            expect(replaced).toEqual({ replaced: false, current: undefined });
-            expect(await store.read(record.id)).toBeUndefined();
+            const stored = await created();
+            expect(await store.remove(stored.record.id, stored.etag)).toBe(true);
+            const refused = await store.replace(transition(stored.record, 'Submitting', later), stored.etag);
+            expect(refused).toEqual({ replaced: false, current: undefined });
+            expect(await store.read(stored.record.id)).toBeUndefined();
         });
     });
 
     describe('remove', () => {
         it('removes the record given its current etag; a second remove finds nothing', async () => {
-            const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-
-            expect(await store.remove(record.id, created.stored.etag)).toBe(true);
-            expect(await store.read(record.id)).toBeUndefined();
-            expect(await store.remove(record.id, created.stored.etag)).toBe(false);
+            const stored = await created();
+            expect(await store.remove(stored.record.id, stored.etag)).toBe(true);
+            expect(await store.read(stored.record.id)).toBeUndefined();
+            expect(await store.remove(stored.record.id, stored.etag)).toBe(false);
         });
 
         it('refuses a stale etag and keeps the record', async () => {
-            const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-            const replaced = await store.replace(
-                transition(created.stored.record, 'Submitting', later),
-                created.stored.etag,
-            );
-            if (!replaced.replaced) throw new Error('expected the record to be replaced');
-
-            expect(await store.remove(record.id, created.stored.etag)).toBe(false);
-            expect(await store.read(record.id)).toEqual(replaced.stored);
+            const stale = await created();
+            const current = await claimed(stale);
+            expect(await store.remove(stale.record.id, stale.etag)).toBe(false);
+            expect(await store.read(stale.record.id)).toEqual(current);
         });
 
         it('after a remove, a create of the same key starts a new record', async () => {
-            const record = fresh();
-            const created = await store.create(record);
-            if (!created.created) throw new Error('expected the record to be created');
-            await store.remove(record.id, created.stored.etag);
-
-            const again = await store.create({ ...record, correlationId: 'after-removal' });
-            if (!again.created) throw new Error('expected the record to be created again');
-            expect(again.stored.record.correlationId).toBe('after-removal');
+            const stored = await created();
+            await store.remove(stored.record.id, stored.etag);
+            const again = await created({ ...stored.record, correlationId: 'after-removal' });
+            expect(again.record.correlationId).toBe('after-removal');
         });
     });
 });
