@@ -23,7 +23,7 @@ import { ServiceBusClient } from '@azure/service-bus';
 import { COSMOS_EMULATOR_KEY } from '../../local/cosmos/constants';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import type { RequestLogEntry, SimulatorFaults, StoredReferral } from '../../local/partner-api-simulator';
-import type { DeadLetterEntry, QueueStats } from '../../local/servicebus/broker';
+import type { DeadLetterEntry, QueueStats } from '../../local/servicebus/queueReports';
 import {
     CONNECTIONS_QUEUE,
     CONTRACT_VERSION,

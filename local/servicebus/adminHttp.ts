@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { DeadLetterEntry, QueueStats } from './broker';
+import type { DeadLetterEntry, QueueStats } from './queueReports';
 
 export interface AdminSource {
     stats(): Record<string, QueueStats>;

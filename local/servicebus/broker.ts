@@ -1,5 +1,6 @@
 import { type AdminServer, startAdminServer } from './adminHttp';
 import { type AmqpServer, startAmqpServer } from './amqpServer';
+import type { DeadLetterEntry, QueueStats } from './queueReports';
 import { QueueStore } from './queueStore';
 
 /**
@@ -13,22 +14,6 @@ export interface QueueDefinition {
     maxDeliveryCount: number;
     lockDurationMs: number;
     duplicateDetectionWindowMs: number;
-}
-
-/** `active` counts receivable and deferred messages (as Azure's active count does), but not locked ones. */
-export interface QueueStats {
-    active: number;
-    scheduled: number;
-    locked: number;
-    deadLettered: number;
-}
-
-export interface DeadLetterEntry {
-    messageId: string;
-    reason?: string;
-    description?: string;
-    /** Deliveries from the queue before dead-lettering, counted as Azure reports DeliveryCount (1 = first). */
-    deliveryCount: number;
 }
 
 export interface DevBroker {

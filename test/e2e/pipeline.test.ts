@@ -9,9 +9,10 @@ import { NO_FAULTS, type PartnerApiSimulator } from '../../local/partner-api-sim
 import type { DevBroker } from '../../local/servicebus/broker';
 import { REFERRALS_QUEUE } from '../../shared/platform/names';
 import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
-import { type LocalPeers, startApp, startLocalPeers } from '../support/localRuntime';
+import { type LocalPeers, queuesIdle, startApp, startLocalPeers } from '../support/localRuntime';
 import { independentReferral, seedReferral } from '../support/referrals';
 import { createsFor } from '../support/simulatorRequests';
+import { waitFor, waitForStatus } from '../support/waitFor';
 
 let broker: DevBroker;
 let peers: LocalPeers;
@@ -54,39 +55,6 @@ async function status(key: string): Promise<ReferralStatusDocument | undefined> 
     return response.status === 200 ? ((await response.json()) as ReferralStatusDocument) : undefined;
 }
 
-async function waitFor<T>(
-    read: () => Promise<T> | T,
-    done: (value: T) => boolean,
-    what: string,
-    timeoutMs = 20_000,
-): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = await read();
-        if (done(value)) return value;
-        if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${JSON.stringify(value)}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-}
-
-async function waitForStatus(key: string, expected: string, timeoutMs?: number): Promise<ReferralStatusDocument> {
-    const document = await waitFor(
-        () => status(key),
-        (s) => s?.status === expected,
-        `${key} to be ${expected}`,
-        timeoutMs,
-    );
-    return document!;
-}
-
-/** Waits until the broker has nothing left to deliver or in flight. */
-const queuesIdle = () =>
-    waitFor(
-        () => broker.stats(),
-        (stats) => Object.values(stats).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0),
-        'the queues to drain',
-    );
-
 const referralsFor = (externalReferenceId: string) =>
     simulator.admin.referrals().filter((r) => r.externalReferenceId === externalReferenceId);
 const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
@@ -104,7 +72,7 @@ describe('the pipeline on the local runtime', () => {
 
     it('takes the seed example (Shared) to Connected: exactly two referrals in one engagement, the second for msft', async () => {
         expect(await post('e2e-shared', seedReferral())).toBe(202);
-        const done = await waitForStatus('e2e-shared', 'Connected');
+        const done = await waitForStatus(status, 'e2e-shared', 'Connected');
 
         const engagementId = done.partnerReferral!.engagementId;
         const inEngagement = simulator.admin.referrals().filter((r) => r.engagementId === engagementId);
@@ -124,8 +92,8 @@ describe('the pipeline on the local runtime', () => {
 
     it('takes an Independent referral to Submitted with exactly one Partner API referral', async () => {
         expect(await post('e2e-independent', independentReferral())).toBe(202);
-        const done = await waitForStatus('e2e-independent', 'Submitted');
-        await queuesIdle();
+        const done = await waitForStatus(status, 'e2e-independent', 'Submitted');
+        await queuesIdle(broker);
         expect(referralsFor('e2e-independent')).toHaveLength(1);
         expect(done.connectedReferral).toBeNull();
     });
@@ -137,7 +105,7 @@ describe('the pipeline on the local runtime', () => {
             contentType: 'application/json',
             applicationProperties: { contractVersion: '1' },
         });
-        await waitForStatus('e2e-published', 'Connected');
+        await waitForStatus(status, 'e2e-published', 'Connected');
         expect(referralsFor('e2e-published')).toHaveLength(1);
     });
 
@@ -145,8 +113,8 @@ describe('the pipeline on the local runtime', () => {
         const invalid = seedReferral();
         delete invalid.details;
         await serviceBus.createSender(REFERRALS_QUEUE).sendMessages({ body: invalid, messageId: 'e2e-invalid' });
-        const rejected = await waitForStatus('e2e-invalid', 'Rejected');
-        await queuesIdle();
+        const rejected = await waitForStatus(status, 'e2e-invalid', 'Rejected');
+        await queuesIdle(broker);
         expect(rejected.error).toEqual({ code: 'InvalidReferral', message: 'The referral is not valid.' });
         expect(postsFor('e2e-invalid')).toHaveLength(0);
         expect(broker.stats()[REFERRALS_QUEUE]!.deadLettered).toBe(0);
@@ -155,14 +123,10 @@ describe('the pipeline on the local runtime', () => {
     it('honours Retry-After: after a 429 the next attempt is not sent earlier', async () => {
         simulator.admin.setFaults({ rate429: 1, retryAfterSeconds: RETRY_AFTER_SECONDS, methods: ['POST'] });
         expect(await post('e2e-throttled', independentReferral())).toBe(202);
-        await waitFor(
-            () => postsFor('e2e-throttled'),
-            (posts) => posts.length >= 1,
-            'the first POST',
-        );
+        await waitFor('the first POST', () => postsFor('e2e-throttled').length >= 1);
         simulator.admin.setFaults({ ...NO_FAULTS });
 
-        await waitForStatus('e2e-throttled', 'Submitted', 15_000);
+        await waitForStatus(status, 'e2e-throttled', 'Submitted', 15_000);
         const posts = postsFor('e2e-throttled');
         expect(posts.map((p) => p.fault)).toEqual(['throttled', 'none']);
         expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(RETRY_AFTER_SECONDS * 1000);
@@ -172,15 +136,11 @@ describe('the pipeline on the local runtime', () => {
     it('after a lost answer (created, then the connection dropped) still holds exactly one referral', async () => {
         simulator.admin.setFaults({ rateLost: 1, methods: ['POST'] });
         expect(await post('e2e-lost', independentReferral())).toBe(202);
-        await waitFor(
-            () => postsFor('e2e-lost'),
-            (posts) => posts.length >= 1,
-            'the first POST',
-        );
+        await waitFor('the first POST', () => postsFor('e2e-lost').length >= 1);
         simulator.admin.setFaults({ ...NO_FAULTS });
 
-        const done = await waitForStatus('e2e-lost', 'Submitted', 15_000);
-        await queuesIdle();
+        const done = await waitForStatus(status, 'e2e-lost', 'Submitted', 15_000);
+        await queuesIdle(broker);
         expect(postsFor('e2e-lost').map((p) => p.fault)).toEqual(['lost']);
         expect(referralsFor('e2e-lost')).toHaveLength(1);
         expect(done.partnerReferral!.id).toBe(referralsFor('e2e-lost')[0]!.id);
@@ -188,8 +148,8 @@ describe('the pipeline on the local runtime', () => {
 
     it('changes nothing when a message is delivered again after Submitted', async () => {
         expect(await post('e2e-redelivered', independentReferral())).toBe(202);
-        const before = await waitForStatus('e2e-redelivered', 'Submitted');
-        await queuesIdle();
+        const before = await waitForStatus(status, 'e2e-redelivered', 'Submitted');
+        await queuesIdle(broker);
 
         // A copy under a new messageId (duplicate detection would drop the same one), as a redelivery would be.
         await serviceBus.createSender(REFERRALS_QUEUE).sendMessages({
@@ -197,11 +157,10 @@ describe('the pipeline on the local runtime', () => {
             messageId: 'e2e-redelivered:copy',
             applicationProperties: { referralKey: 'e2e-redelivered' },
         });
-        await waitFor(
-            () => broker.stats()[REFERRALS_QUEUE]!,
-            (q) => q.active === 0 && q.locked === 0,
-            'the copy',
-        );
+        await waitFor('the copy', () => {
+            const queue = broker.stats()[REFERRALS_QUEUE]!;
+            return queue.active === 0 && queue.locked === 0;
+        });
         expect(await status('e2e-redelivered')).toEqual(before);
         expect(postsFor('e2e-redelivered')).toHaveLength(1);
     });
@@ -213,9 +172,9 @@ describe('the pipeline on the local runtime', () => {
             target: [{ type: 'BusinessProfileLocation', id: 'msft' }],
         };
         expect(await post('e2e-refused', connectedToNowhere)).toBe(202);
-        const rejected = await waitForStatus('e2e-refused', 'Rejected');
+        const rejected = await waitForStatus(status, 'e2e-refused', 'Rejected');
         expect(rejected.error?.code).toBe('invalidRequest');
-        await queuesIdle();
+        await queuesIdle(broker);
         expect(postsFor('e2e-refused')).toHaveLength(1);
     });
 });

@@ -9,6 +9,7 @@ import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../loc
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
 import { type DevBroker, startBroker } from '../../local/servicebus/broker';
 import { APP_QUEUES } from '../../local/servicebus/queues';
+import { waitFor } from './waitFor';
 
 export interface LocalPeers {
     broker: DevBroker;
@@ -53,4 +54,12 @@ export function startApp(
         },
         logSink: options.logSink ?? (() => undefined),
     });
+}
+
+/** Waits until the broker has nothing left to deliver or in flight. */
+export async function queuesIdle(broker: DevBroker): Promise<void> {
+    await waitFor(
+        () => `the queues to drain: ${JSON.stringify(broker.stats())}`,
+        () => Object.values(broker.stats()).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0),
+    );
 }

@@ -1,16 +1,27 @@
 import { randomUUID } from 'node:crypto';
 
 import type { ReferralRecord } from '../../shared/referral/record';
-import type { CreateResult, ReferralStore, ReplaceResult, StoredRecord } from '../../shared/referral/store';
+import {
+    type CreateResult,
+    type ReferralStore,
+    type ReplaceResult,
+    type StoredRecord,
+    withTtl,
+} from '../../shared/referral/store';
 
 /**
- * The ReferralStore contract (create-once, If-Match replace) in memory, for handler unit tests. `beforeWrite` lets a
- * test slip another writer in just before a write, to provoke the 409 and 412 races deterministically.
+ * The ReferralStore contract (create-once, If-Match replace and remove, the ttl on every write) in memory, for handler
+ * unit tests; test/integration/referral/store.contract.test.ts holds it to the same specification as the Cosmos DB
+ * store. `beforeWrite` lets a test slip another writer in just before a write, to provoke the 409 and 412 races
+ * deterministically; `put` seeds a record as it is, bypassing the contract.
  */
 export class MemoryReferralStore implements ReferralStore {
     readonly items = new Map<string, StoredRecord>();
     beforeWrite?: (operation: 'create' | 'replace' | 'remove', id: string) => void | Promise<void>;
     failWith?: Error;
+
+    /** @param ttlSeconds the `ttl` written on every create and replace, as CosmosReferralStore writes it. */
+    constructor(private readonly ttlSeconds = -1) {}
 
     private copy(stored: StoredRecord): StoredRecord {
         return { record: structuredClone(stored.record), etag: stored.etag };
@@ -33,7 +44,7 @@ export class MemoryReferralStore implements ReferralStore {
         await this.beforeWrite?.('create', record.id);
         const existing = this.items.get(record.id);
         if (existing) return { created: false, existing: this.copy(existing) };
-        return { created: true, stored: this.put(record) };
+        return { created: true, stored: this.put(withTtl(record, this.ttlSeconds)) };
     }
 
     async replace(record: ReferralRecord, etag: string): Promise<ReplaceResult> {
@@ -41,7 +52,7 @@ export class MemoryReferralStore implements ReferralStore {
         await this.beforeWrite?.('replace', record.id);
         const current = this.items.get(record.id);
         if (!current || current.etag !== etag) return { replaced: false, current: current && this.copy(current) };
-        return { replaced: true, stored: this.put(record) };
+        return { replaced: true, stored: this.put(withTtl(record, this.ttlSeconds)) };
     }
 
     async remove(id: string, etag: string): Promise<boolean> {

@@ -23,10 +23,12 @@ import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
 import { partnerCorrelationId } from '../../../shared/partnerApi/requestIds';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
+import type { ReferralStatusDocument } from '../../../shared/referral/statusDocument';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
 import { expectNoPii, PII, referralWithPii } from '../../support/referrals';
 import { createsFor } from '../../support/simulatorRequests';
+import { waitFor, waitForStatus } from '../../support/waitFor';
 
 let peers: LocalPeers;
 let broker: DevBroker;
@@ -77,31 +79,14 @@ async function post(key: string, body: unknown, headers: Record<string, string> 
     return response;
 }
 
-async function status(key: string): Promise<Record<string, any> | undefined> {
+async function status(key: string): Promise<ReferralStatusDocument | undefined> {
     const response = await fetch(`${host.url}/api/referrals/${key}`, {
         headers: { 'x-functions-key': host.functionKey },
     });
     const text = await response.text();
     otherOutput.push(text);
-    return response.status === 200 ? (JSON.parse(text) as Record<string, any>) : undefined;
+    return response.status === 200 ? (JSON.parse(text) as ReferralStatusDocument) : undefined;
 }
-
-async function waitFor<T>(read: () => Promise<T> | T, done: (value: T) => boolean, what: string): Promise<T> {
-    const deadline = Date.now() + 25_000;
-    for (;;) {
-        const value = await read();
-        if (done(value)) return value;
-        if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-}
-
-const waitForStatus = (key: string, expected: string) =>
-    waitFor(
-        () => status(key),
-        (s) => s?.status === expected,
-        `${key} to be ${expected}`,
-    );
 
 const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
 const events = (name: string) =>
@@ -139,14 +124,10 @@ describe('correlation id', () => {
         const response = await post('pii-shared', referralWithPii(), { 'x-correlation-id': 'corr-pii-shared' });
         expect(response.status).toBe(202);
         expect(response.headers.get('x-correlation-id')).toBe('corr-pii-shared');
-        await waitFor(
-            () => postsFor('pii-shared'),
-            (posts) => posts.length >= 1,
-            'the first POST',
-        );
+        await waitFor('the first POST', () => postsFor('pii-shared').length >= 1);
         simulator.admin.setFaults({ ...NO_FAULTS });
 
-        await waitForStatus('pii-shared', 'Connected');
+        await waitForStatus(status, 'pii-shared', 'Connected');
         const posts = postsFor('pii-shared');
         expect(posts.map((p) => p.status)).toEqual([503, 200, 200]); // submit (retried), then connect
         expect(new Set(posts.map((p) => p.correlationId))).toEqual(new Set([partnerCorrelationId('corr-pii-shared')]));
@@ -156,7 +137,7 @@ describe('correlation id', () => {
         const response = await post('pii-nocorr', referralWithPii());
         const generated = response.headers.get('x-correlation-id');
         expect(generated).toMatch(/^[0-9a-f-]{36}$/);
-        await waitForStatus('pii-nocorr', 'Connected');
+        await waitForStatus(status, 'pii-nocorr', 'Connected');
         expect(postsFor('pii-nocorr').map((p) => p.correlationId)).toEqual([generated, generated]);
     });
 
@@ -164,7 +145,7 @@ describe('correlation id', () => {
         await serviceBus
             .createSender(REFERRALS_QUEUE)
             .sendMessages(referralMessage({ key: 'pii-published', body: referralWithPii(), correlationId: 'corr-up' }));
-        await waitForStatus('pii-published', 'Connected');
+        await waitForStatus(status, 'pii-published', 'Connected');
         // Not a GUID: sent as its stable UUIDv5, as MS-CorrelationId is documented to be a GUID.
         const mapped = partnerCorrelationId('corr-up');
         expect(postsFor('pii-published').map((p) => p.correlationId)).toEqual([mapped, mapped]);
@@ -176,10 +157,10 @@ describe('no customer data in logs, answers or tools', () => {
         // Failed (the API is down for both attempts), shown by the status document, then replayed.
         simulator.admin.setFaults({ rate5xx: 1, serverErrorStatuses: [500] });
         await post('pii-failed', referralWithPii(), { 'x-correlation-id': 'corr-pii-failed' });
-        await waitForStatus('pii-failed', 'Failed');
+        await waitForStatus(status, 'pii-failed', 'Failed');
         simulator.admin.setFaults({ ...NO_FAULTS });
         await replayCommand({ keys: ['pii-failed'] });
-        await waitForStatus('pii-failed', 'Connected');
+        await waitForStatus(status, 'pii-failed', 'Connected');
 
         // Invalid: a 400 that names paths, not values.
         const invalid = referralWithPii();
@@ -198,9 +179,8 @@ describe('no customer data in logs, answers or tools', () => {
             messageId: 'pii-shared:conflict',
         });
         await waitFor(
-            () => broker.stats()[REFERRALS_QUEUE]!.deadLettered,
-            (count) => count === 1,
             'the conflicting message to be dead-lettered',
+            () => broker.stats()[REFERRALS_QUEUE]!.deadLettered === 1,
         );
         const listed = await replayCommand({ command: 'list' });
         expect(listed.join('\n')).toMatch(/pii-shared .* cannot replay: the key belongs to a different referral/);
@@ -220,9 +200,10 @@ describe('no customer data in logs, answers or tools', () => {
         await unusable(REFERRALS_QUEUE, PII.email);
         await unusable(CONNECTIONS_QUEUE, PII.phone);
         await waitFor(
-            () => [deadLettered(REFERRALS_QUEUE), deadLettered(CONNECTIONS_QUEUE)],
-            ([referrals, connections]) => referrals! > before.referrals && connections! > before.connections,
             'both unusable messages to be dead-lettered',
+            () =>
+                deadLettered(REFERRALS_QUEUE) > before.referrals &&
+                deadLettered(CONNECTIONS_QUEUE) > before.connections,
         );
 
         const failures = hostLines.filter((line) => line.includes('Exception while executing function: Functions.'));

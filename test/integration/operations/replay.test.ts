@@ -19,13 +19,13 @@ import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
 import { NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
-import { summarize } from '../../../shared/referral/record';
-import { newRecord, transition } from '../../../shared/referral/record';
-import { requestHash } from '../../../shared/referral/request/canonicalJson';
+import { summarize, transition } from '../../../shared/referral/record';
 import { CosmosReferralStore } from '../../../shared/referral/store';
-import { type LocalPeers, startApp, startLocalPeers } from '../../support/localRuntime';
+import { givenRecord } from '../../support/givenRecord';
+import { type LocalPeers, queuesIdle, startApp, startLocalPeers } from '../../support/localRuntime';
 import { independentReferral, seedReferral } from '../../support/referrals';
 import { createsFor } from '../../support/simulatorRequests';
+import { waitForStatus } from '../../support/waitFor';
 
 let peers: LocalPeers;
 let broker: DevBroker;
@@ -95,26 +95,12 @@ async function command(argv: Partial<ReplayArguments>): Promise<{ code: number; 
     return { code, lines };
 }
 
+async function recordOf(key: string) {
+    return (await deps.store.read(key))?.record;
+}
+
 async function statusOf(key: string): Promise<string | undefined> {
-    return (await deps.store.read(key))?.record.status;
-}
-
-async function waitForStatus(key: string, expected: string, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const stored = await deps.store.read(key);
-        if (stored?.record.status === expected) return stored.record;
-        if (Date.now() > deadline) throw new Error(`${key} is ${stored?.record.status}, not ${expected}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-}
-
-async function queuesIdle() {
-    const deadline = Date.now() + 20_000;
-    while (!Object.values(broker.stats()).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0)) {
-        if (Date.now() > deadline) throw new Error('the queues did not drain');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    return (await recordOf(key))?.status;
 }
 
 const postsFor = (key: string) => createsFor(simulator.admin.requests(), key);
@@ -137,8 +123,8 @@ it('replays a dead-lettered Shared referral to Connected: one referral and one c
     expect(code).toBe(0);
     expect(lines.at(-1)).toBe('1 item: 1 published again.');
 
-    const record = await waitForStatus('dlq-1', 'Connected');
-    await queuesIdle();
+    const record = await waitForStatus(recordOf, 'dlq-1', 'Connected');
+    await queuesIdle(broker);
     expect(record.correlationId).toBe('corr-dlq-1');
     expect(inEngagement(record.partnerReferral!.engagementId)).toHaveLength(2);
     expect(postsFor('dlq-1')).toHaveLength(2);
@@ -148,7 +134,7 @@ it('replays a dead-lettered Shared referral to Connected: one referral and one c
     // Again: nothing to do, nothing sent.
     const again = await command({ keys: ['dlq-1'] });
     expect(again.lines.at(-1)).toBe('1 item: 1 already done: nothing sent.');
-    await queuesIdle();
+    await queuesIdle(broker);
     expect(postsFor('dlq-1')).toHaveLength(2);
 });
 
@@ -164,8 +150,8 @@ it('replays a referral that Failed to submit (Partner API down) to Connected, wi
         body: JSON.stringify(seedReferral()),
     });
     expect(response.status).toBe(202);
-    await waitForStatus('fail-1', 'Failed');
-    await queuesIdle();
+    await waitForStatus(recordOf, 'fail-1', 'Failed');
+    await queuesIdle(broker);
     simulator.admin.setFaults({ ...NO_FAULTS });
     expect(postsFor('fail-1').map((p) => p.status)).toEqual([500, 500]);
 
@@ -176,8 +162,8 @@ it('replays a referral that Failed to submit (Partner API down) to Connected, wi
     const { code, lines } = await command({ all: true });
     expect(lines.join('\n')).toMatch(/fail-1 +Failed in submit \(RetriesExhausted\) +Failed +re-queued/);
     expect(code).toBe(2); // the keyless dead letter is still there, and says so
-    const record = await waitForStatus('fail-1', 'Connected');
-    await queuesIdle();
+    const record = await waitForStatus(recordOf, 'fail-1', 'Connected');
+    await queuesIdle(broker);
     expect(inEngagement(record.partnerReferral!.engagementId)).toHaveLength(2);
     expect(postsFor('fail-1').map((p) => p.status)).toEqual([500, 500, 200, 200]);
     expect(record.history.map((h) => h.status)).toEqual([
@@ -202,14 +188,7 @@ it('replays a referral that Failed to connect (Failed → Submitted) with exactl
     );
     await api.close();
     const at = new Date();
-    let record = newRecord({
-        id: 'conn-1',
-        source: 'http',
-        correlationId: 'corr-conn-1',
-        requestHash: requestHash(body),
-        request: body as any,
-        at,
-    });
+    let record = givenRecord({ id: 'conn-1', correlationId: 'corr-conn-1', request: body, at });
     record = transition(record, 'Submitting', at, { attempts: 1 });
     record = transition(record, 'Submitted', at, { partnerReferral: summarize(own) });
     record = transition(record, 'Connecting', at, { attempts: 2 });
@@ -218,13 +197,13 @@ it('replays a referral that Failed to connect (Failed → Submitted) with exactl
 
     const { lines } = await command({ keys: ['conn-1'] });
     expect(lines.join('\n')).toMatch(/conn-1 +Failed in connect \(RetriesExhausted\) +Failed +re-queued/);
-    const done = await waitForStatus('conn-1', 'Connected');
-    await queuesIdle();
+    const done = await waitForStatus(recordOf, 'conn-1', 'Connected');
+    await queuesIdle(broker);
     expect(inEngagement(own.engagementId)).toHaveLength(2);
     expect(done.connectedReferral!.id).toBe(inEngagement(own.engagementId)[1]!.id);
 
     const again = await command({ keys: ['conn-1'] });
     expect(again.lines.at(-1)).toBe('1 item: 1 already done: nothing sent.');
-    await queuesIdle();
+    await queuesIdle(broker);
     expect(inEngagement(own.engagementId)).toHaveLength(2);
 });

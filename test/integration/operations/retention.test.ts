@@ -7,8 +7,9 @@ import type { Container, CosmosClient } from '@azure/cosmos';
 import { type CosmosEmulator, localCosmosClient, startCosmosEmulator } from '../../../local/cosmos/emulator';
 import { loadSection } from '../../../shared/platform/config';
 import { COSMOS_CONTAINER, COSMOS_DATABASE } from '../../../shared/platform/names';
-import { newRecord, transition } from '../../../shared/referral/record';
+import { transition } from '../../../shared/referral/record';
 import { CosmosReferralStore } from '../../../shared/referral/store';
+import { GIVEN_AT, givenRecord } from '../../support/givenRecord';
 
 let emulator: CosmosEmulator;
 let client: CosmosClient;
@@ -31,13 +32,11 @@ it('stores ttl = REFERRAL_TTL_DAYS in seconds on create and on replace', async (
         () => container,
         () => ttlSeconds,
     );
-    const at = new Date('2026-11-21T00:00:00Z');
-    const record = newRecord({ id: 'ttl-1', source: 'queue', correlationId: 'c', requestHash: 'h', request: null, at });
-    const created = await store.create(record);
+    const created = await store.create(givenRecord({ id: 'ttl-1', source: 'queue', request: null }));
     if (!created.created) throw new Error('expected a new record');
     expect((await container.item('ttl-1', 'ttl-1').read()).resource).toMatchObject({ ttl: 30 * 86_400 });
 
-    await store.replace(transition(created.stored.record, 'Rejected', at), created.stored.etag);
+    await store.replace(transition(created.stored.record, 'Rejected', GIVEN_AT), created.stored.etag);
     expect((await container.item('ttl-1', 'ttl-1').read()).resource).toMatchObject({
         status: 'Rejected',
         ttl: 30 * 86_400,
@@ -50,9 +49,6 @@ it('stores ttl -1 (kept for ever) when REFERRAL_TTL_DAYS is 0', async () => {
         () => container,
         () => ttlSeconds,
     );
-    const at = new Date('2026-11-21T00:00:00Z');
-    await store.create(
-        newRecord({ id: 'ttl-2', source: 'queue', correlationId: 'c', requestHash: 'h', request: null, at }),
-    );
+    await store.create(givenRecord({ id: 'ttl-2', source: 'queue', request: null }));
     expect((await container.item('ttl-2', 'ttl-2').read()).resource).toMatchObject({ ttl: -1 });
 });

@@ -11,6 +11,7 @@ import { ServiceBusClient } from '@azure/service-bus';
 
 import { type LocalHost, startLocalHost } from '../../../local/host/localHost';
 import { type DevBroker, startBroker } from '../../../local/servicebus/broker';
+import { waitFor } from '../../support/waitFor';
 import { FIXTURE_QUEUES } from './fixtures/host-app';
 import { probe, resetProbe } from './fixtures/host-app/probe';
 
@@ -22,14 +23,6 @@ let broker: DevBroker;
 let host: LocalHost;
 let client: ServiceBusClient;
 const hostLines: string[] = [];
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-        if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-}
 
 beforeAll(async () => {
     const queue = (name: string, maxDeliveryCount = 10) => ({
@@ -80,7 +73,7 @@ it('hands the message body and the host-style trigger metadata to the handler, t
     });
     await sender.close();
 
-    await waitFor(() => probe.deliveries.length === 1, 'the inbox delivery');
+    await waitFor('the inbox delivery', () => probe.deliveries.length === 1);
     const [delivery] = probe.deliveries;
     expect(delivery!.body).toEqual({ referralId: 'r-1', amount: 3 });
     expect(delivery!.metadata).toMatchObject({
@@ -93,7 +86,7 @@ it('hands the message body and the host-style trigger metadata to the handler, t
         lockToken: expect.stringMatching(/^[0-9a-f-]{36}$/) as string,
         enqueuedTimeUtc: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string,
     });
-    await waitFor(() => broker.stats()[FIXTURE_QUEUES.inbox]?.locked === 0, 'completion');
+    await waitFor('completion', () => broker.stats()[FIXTURE_QUEUES.inbox]?.locked === 0);
     expect(broker.stats()[FIXTURE_QUEUES.inbox]).toMatchObject({ active: 0, locked: 0, deadLettered: 0 });
     expect(hostLines).toContainEqual(expect.stringMatching(/^\[inbox\] inbox message received$/));
     expect(hostLines).toContainEqual(expect.stringMatching(/Executed 'Functions.inbox' \(Succeeded, Id=/));
@@ -104,7 +97,7 @@ it('abandons a failing message: redelivered with deliveryCount + 1, dead-lettere
     await sender.sendMessages({ body: { bad: true }, messageId: 'poison-1' });
     await sender.close();
 
-    await waitFor(() => broker.deadLetters(FIXTURE_QUEUES.poison).length === 1, 'dead-lettering');
+    await waitFor('dead-lettering', () => broker.deadLetters(FIXTURE_QUEUES.poison).length === 1);
     expect(probe.deliveries.map((d) => d.metadata.deliveryCount)).toEqual([1, 2, 3]);
     const [deadLetter] = broker.deadLetters(FIXTURE_QUEUES.poison);
     expect(deadLetter).toMatchObject({ messageId: 'poison-1', reason: 'MaxDeliveryCountExceeded' });
@@ -121,9 +114,9 @@ it('runs at most maxConcurrentCalls invocations at once, and reaches that many u
     await sender.sendMessages(messages);
     await sender.close();
 
-    await waitFor(() => probe.busyCompleted === messages.length, 'every busy message');
+    await waitFor('every busy message', () => probe.busyCompleted === messages.length);
     expect(probe.maxInFlight).toBe(MAX_CONCURRENT_CALLS);
-    await waitFor(() => broker.stats()[FIXTURE_QUEUES.busy]?.locked === 0, 'completion');
+    await waitFor('completion', () => broker.stats()[FIXTURE_QUEUES.busy]?.locked === 0);
     expect(broker.stats()[FIXTURE_QUEUES.busy]).toMatchObject({ active: 0, deadLettered: 0 });
 });
 
@@ -143,7 +136,7 @@ it('delivers a message that a separate publisher process sent with the real SDK'
         env: { ...process.env, CONNECTION: broker.connectionString, QUEUE: FIXTURE_QUEUES.inbox },
     });
 
-    await waitFor(() => probe.deliveries.some((d) => d.metadata.messageId === 'upstream-1'), 'the published message');
+    await waitFor('the published message', () => probe.deliveries.some((d) => d.metadata.messageId === 'upstream-1'));
     const delivery = probe.deliveries.find((d) => d.metadata.messageId === 'upstream-1');
     expect(delivery!.body).toEqual({ from: 'publisher-process' });
 });

@@ -2,6 +2,7 @@ import { request } from 'undici';
 
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
 import { seedRequest, seedResponse } from '../../integration/partnerApi/helpers';
+import { waitFor } from '../../support/waitFor';
 import { type Answer, callSimulator, REFERRALS } from './simulatorHttp';
 
 /** A value that must never come back in an error body. */
@@ -350,7 +351,7 @@ describe('Partner API simulator', () => {
             headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
             body: JSON.stringify(seedRequest()),
         }).catch((error: unknown) => error);
-        while (hanging.admin.requests().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        await waitFor('the request to arrive', () => hanging.admin.requests().length > 0);
         await hanging.close();
         expect(await pending).toBeInstanceOf(Error);
         expect(hanging.admin.requests()[0]).toMatchObject({ fault: 'hang' });

@@ -16,6 +16,7 @@ import { build } from 'esbuild';
 
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../../local/host/auth';
 import { hostSettings, type PeerEndpoints } from '../../../local/runtime/localSettings';
+import { waitFor } from '../../support/waitFor';
 
 const PROJECT_ROOT = join(__dirname, '..', '..', '..');
 // Whole processes start and stop here; a generous limit keeps a slow machine from failing the test.
@@ -43,20 +44,6 @@ function runtimeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
         if (!(name in extra)) delete env[name];
     }
     return env;
-}
-
-async function waitFor<T>(
-    probe: () => Promise<T | undefined> | T | undefined,
-    what: string,
-    timeoutMs = 30_000,
-): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = await probe();
-        if (value !== undefined) return value;
-        if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -144,10 +131,14 @@ it('start: serves the app, carries an upstream message to the host process, and 
     start.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     start.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
 
-    const url = await waitFor(() => {
-        if (start.exitCode !== null) throw new Error(`start exited early:\n${output}`);
-        return /Local runtime ready: (http:\/\/\S+)/.exec(output)?.[1];
-    }, 'the runtime to be ready');
+    const url = await waitFor(
+        'the runtime to be ready',
+        () => {
+            if (start.exitCode !== null) throw new Error(`start exited early:\n${output}`);
+            return /Local runtime ready: (http:\/\/\S+)/.exec(output)?.[1];
+        },
+        30_000,
+    );
     expect(output).toContain(`Function key: ${DEFAULT_LOCAL_FUNCTION_KEY}`);
     expect((await fetch(url)).status).toBe(200);
     expect((await fetch(`${url}/api/items/1`)).status).toBe(401);
@@ -157,7 +148,7 @@ it('start: serves the app, carries an upstream message to the host process, and 
     expect(amqpPort).toBeDefined();
     const connectionString = hostSettings({ SERVICEBUS_PORT: amqpPort }).ServiceBusConnection!;
     await publish(connectionString, 'fixture-inbox', 'upstream-start-1', { from: 'upstream' });
-    await waitFor(async () => ((await deliveredBodies(url)).length > 0 ? true : undefined), 'the delivery');
+    await waitFor('the delivery', async () => (await deliveredBodies(url)).length > 0, 30_000);
     expect(await deliveredBodies(url)).toEqual([{ from: 'upstream' }]);
 
     start.kill('SIGINT');
@@ -191,20 +182,14 @@ it('a host restarted alone picks up messages queued in the emulators process whi
     // Queued before any host runs.
     await publish(connectionString, 'fixture-inbox', 'while-down-1', { n: 1 });
     const first = await startHost();
-    await waitFor(
-        async () => ((await deliveredBodies(first.url)).length === 1 ? true : undefined),
-        'the first delivery',
-    );
+    await waitFor('the first delivery', async () => (await deliveredBodies(first.url)).length === 1, 30_000);
     first.host.kill('SIGTERM');
     expect(await exited(first.host)).toBe(0);
 
     // Queued while the host is stopped; a new host process gets it.
     await publish(connectionString, 'fixture-inbox', 'while-down-2', { n: 2 });
     const second = await startHost();
-    await waitFor(
-        async () => ((await deliveredBodies(second.url)).length === 1 ? true : undefined),
-        'the second delivery',
-    );
+    await waitFor('the second delivery', async () => (await deliveredBodies(second.url)).length === 1, 30_000);
     expect(await deliveredBodies(second.url)).toEqual([{ n: 2 }]);
 
     second.host.kill('SIGTERM');

@@ -1,6 +1,7 @@
 import { type ServiceBusReceivedMessage } from '@azure/service-bus';
 
-import { type Harness, queue, startHarness, waitFor } from './harness';
+import { waitFor } from '../../support/waitFor';
+import { type Harness, queue, startHarness } from './harness';
 
 /** Time-dependent behaviour with short lock durations: expiry, renewal, scheduling. Polls instead of sleeping. */
 describe('Service Bus dev broker: locks and schedules', () => {

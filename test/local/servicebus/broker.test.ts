@@ -1,6 +1,7 @@
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 
-import { type Harness, queue, startHarness, waitFor } from './harness';
+import { waitFor } from '../../support/waitFor';
+import { type Harness, queue, startHarness } from './harness';
 
 /** Conformance of the dev broker with the real @azure/service-bus SDK: messages, settlement, peek, admin counters. */
 describe('Service Bus dev broker with the real SDK', () => {

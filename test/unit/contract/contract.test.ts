@@ -20,10 +20,11 @@ import {
     referralMessageSchema,
     UnsupportedJoiError,
 } from '../../../shared/contract';
-import { newRecord, transition } from '../../../shared/referral/record';
+import { transition } from '../../../shared/referral/record';
 import { validateReferral } from '../../../shared/referral/request/validate';
 import { statusDocument } from '../../../shared/referral/statusDocument';
 import { invocationContext, readResponse } from '../../support/functions';
+import { givenRecord } from '../../support/givenRecord';
 import { seedReferral } from '../../support/referrals';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -78,12 +79,9 @@ describe('OpenAPI document', () => {
         const validateStatus = validator.getSchema('openapi#/$defs/ReferralStatus')!;
         // The real status document of a record, as GET /api/referrals/{id} answers it.
         const at = new Date('2026-11-21T00:00:00Z');
-        const record = transition(
-            newRecord({ id: 'k-1', source: 'http', correlationId: 'c', requestHash: 'h', request: null, at }),
-            'Failed',
-            at,
-            { error: { code: 'RetriesExhausted', message: 'Gave up' } },
-        );
+        const record = transition(givenRecord({ id: 'k-1', request: null, at }), 'Failed', at, {
+            error: { code: 'RetriesExhausted', message: 'Gave up' },
+        });
         expect(validateStatus(statusDocument(record))).toBe(true);
         expect(validateStatus({ ...statusDocument(record), status: 'Lost' })).toBe(false);
     });

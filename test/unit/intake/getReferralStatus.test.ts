@@ -1,9 +1,9 @@
 import { HttpRequest } from '@azure/functions';
 
 import { getReferralStatus } from '../../../functions/getReferralStatus';
-import { newRecord, transition } from '../../../shared/referral/record';
-import { requestHash } from '../../../shared/referral/request/canonicalJson';
+import { transition } from '../../../shared/referral/record';
 import { invocationContext, readResponse } from '../../support/functions';
+import { givenRecord } from '../../support/givenRecord';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 import { expectNoPii, referralWithPii } from '../../support/referrals';
 
@@ -14,16 +14,7 @@ function get(id: string) {
 describe('GET /api/referrals/{id}', () => {
     it('answers exactly the status document, without customer data', async () => {
         const store = new MemoryReferralStore();
-        const body = referralWithPii();
-        const at = new Date('2026-11-21T09:00:00Z');
-        let record = newRecord({
-            id: 'k1',
-            source: 'http',
-            correlationId: 'c',
-            requestHash: requestHash(body),
-            request: body as any,
-            at,
-        });
+        let record = givenRecord({ request: referralWithPii(), at: new Date('2026-11-21T09:00:00Z') });
         record = transition(record, 'Submitting', new Date('2026-11-21T09:00:01Z'), { attempts: 1 });
         record = transition(record, 'Submitted', new Date('2026-11-21T09:00:02Z'), {
             partnerReferral: {

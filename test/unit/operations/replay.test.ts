@@ -14,9 +14,9 @@ import {
 } from '../../../shared/operations/replay';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../../shared/platform/names';
-import { newRecord, type ReferralRecord, transition } from '../../../shared/referral/record';
-import { requestHash } from '../../../shared/referral/request/canonicalJson';
+import { type ReferralRecord, transition } from '../../../shared/referral/record';
 import { transientError } from '../../support/fakePartnerApi';
+import { givenRecord } from '../../support/givenRecord';
 import { independentReferral, seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';
 
@@ -88,14 +88,7 @@ function deliver(setup: Setup, message: ServiceBusMessage) {
 }
 
 function queued(setup: Setup, key: string, body: Record<string, any>): ReferralRecord {
-    const record = newRecord({
-        id: key,
-        source: 'http',
-        correlationId: `corr-${key}`,
-        requestHash: requestHash(body),
-        request: body as any,
-        at: setup.clock.now,
-    });
+    const record = givenRecord({ id: key, correlationId: `corr-${key}`, request: body, at: setup.clock.now });
     setup.store.put(record);
     return record;
 }

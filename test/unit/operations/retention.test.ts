@@ -5,8 +5,8 @@
 import type { Container } from '@azure/cosmos';
 
 import { loadSection, SETTINGS } from '../../../shared/platform/config';
-import { newRecord } from '../../../shared/referral/record';
 import { CosmosReferralStore } from '../../../shared/referral/store';
+import { givenRecord } from '../../support/givenRecord';
 
 describe('REFERRAL_TTL_DAYS', () => {
     it('is listed as an optional setting with a default of 365 days', () => {
@@ -55,14 +55,7 @@ describe('CosmosReferralStore time to live', () => {
             () => container,
             () => 86_400,
         );
-        const record = newRecord({
-            id: 'k-1',
-            source: 'http',
-            correlationId: 'c-1',
-            requestHash: 'h',
-            request: null,
-            at: new Date('2026-11-21T00:00:00Z'),
-        });
+        const record = givenRecord({ id: 'k-1', request: null });
         await store.create(record);
         await store.replace({ ...record, ttl: 5 }, '"1"');
         expect(written.map((w) => w.ttl)).toEqual([86_400, 86_400]);

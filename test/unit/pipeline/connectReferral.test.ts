@@ -1,24 +1,14 @@
 import { buildConnectedReferral } from '../../../shared/pipeline/connectStep';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
-import { newRecord } from '../../../shared/referral/record';
-import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { transientError } from '../../support/fakePartnerApi';
+import { givenRecord } from '../../support/givenRecord';
 import { independentReferral, seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';
 
 type Setup = ReturnType<typeof workerSetup>;
 
 async function submitted(setup: Setup, key: string, body: Record<string, any> = seedReferral()) {
-    setup.store.put(
-        newRecord({
-            id: key,
-            source: 'http',
-            correlationId: 'corr-1',
-            requestHash: requestHash(body),
-            request: body as any,
-            at: setup.clock.now,
-        }),
-    );
+    setup.store.put(givenRecord({ id: key, request: body, at: setup.clock.now }));
     await processReferralMessage(body, { messageId: key, applicationProperties: {} }, setup.deps, setup.log);
     return setup.store.items.get(key)!.record;
 }
@@ -120,14 +110,6 @@ describe('connectReferral', () => {
     });
 
     it('refuses to build a connected referral without an engagementId', () => {
-        const record = newRecord({
-            id: 'k',
-            source: 'http',
-            correlationId: 'c',
-            requestHash: 'h',
-            request: seedReferral() as any,
-            at: new Date(),
-        });
-        expect(() => buildConnectedReferral(record)).toThrow(/no engagementId/);
+        expect(() => buildConnectedReferral(givenRecord())).toThrow(/no engagementId/);
     });
 });

@@ -1,21 +1,14 @@
 import { processReferralMessage, UnprocessableMessageError } from '../../../shared/pipeline/worker';
-import { newRecord, type ReferralRecord, transition } from '../../../shared/referral/record';
-import { requestHash } from '../../../shared/referral/request/canonicalJson';
+import { type ReferralRecord, transition } from '../../../shared/referral/record';
 import { permanentError, transientError } from '../../support/fakePartnerApi';
+import { givenRecord } from '../../support/givenRecord';
 import { expectNoPii, independentReferral, PII, referralWithPii, seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';
 
 type Setup = ReturnType<typeof workerSetup>;
 
 function queued(setup: Setup, key: string, body: Record<string, any> = seedReferral()): ReferralRecord {
-    const record = newRecord({
-        id: key,
-        source: 'http',
-        correlationId: 'corr-1',
-        requestHash: requestHash(body),
-        request: body as any,
-        at: setup.clock.now,
-    });
+    const record = givenRecord({ id: key, request: body, at: setup.clock.now });
     setup.store.put(record);
     return record;
 }
@@ -359,14 +352,7 @@ describe('submitReferral', () => {
                 if (operation !== 'create') return;
                 setup.store.beforeWrite = undefined;
                 setup.store.put(
-                    newRecord({
-                        id,
-                        source: 'queue',
-                        correlationId: 'other',
-                        requestHash: requestHash(body),
-                        request: body as any,
-                        at: setup.clock.now,
-                    }),
+                    givenRecord({ id, source: 'queue', correlationId: 'other', request: body, at: setup.clock.now }),
                 );
             };
             expect(await deliver(setup, 'k1', body)).toBe('created');

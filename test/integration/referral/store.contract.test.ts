@@ -1,0 +1,175 @@
+/**
+ * The ReferralStore contract, one specification run against both stores: the in-memory one every handler unit test
+ * relies on (test/support/memoryReferralStore.ts), and CosmosReferralStore as the app builds it (its default Cosmos
+ * DB client, from the app's own CosmosDbConnection settings) on the local Cosmos DB emulator, through the real
+ * `@azure/cosmos` SDK. Unit tests are only as true as the fake: where the two disagree, the fake is wrong.
+ */
+import { type CosmosEmulator, startCosmosEmulator } from '../../../local/cosmos/emulator';
+import { closeCosmos } from '../../../shared/platform/cosmos';
+import { type ReferralRecord, transition } from '../../../shared/referral/record';
+import { CosmosReferralStore, type ReferralStore, type StoredRecord } from '../../../shared/referral/store';
+import { GIVEN_AT, givenRecord } from '../../support/givenRecord';
+import { MemoryReferralStore } from '../../support/memoryReferralStore';
+
+const TTL_DAYS = 2;
+const TTL_SECONDS = TTL_DAYS * 86_400;
+
+interface Subject {
+    name: string;
+    open(): Promise<{ store: ReferralStore; close: () => Promise<void> }>;
+}
+
+const subjects: Subject[] = [
+    {
+        name: 'the in-memory store',
+        open: () => Promise.resolve({ store: new MemoryReferralStore(TTL_SECONDS), close: () => Promise.resolve() }),
+    },
+    {
+        name: 'the Cosmos DB store on the local emulator',
+        async open() {
+            const emulator: CosmosEmulator = await startCosmosEmulator({ port: 0 });
+            // The settings the local runtime gives the app (Jest gives each test file its own process.env).
+            process.env.CosmosDbConnection = emulator.connectionString;
+            process.env.COSMOS_DISABLE_TLS_VERIFICATION = 'true';
+            process.env.REFERRAL_TTL_DAYS = String(TTL_DAYS);
+            return {
+                store: new CosmosReferralStore(),
+                close: async () => {
+                    closeCosmos();
+                    await emulator.close();
+                },
+            };
+        },
+    },
+];
+
+const later = new Date(GIVEN_AT.getTime() + 1_000);
+
+describe.each(subjects)('ReferralStore contract: $name', (subject) => {
+    let store: ReferralStore;
+    let close: () => Promise<void>;
+    let keys = 0;
+    /** A record under a key no other test uses: the store is shared by the whole suite. */
+    const fresh = () => givenRecord({ id: `contract-${++keys}` });
+
+    /** Creates `record` (a fresh one by default) and returns what the store answered. */
+    async function created(record: ReferralRecord = fresh()): Promise<StoredRecord> {
+        const result = await store.create(record);
+        if (!result.created) throw new Error(`${record.id} existed already`);
+        return result.stored;
+    }
+
+    /** Moves `stored` on to Submitting with its etag, as a step claiming it would, and returns what the store answered. */
+    async function claimed(stored: StoredRecord): Promise<StoredRecord> {
+        const result = await store.replace(transition(stored.record, 'Submitting', later), stored.etag);
+        if (!result.replaced) throw new Error(`${stored.record.id} was not replaced`);
+        return result.stored;
+    }
+
+    beforeAll(async () => {
+        ({ store, close } = await subject.open());
+    });
+
+    afterAll(() => close?.());
+
+    describe('create', () => {
+        it('stores a new record and returns it with its etag, as a read then returns it', async () => {
+            const record = fresh();
+            const stored = await created(record);
+            expect(stored.record).toEqual({ ...record, ttl: TTL_SECONDS });
+            expect(stored.etag).toEqual(expect.any(String));
+            expect(await store.read(record.id)).toEqual(stored);
+        });
+
+        it('creates once: a second create of the key changes nothing and returns the existing record', async () => {
+            const stored = await created();
+            const second = await store.create({ ...stored.record, correlationId: 'another-delivery', source: 'queue' });
+            expect(second).toEqual({ created: false, existing: stored });
+            expect(await store.read(stored.record.id)).toEqual(stored);
+        });
+
+        it('lets exactly one of two concurrent creates of the same key win', async () => {
+            const record = fresh();
+            const results = await Promise.all([
+                store.create({ ...record, correlationId: 'a' }),
+                store.create({ ...record, correlationId: 'b' }),
+            ]);
+            const winners = results.flatMap((r) => (r.created ? [r.stored] : []));
+            const losers = results.flatMap((r) => (r.created ? [] : [r.existing]));
+            expect(winners).toHaveLength(1);
+            expect(losers).toEqual(winners);
+        });
+
+        it('writes the configured ttl, whatever ttl the record carries', async () => {
+            const stored = await created({ ...fresh(), ttl: 5 });
+            expect(stored.record.ttl).toBe(TTL_SECONDS);
+            expect((await store.read(stored.record.id))?.record.ttl).toBe(TTL_SECONDS);
+        });
+    });
+
+    describe('read', () => {
+        it('answers undefined for a key it does not hold', async () => {
+            expect(await store.read('contract-never-written')).toBeUndefined();
+        });
+
+        it('hands out a copy: changing what it returned does not change the stored record', async () => {
+            const record = fresh();
+            await created(record);
+            const read = (await store.read(record.id))!;
+            read.record.status = 'Connected';
+            read.record.history.push({ status: 'Connected', at: later.toISOString() });
+            expect((await store.read(record.id))!.record).toEqual({ ...record, ttl: TTL_SECONDS });
+        });
+    });
+
+    describe('replace', () => {
+        it('replaces the record given its current etag, with a new etag and the configured ttl', async () => {
+            const stored = await created();
+            const next = { ...transition(stored.record, 'Submitting', later, { attempts: 1 }), ttl: 5 };
+            const replaced = await store.replace(next, stored.etag);
+            if (!replaced.replaced) throw new Error('expected the record to be replaced');
+            expect(replaced.stored.record).toEqual({ ...next, ttl: TTL_SECONDS });
+            expect(replaced.stored.etag).not.toBe(stored.etag);
+            expect(await store.read(stored.record.id)).toEqual(replaced.stored);
+        });
+
+        it('refuses a stale etag, changes nothing, and returns the current record', async () => {
+            const stale = await created();
+            const current = await claimed(stale);
+            const refused = await store.replace(transition(stale.record, 'Rejected', later), stale.etag);
+            expect(refused).toEqual({ replaced: false, current });
+            expect(await store.read(stale.record.id)).toEqual(current);
+        });
+
+        it('refuses a record that was removed, and does not bring it back', async () => {
+            const stored = await created();
+            expect(await store.remove(stored.record.id, stored.etag)).toBe(true);
+            const refused = await store.replace(transition(stored.record, 'Submitting', later), stored.etag);
+            expect(refused).toEqual({ replaced: false, current: undefined });
+            expect(await store.read(stored.record.id)).toBeUndefined();
+        });
+    });
+
+    describe('remove', () => {
+        it('removes the record given its current etag; a second remove finds nothing', async () => {
+            const stored = await created();
+            expect(await store.remove(stored.record.id, stored.etag)).toBe(true);
+            expect(await store.read(stored.record.id)).toBeUndefined();
+            expect(await store.remove(stored.record.id, stored.etag)).toBe(false);
+        });
+
+        it('refuses a stale etag and keeps the record', async () => {
+            const stale = await created();
+            const current = await claimed(stale);
+            expect(await store.remove(stale.record.id, stale.etag)).toBe(false);
+            expect(await store.read(stale.record.id)).toEqual(current);
+        });
+
+        it('after a remove, a create of the same key starts a new record', async () => {
+            const stored = await created();
+            await store.remove(stored.record.id, stored.etag);
+            const again = await created({ ...stored.record, correlationId: 'after-removal' });
+            expect(again.record.correlationId).toBe('after-removal');
+        });
+    });
+});
