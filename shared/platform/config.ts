@@ -160,6 +160,21 @@ export const SETTINGS = [
             'Must be longer than two Partner API calls; empty: 2 x PARTNER_API_TIMEOUT_MS + 30000.',
         azure: 'optional',
     },
+    // The intake's outbox (shared/referral/outbox.ts).
+    {
+        name: 'INTAKE_RESEND_AFTER_MS',
+        meaning:
+            'How long a referral may stay Queued before the sweep sends its message again (the intake may have died ' +
+            'before sending, or Service Bus was down).',
+        default: '60000',
+        azure: 'optional',
+    },
+    {
+        name: 'INTAKE_SWEEP_SCHEDULE',
+        meaning: 'When the sweep of Queued referrals runs: an NCRONTAB expression with six fields, in UTC.',
+        default: '0 */1 * * * *',
+        azure: 'optional',
+    },
     // Retention.
     {
         name: 'REFERRAL_TTL_DAYS',
@@ -221,6 +236,11 @@ export interface LeaseConfig {
     leaseMs: number;
 }
 
+export interface OutboxConfig {
+    /** How long a record may stay Queued before its message is sent again. */
+    resendAfterMs: number;
+}
+
 export interface AppConfig {
     serviceBus: ServiceBusConnectionConfig;
     cosmos: CosmosConnectionConfig;
@@ -228,6 +248,7 @@ export interface AppConfig {
     retry: RetryConfig;
     lease: LeaseConfig;
     retention: RetentionConfig;
+    outbox: OutboxConfig;
 }
 
 export class ConfigurationError extends Error {
@@ -406,6 +427,18 @@ function parseRetention(env: Env, problems: string[]): RetentionConfig {
     return { ttlSeconds: days > 0 ? days * 86_400 : -1 };
 }
 
+function parseOutbox(env: Env, problems: string[]): OutboxConfig {
+    return { resendAfterMs: parseInteger(env, 'INTAKE_RESEND_AFTER_MS', problems) };
+}
+
+/**
+ * A setting the Functions host needs when it indexes the app (a timer's schedule), so read at import time: its value
+ * or its default, never a throw. The host itself refuses an invalid schedule, naming the function.
+ */
+export function settingAtIndexing(name: SettingName, env: Env = process.env): string | undefined {
+    return setting(env, name);
+}
+
 /** Each section is parsed on its own, so a function only fails on the settings it really uses. */
 type Section = keyof AppConfig;
 const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] } = {
@@ -415,6 +448,7 @@ const parsers: { [K in Section]: (env: Env, problems: string[]) => AppConfig[K] 
     retry: parseRetry,
     lease: parseLease,
     retention: parseRetention,
+    outbox: parseOutbox,
 };
 
 const cache = new Map<Section, unknown>();

@@ -25,6 +25,8 @@ export interface LogFields {
     /** How many more problems there were than `problemPaths` lists. */
     problemsOmitted?: number;
     outcome?: string;
+    /** How many items a run handled (a sweep's re-sends). */
+    count?: number;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
 import type { ReferralRecord } from '../../shared/referral/record';
-import type { CreateResult, ReferralStore, ReplaceResult, StoredRecord } from '../../shared/referral/store';
+import type {
+    CreateResult,
+    QueuedReferral,
+    ReferralStore,
+    ReplaceResult,
+    StoredRecord,
+} from '../../shared/referral/store';
 
 /**
  * The ReferralStore contract (create-once, If-Match replace) in memory, for handler unit tests. `beforeWrite` lets a
@@ -51,5 +57,19 @@ export class MemoryReferralStore implements ReferralStore {
         if (!current || current.etag !== etag) return false;
         this.items.delete(id);
         return true;
+    }
+
+    async *listQueued(updatedBefore: Date, pageSize: number): AsyncIterable<QueuedReferral[]> {
+        if (this.failWith) throw this.failWith;
+        const queued = [...this.items.values()]
+            .map(({ record }) => record)
+            .filter((record) => record.status === 'Queued' && record.updatedAt < updatedBefore.toISOString())
+            .map(({ id, correlationId, request, updatedAt }) =>
+                structuredClone({ id, correlationId, request, updatedAt }),
+            );
+        for (let start = 0; start < queued.length; start += pageSize) {
+            await Promise.resolve();
+            yield queued.slice(start, start + pageSize);
+        }
     }
 }
