@@ -262,7 +262,8 @@ describe('POST /api/referrals', () => {
         it('answers 503 with Retry-After when the store cannot be reached, keeps nothing and sends nothing', async () => {
             const { call, queue, store } = setup();
             store.failWith = new Error('Cosmos unreachable');
-            for (const headers of [{}, { 'idempotency-key': 'k' }]) {
+            const requests: Array<Record<string, string>> = [{}, { 'idempotency-key': 'k' }];
+            for (const headers of requests) {
                 const response = await call(postJson(URL, seedReferral(), headers));
                 expect(response.status).toBe(503);
                 expect(response.headers.get('retry-after')).toBe('5');

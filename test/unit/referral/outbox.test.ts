@@ -14,8 +14,16 @@ const URL = 'http://localhost:7071/api/referrals';
 const RESEND_AFTER_MS = 60_000;
 const T0 = Date.parse('2026-11-21T10:00:00Z');
 
-/** The timer object as the worker hands it over (unmonitored schedule). */
-const timer = (isPastDue = false) => ({ isPastDue, schedule: { adjustForDST: true }, scheduleStatus: null }) as Timer;
+/** The timer object as the worker hands it over. */
+const timer = (isPastDue = false): Timer => ({
+    isPastDue,
+    schedule: { adjustForDST: true },
+    scheduleStatus: {
+        last: '2026-11-21T09:59:00.000Z',
+        next: '2026-11-21T10:00:00.000Z',
+        lastUpdated: '2026-11-21T09:59:00.000Z',
+    },
+});
 
 function setup() {
     const store = new MemoryReferralStore();
