@@ -219,7 +219,9 @@ export function openApiDocument(): JsonSchema {
                     },
                     responses: {
                         '202': {
-                            description: 'Queued (or the same request seen before).',
+                            description:
+                                'Recorded and queued, or recorded and to be queued by the outbox if the queue could ' +
+                                'not be reached (or the same request seen before): it will be submitted.',
                             headers: {
                                 Location: { description: 'The status URL.', schema: { type: 'string' } },
                                 'x-correlation-id': CORRELATION_HEADER,
@@ -237,7 +239,10 @@ export function openApiDocument(): JsonSchema {
                         ),
                         '415': problemResponse('The body is not JSON.'),
                         '503': {
-                            ...problemResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
+                            ...problemResponse(
+                                'Cannot record the referral right now (nothing was kept); retry with the same ' +
+                                    'Idempotency-Key.',
+                            ),
                             headers: { 'Retry-After': { schema: { type: 'integer' } } },
                         },
                     },
