@@ -7,6 +7,7 @@ import './functions/getReferralStatus';
 import './functions/submitReferral';
 import './functions/connectReferral';
 import './functions/getOpenApi';
+import './functions/resendQueuedReferrals';
 
 import { app } from '@azure/functions';
 

@@ -1,7 +1,8 @@
 /**
  * npm run replay -- <command>: lists and re-queues stopped referrals (see docs/operations.md, "Replay").
  *
- *   list                          what is stopped: dead-lettered messages and Failed referrals (changes nothing)
+ *   list                          what is stopped: dead-lettered messages, Failed referrals and referrals stuck
+ *                                 Queued for INTAKE_RESEND_AFTER_MS (changes nothing)
  *   run --key <key> [--key ...]   replay these referral keys
  *   run --all                     replay everything listed
  *   --dry-run                     with run: report what would happen, change nothing
@@ -16,6 +17,7 @@ import { SingleBar } from 'cli-progress';
 import { hostSettings } from '../local/runtime/localSettings';
 import { replay, type ReplayDependencies, type ReplayItem } from '../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../shared/operations/replaySources';
+import { getConfig } from '../shared/platform/config';
 import { closeCosmos, getCosmosContainer } from '../shared/platform/cosmos';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../shared/platform/names';
 import { closeServiceBus, getServiceBusClient, queueSender } from '../shared/platform/serviceBus';
@@ -68,6 +70,7 @@ function where(item: ReplayItem): string {
     if (item.source === 'deadLetter') {
         return `dead letter ${item.queue} #${item.sequenceNumber}${item.reason ? ` (${item.reason})` : ''}`;
     }
+    if (item.source === 'queued') return 'stuck in Queued (message not seen)';
     if (!item.step) return 'referral';
     return `Failed in ${item.step}${item.errorCode ? ` (${item.errorCode})` : ''}`;
 }
@@ -148,6 +151,7 @@ export function productionDependencies(): ReplayDependencies {
         referralsQueue: queueSender(REFERRALS_QUEUE),
         connectionsQueue: queueSender(CONNECTIONS_QUEUE),
         now: () => new Date(),
+        resendAfterMs: getConfig('outbox').resendAfterMs,
     };
 }
 

@@ -10,9 +10,11 @@ import { getConfig } from './platform/config';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from './platform/names';
 import { queueSender } from './platform/serviceBus';
 import type { IntakeDependencies } from './referral/intake';
+import type { OutboxDependencies } from './referral/outbox';
 import { CosmosReferralStore } from './referral/store';
 
 let intake: IntakeDependencies | undefined;
+let outbox: OutboxDependencies | undefined;
 let worker: StepDependencies | undefined;
 let partnerApi: PartnerApiClient | undefined;
 
@@ -24,6 +26,14 @@ export function intakeDependencies(): IntakeDependencies {
         now: () => new Date(),
     };
     return intake;
+}
+
+export function outboxDependencies(): OutboxDependencies {
+    if (!outbox) {
+        const { store, referralsQueue, now } = intakeDependencies();
+        outbox = { store, referralsQueue, now, resendAfterMs: getConfig('outbox').resendAfterMs };
+    }
+    return outbox;
 }
 
 function partnerApiClient(): PartnerApiClient {

@@ -224,7 +224,9 @@ export function openApiDocument(): JsonSchema {
                     },
                     responses: {
                         '202': {
-                            description: 'Queued (or the same request seen before).',
+                            description:
+                                'Recorded and queued, or recorded and to be queued by the outbox if the queue could ' +
+                                'not be reached (or the same request seen before): it will be submitted.',
                             headers: {
                                 Location: { description: 'The status URL.', schema: { type: 'string' } },
                                 'x-correlation-id': CORRELATION_HEADER,
@@ -241,7 +243,9 @@ export function openApiDocument(): JsonSchema {
                                 `as JSON, numbers re-serialised, plus its properties) would exceed ${MAX_MESSAGE_BYTES} bytes.`,
                         ),
                         '415': problemResponse('The body is not JSON.'),
-                        '503': unavailableResponse('Cannot queue right now; retry with the same Idempotency-Key.'),
+                        '503': unavailableResponse(
+                            'Cannot record the referral right now (nothing was kept); retry with the same Idempotency-Key.',
+                        ),
                     },
                 },
             },

@@ -1,11 +1,13 @@
 /**
  * Replay: puts referrals that stopped back on their way, through the same queues and workers, exactly once.
  *
- * Two kinds of stopped work:
+ * Three kinds of stopped work:
  * - a `Failed` referral (a step ran out of attempts): its record moves Failed → Queued (submit failed) or
  *   Failed → Submitted (connect failed) with a conditional write, attempts reset, and the step's message is sent;
  * - a dead-lettered message (the function kept throwing: a store outage, a message it could not read): the message's
- *   referral is looked up and sent on again, and the dead-lettered copy is removed.
+ *   referral is looked up and sent on again, and the dead-lettered copy is removed;
+ * - a referral stuck `Queued` (its message never reached the queue, see referral/outbox.ts): its message is sent
+ *   again, as the outbox's sweep would on its next run.
  *
  * The record decides everything, as in the workers: a referral that is already done is only reported; one still in
  * progress gets its step's message again (a redundant delivery is harmless: the worker reads the record first). A
@@ -22,6 +24,7 @@ import { submitStep } from '../pipeline/submitStep';
 import { REFERRALS_QUEUE } from '../platform/names';
 import type { MessageSender } from '../platform/serviceBus';
 import { correlationIdOr, isKeyConflict } from '../referral/admission';
+import { stuckReferrals } from '../referral/outbox';
 import {
     currentStep,
     failedStep,
@@ -69,6 +72,8 @@ export interface ReplayDependencies {
     referralsQueue: MessageSender;
     connectionsQueue: MessageSender;
     now: () => Date;
+    /** A Queued record is stuck this long after its last change (INTAKE_RESEND_AFTER_MS, as for the sweep). */
+    resendAfterMs: number;
 }
 
 export type ReplayOutcome =
@@ -85,7 +90,7 @@ export type ReplayOutcome =
     | 'notFound';
 
 export interface ReplayItem {
-    source: 'failed' | 'deadLetter';
+    source: 'failed' | 'deadLetter' | 'queued';
     key: string | undefined;
     /** For dead-lettered messages: which queue, and its identifiers (not its body). */
     queue?: string;
@@ -103,7 +108,7 @@ export interface ReplayItem {
 }
 
 export interface ReplayOptions {
-    /** Only these referral keys (default: every Failed referral and every dead-lettered message). */
+    /** Only these referral keys (default: every Failed or stuck Queued referral and every dead-lettered message). */
     keys?: string[];
     /** Report what would happen; write and send nothing, remove nothing. */
     dryRun?: boolean;
@@ -201,9 +206,9 @@ export async function listReplayable(deps: ReplayDependencies, options: Omit<Rep
 }
 
 /**
- * Replays every Failed referral and every dead-lettered message (or those of `keys`). Dead-lettered messages go
- * first: when one names a Failed referral, the referral is restarted once, and its own Failed entry then reports
- * it as in progress (its message is re-sent under the same messageId, which the queue drops).
+ * Replays every dead-lettered message, Failed referral and stuck Queued referral (or those of `keys`). Dead-lettered
+ * messages go first: when one names a Failed referral, the referral is restarted once, and its own Failed entry then
+ * reports it as in progress (its message is re-sent under the same messageId, which the queue drops).
  */
 export async function replay(deps: ReplayDependencies, options: ReplayOptions = {}): Promise<ReplayItem[]> {
     const wanted = options.keys ? new Set(options.keys) : undefined;
@@ -237,6 +242,14 @@ export async function replay(deps: ReplayDependencies, options: ReplayOptions = 
         if (handled.has(key)) continue;
         const result = await replayRecord(key, deps, dryRun);
         if (wanted || result.outcome !== 'notFound') done({ source: 'failed', key, ...result });
+    }
+
+    // With `keys`, the loop above took each key by its record, whatever its status.
+    if (!wanted) {
+        for await (const { id } of stuckReferrals(deps.store, deps.resendAfterMs, deps.now())) {
+            if (handled.has(id)) continue;
+            done({ source: 'queued', key: id, ...(await replayRecord(id, deps, dryRun)) });
+        }
     }
     return items;
 }

@@ -384,6 +384,28 @@ const SECTIONS = {
             return { leaseMs };
         },
     ),
+    // The intake's outbox (shared/referral/outbox.ts).
+    outbox: section(
+        {
+            INTAKE_RESEND_AFTER_MS: setting({
+                meaning:
+                    'How long a referral may stay Queued before the sweep sends its message again (the intake may ' +
+                    'have died before sending, or Service Bus was down).',
+                default: '60000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+            INTAKE_SWEEP_SCHEDULE: setting({
+                meaning: 'When the sweep of Queued referrals runs: an NCRONTAB expression with six fields, in UTC.',
+                default: '0 */1 * * * *',
+                azure: 'optional',
+            }),
+        },
+        (v) => ({
+            /** How long a record may stay Queued before its message is sent again. */
+            resendAfterMs: v.INTAKE_RESEND_AFTER_MS,
+        }),
+    ),
     retention: section(
         {
             REFERRAL_TTL_DAYS: setting({
@@ -466,6 +488,17 @@ export function loadSection<K extends Section>(section: K, env: Env = process.en
     const config = (assemble as (values: unknown, problems: string[]) => AppConfig[K])(values, problems);
     if (problems.length > 0) throw new ConfigurationError(problems);
     return config;
+}
+
+/**
+ * A setting the Functions host needs when it indexes the app (a timer's schedule), so read at import time: its value
+ * or its default, never a throw. The host itself refuses an invalid schedule, naming the function.
+ */
+export function settingAtIndexing(name: SettingName, env: Env = process.env): string | undefined {
+    const declaration = (Object.values(SECTIONS) as Array<{ settings: Declarations }>)
+        .map(({ settings }) => settings[name])
+        .find((found) => found !== undefined);
+    return env[name]?.trim() || declaration?.default;
 }
 
 const cache = new Map<Section, unknown>();

@@ -27,6 +27,8 @@ export interface LogFields {
     /** How many more problems there were than `problemPaths` lists. */
     problemsOmitted?: number;
     outcome?: string;
+    /** How many items a run handled (a sweep's re-sends). */
+    count?: number;
 }
 
 /** What a step of the pipeline (shared/pipeline/steps.ts) logs, as `<step>.<what>` (`submit.attempt`). */
@@ -59,6 +61,10 @@ export const LOG_EVENTS = [
     'referral.keyConflict',
     'referral.storeUnavailable',
     'referral.queueUnavailable',
+    // The intake's outbox sweep (shared/referral/outbox.ts).
+    'outbox.resent',
+    'outbox.sendFailed',
+    'outbox.swept',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',

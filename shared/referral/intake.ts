@@ -1,28 +1,33 @@
 /**
  * The HTTP intake: checks a referral request, remembers its key, and queues it for submission.
  *
- * Idempotency guarantee: a referral key (the caller's `Idempotency-Key`, else a new UUID) is remembered for good in
- * the referral's Cosmos DB record, not only for the queue's duplicate-detection window. The same key with the same
- * body answers with the same id and never leads to a second submission; the same key with another body is a 409.
+ * Idempotency guarantee: a referral key (the caller's `Idempotency-Key`, else a new UUID) is remembered in the
+ * referral's Cosmos DB record for REFERRAL_TTL_DAYS after its last change, not only for the queue's
+ * duplicate-detection window. The same key with the same body answers with the same id and never leads to a second
+ * submission; the same key with another body is a 409.
  *
- * A 202 means the message is on the queue. If Service Bus (or Cosmos DB) cannot be reached the answer is 503 with
- * Retry-After. With a caller's key the record stays, marked as not yet queued, and a retry with the same key sends
- * the message; a key we generated is known to nobody else, so its record is removed again and nothing is left.
+ * A 202 means the referral is recorded and will reach the Partner API, even if this process dies right after
+ * answering: the record, written `Queued` before the message is sent, is the outbox entry (outbox.ts). When the send
+ * fails (Service Bus down, or a timeout that leaves unknown whether the broker took the message) the answer is still
+ * 202 and the sweep sends the message later; the record is never removed, since a message the broker did take would
+ * bring it back through the worker, and the caller's retry would then make a second referral. Two writes per request:
+ * the record, and the message. A 503 means Cosmos DB could not be reached, so no record was written (unless the write
+ * went through and only its answer was lost: a retry with the same key then finds it and answers 202).
  */
 import { randomUUID } from 'node:crypto';
 
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import type { ServiceBusMessage } from '@azure/service-bus';
 
-import { isValidKey, referralMessage } from '../messaging/messages';
+import { isValidKey } from '../messaging/messages';
 import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
 import { json, problem, RETRY_AFTER_SECONDS } from '../platform/http';
-import type { EventLogger, LogFields } from '../platform/logging';
+import type { EventLogger } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
 import { type Admission, admit, correlationIdOr } from './admission';
+import { intakeMessage } from './outbox';
 import type { ReferralRecord } from './record';
 import { type ListedProblems, loggablePaths } from './request/validate';
-import type { ReferralStore, StoredRecord } from './store';
+import type { ReferralStore } from './store';
 
 /** The Service Bus Standard limit is 256 KB per message, headers included: this leaves room for them. */
 export const MAX_BODY_BYTES = 256_000;
@@ -56,13 +61,9 @@ function tooLargeForQueue(): HttpResponseInit {
 }
 
 function unavailable(): HttpResponseInit {
-    return problem(
-        503,
-        'The referral could not be queued right now; nothing was kept. Retry with the same Idempotency-Key.',
-        {
-            headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-        },
-    );
+    return problem(503, 'The referral could not be recorded right now. Retry with the same Idempotency-Key.', {
+        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+    });
 }
 
 function accepted(record: ReferralRecord, listed: Warnings, correlationId: string): HttpResponseInit {
@@ -119,7 +120,7 @@ export async function acceptReferral(
     const correlationId = correlationIdOr(request.headers.get('x-correlation-id'), randomUUID());
     const key = idempotencyKey ?? deps.newKey();
     const fields = { referralKey: key, correlationId };
-    const message = referralMessage({ key, body: parsed.body, correlationId });
+    const message = intakeMessage({ id: key, body: parsed.body, correlationId });
 
     let admission: Admission;
     try {
@@ -150,19 +151,18 @@ export async function acceptReferral(
             log.event('warn', 'referral.keyConflict', fields);
             return problem(409, 'This Idempotency-Key was already used for a different referral. Use a new key.');
         case 'repeated': {
+            // Its message was sent, or is the sweep's to send if it was not: a repeat sends nothing.
             const existing = admission.stored;
-            // The same request again: only a request whose message never reached the queue needs sending.
-            if (existing.record.status === 'Queued' && existing.record.queuedAt === null) {
-                if (!(await sendAndMark(existing, message, deps, log, fields))) return unavailable();
-            }
             log.event('info', 'referral.repeated', { ...fields, outcome: existing.record.status });
             return accepted(existing.record, admission, correlationId);
         }
         case 'admitted': {
             const created = admission.stored;
-            if (!(await sendAndMark(created, message, deps, log, fields))) {
-                if (idempotencyKey === null) await deps.store.remove(key, created.etag).catch(() => false);
-                return unavailable();
+            try {
+                await deps.referralsQueue.send(message);
+            } catch {
+                // Kept as the outbox entry: the sweep sends it once Service Bus answers (see the module comment).
+                log.event('error', 'referral.queueUnavailable', fields);
             }
             log.event('info', 'referral.accepted', {
                 ...fields,
@@ -173,26 +173,4 @@ export async function acceptReferral(
             return accepted(created.record, admission, correlationId);
         }
     }
-}
-
-/**
- * Sends the referral's message, then notes on the record that it is queued. A failed note is harmless: the worker
- * may already have moved the record on, and at worst a repeat sends the message again and the queue drops it.
- */
-async function sendAndMark(
-    stored: StoredRecord,
-    message: ServiceBusMessage,
-    deps: IntakeDependencies,
-    log: EventLogger,
-    fields: LogFields,
-): Promise<boolean> {
-    try {
-        await deps.referralsQueue.send(message);
-    } catch {
-        log.event('error', 'referral.queueUnavailable', fields);
-        return false;
-    }
-    const queued = { ...stored.record, queuedAt: deps.now().toISOString() };
-    await deps.store.replace(queued, stored.etag).catch(() => undefined);
-    return true;
 }

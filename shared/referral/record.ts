@@ -80,8 +80,6 @@ export interface ReferralRecord {
     partnerReferral: PartnerReferralSummary | null;
     connectedReferral: PartnerReferralSummary | null;
     error: RecordedError | null;
-    /** When the intake saw its message accepted by the queue (null until then; always null for queue arrivals). */
-    queuedAt: string | null;
     /** Partner API attempts of the current step. */
     attempts: number;
     createdAt: string;
@@ -159,7 +157,6 @@ export function newRecord(fields: {
         partnerReferral: null,
         connectedReferral: null,
         error: null,
-        queuedAt: null,
         attempts: 0,
         createdAt: when,
         updatedAt: when,

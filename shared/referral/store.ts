@@ -19,6 +19,9 @@ export type CreateResult = { created: true; stored: StoredRecord } | { created: 
 export type ReplaceResult =
     { replaced: true; stored: StoredRecord } | { replaced: false; current: StoredRecord | undefined };
 
+/** What re-sending a Queued referral's message takes from its record (the outbox and replay read only this). */
+export type QueuedReferral = Pick<ReferralRecord, 'id' | 'correlationId' | 'request' | 'updatedAt'>;
+
 export interface ReferralStore {
     read(id: string): Promise<StoredRecord | undefined>;
     create(record: ReferralRecord): Promise<CreateResult>;
@@ -26,6 +29,8 @@ export interface ReferralStore {
     replace(record: ReferralRecord, etag: string): Promise<ReplaceResult>;
     /** Deletes the record only if it still has `etag`; false when it changed or is gone. */
     remove(id: string, etag: string): Promise<boolean>;
+    /** The records still `Queued` whose last change was before `updatedBefore`, `pageSize` at most per page. */
+    listQueued(updatedBefore: Date, pageSize: number): AsyncIterable<QueuedReferral[]>;
 }
 
 /** What a decision on the current record comes to: an answer now, or a conditional write and what follows it. */
@@ -136,6 +141,28 @@ export class CosmosReferralStore implements ReferralStore {
             const status = statusCodeOf(error);
             if (status === 412 || status === 404) return false;
             throw error;
+        }
+    }
+
+    /**
+     * A cross-partition query on `status` and `updatedAt`, both covered by the container's default indexing policy
+     * (every path). ISO times in UTC compare as strings; only the fields a re-send needs come back, a page at a time.
+     */
+    async *listQueued(updatedBefore: Date, pageSize: number): AsyncIterable<QueuedReferral[]> {
+        const query = this.container().items.query<QueuedReferral>(
+            {
+                query:
+                    'SELECT c.id, c.correlationId, c.request, c.updatedAt FROM c ' +
+                    'WHERE c.status = @status AND c.updatedAt < @updatedBefore',
+                parameters: [
+                    { name: '@status', value: 'Queued' },
+                    { name: '@updatedBefore', value: updatedBefore.toISOString() },
+                ],
+            },
+            { maxItemCount: pageSize },
+        );
+        for await (const page of query.getAsyncIterator()) {
+            if (page.resources.length > 0) yield page.resources;
         }
     }
 }

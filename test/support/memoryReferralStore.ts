@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { ReferralRecord } from '../../shared/referral/record';
 import {
     type CreateResult,
+    type QueuedReferral,
     type ReferralStore,
     type ReplaceResult,
     type StoredRecord,
@@ -62,5 +63,19 @@ export class MemoryReferralStore implements ReferralStore {
         if (!current || current.etag !== etag) return false;
         this.items.delete(id);
         return true;
+    }
+
+    async *listQueued(updatedBefore: Date, pageSize: number): AsyncIterable<QueuedReferral[]> {
+        if (this.failWith) throw this.failWith;
+        const queued = [...this.items.values()]
+            .map(({ record }) => record)
+            .filter((record) => record.status === 'Queued' && record.updatedAt < updatedBefore.toISOString())
+            .map(({ id, correlationId, request, updatedAt }) =>
+                structuredClone({ id, correlationId, request, updatedAt }),
+            );
+        for (let start = 0; start < queued.length; start += pageSize) {
+            await Promise.resolve();
+            yield queued.slice(start, start + pageSize);
+        }
     }
 }

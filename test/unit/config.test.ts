@@ -1,4 +1,4 @@
-import { ConfigurationError, loadSection, SETTINGS } from '../../shared/platform/config';
+import { ConfigurationError, loadSection, settingAtIndexing, SETTINGS } from '../../shared/platform/config';
 
 describe('configuration', () => {
     it('lists every setting once, each with a meaning', () => {
@@ -81,5 +81,17 @@ describe('configuration', () => {
                 /^Invalid configuration: PARTNER_API_TIMEOUT_MS must be a positive integer$/,
             );
         }
+    });
+
+    it("reads the outbox's resend delay and gives the sweep's schedule, or their defaults", () => {
+        expect(loadSection('outbox', {})).toEqual({ resendAfterMs: 60000 });
+        expect(loadSection('outbox', { INTAKE_RESEND_AFTER_MS: '2000' })).toEqual({ resendAfterMs: 2000 });
+        expect(() => loadSection('outbox', { INTAKE_RESEND_AFTER_MS: '1m' })).toThrow(
+            /INTAKE_RESEND_AFTER_MS must be a positive integer/,
+        );
+        expect(settingAtIndexing('INTAKE_SWEEP_SCHEDULE', {})).toBe('0 */1 * * * *');
+        expect(settingAtIndexing('INTAKE_SWEEP_SCHEDULE', { INTAKE_SWEEP_SCHEDULE: ' */5 * * * * * ' })).toBe(
+            '*/5 * * * * *',
+        );
     });
 });

@@ -56,6 +56,11 @@ describe('function registrations', () => {
         expect(trigger).toMatchObject({ route: 'openapi.json', methods: ['GET'], authLevel: 'anonymous' });
     });
 
+    it('registers the outbox sweep as a timer on INTAKE_SWEEP_SCHEDULE, every minute by default', () => {
+        const trigger = bindingsOf('resendQueuedReferrals').find((b) => b.type === 'timerTrigger');
+        expect(trigger).toMatchObject({ schedule: '0 */1 * * * *', direction: 'in' });
+    });
+
     it('registers an appTerminate hook that closes the clients', () => {
         expect(registry.hooks.appTerminate.length).toBeGreaterThan(0);
     });

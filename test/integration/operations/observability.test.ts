@@ -107,6 +107,7 @@ function replayDeps(): ReplayDependencies {
         referralsQueue: { send: (message) => serviceBus.createSender(REFERRALS_QUEUE).sendMessages(message) },
         connectionsQueue: { send: (message) => serviceBus.createSender(CONNECTIONS_QUEUE).sendMessages(message) },
         now: () => new Date(),
+        resendAfterMs: 60_000,
     };
 }
 

@@ -62,7 +62,10 @@ beforeAll(async () => {
     await receiver.close();
     expect(broker.stats()[REFERRALS_QUEUE]!.deadLettered).toBe(2);
 
-    host = await startApp(peers, { settings: { SUBMIT_MAX_ATTEMPTS: '2', RETRY_MAX_DELAY_MS: '200' } });
+    // The outbox's sweep stays out of the way (once a year): here replay is what sends a stuck Queued referral.
+    host = await startApp(peers, {
+        settings: { SUBMIT_MAX_ATTEMPTS: '2', RETRY_MAX_DELAY_MS: '200', INTAKE_SWEEP_SCHEDULE: '0 0 0 1 1 *' },
+    });
 
     deps = {
         store: new CosmosReferralStore(
@@ -74,6 +77,7 @@ beforeAll(async () => {
         referralsQueue: { send: (message) => serviceBus.createSender(REFERRALS_QUEUE).sendMessages(message) },
         connectionsQueue: { send: (message) => serviceBus.createSender(CONNECTIONS_QUEUE).sendMessages(message) },
         now: () => new Date(),
+        resendAfterMs: 60_000,
     };
 });
 
@@ -206,4 +210,35 @@ it('replays a referral that Failed to connect (Failed → Submitted) with exactl
     expect(again.lines.at(-1)).toBe('1 item: 1 already done: nothing sent.');
     await queuesIdle(broker);
     expect(inEngagement(own.engagementId)).toHaveLength(2);
+});
+
+it('lists a referral stuck Queued (its message never sent) through the Cosmos DB query, and replays it once', async () => {
+    // What the intake leaves when Service Bus was down: the record, and no message.
+    const body = independentReferral();
+    const stuck = givenRecord({
+        id: 'stuck-1',
+        correlationId: 'corr-stuck-1',
+        request: body,
+        at: new Date(Date.now() - 120_000),
+    });
+    await deps.store.create(stuck);
+    await deps.store.create({
+        ...stuck,
+        id: 'young-1',
+        createdAt: new Date().toISOString(),
+        updatedAt: new Date().toISOString(),
+    });
+
+    const listed = await command({ command: 'list' });
+    expect(listed.lines.join('\n')).toMatch(
+        /stuck-1 +stuck in Queued \(message not seen\) +Queued +would send its message again/,
+    );
+    expect(listed.lines.join('\n')).not.toContain('young-1');
+    expect(postsFor('stuck-1')).toHaveLength(0);
+
+    const { lines } = await command({ keys: ['stuck-1'] });
+    expect(lines.join('\n')).toMatch(/stuck-1 .* Queued +message sent again/);
+    await waitForStatus(recordOf, 'stuck-1', 'Submitted');
+    await queuesIdle(broker);
+    expect(simulator.admin.referrals().filter((r) => r.externalReferenceId === 'stuck-1')).toHaveLength(1);
 });

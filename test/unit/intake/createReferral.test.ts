@@ -50,7 +50,7 @@ describe('POST /api/referrals', () => {
         });
         const stored = store.items.get('crm-4711')!.record;
         expect(stored).toMatchObject({ status: 'Queued', type: 'Shared', source: 'http', correlationId: 'corr-1' });
-        expect(stored.queuedAt).toBe('2026-11-21T10:00:00.000Z');
+        expect(stored.updatedAt).toBe('2026-11-21T10:00:00.000Z');
     });
 
     it('uses a new key when the caller gives none, and a new correlation id when the given one is unusable', async () => {
@@ -115,7 +115,7 @@ describe('POST /api/referrals', () => {
             await call(postJson(URL, seedReferral(), { 'idempotency-key': 'k' }));
             const record = store.items.get('k')!.record;
             store.items.clear();
-            store.put({ ...record, source: 'queue', queuedAt: null, status: 'Submitted' });
+            store.put({ ...record, source: 'queue', status: 'Submitted' });
             expect((await call(postJson(URL, seedReferral(), { 'idempotency-key': 'k' }))).status).toBe(202);
             expect(queue.sent).toHaveLength(1);
         });
@@ -229,33 +229,47 @@ describe('POST /api/referrals', () => {
     });
 
     describe('when a dependency is down', () => {
-        it('answers 503 with Retry-After and removes the record of a generated key', async () => {
-            const { call, queue, store } = setup();
-            queue.failWith = new Error('ECONNREFUSED');
-            const response = await call(postJson(URL, seedReferral()));
-            expect(response.status).toBe(503);
-            expect(response.headers.get('retry-after')).toBe('5');
-            expect(store.items.size).toBe(0);
-        });
+        it.each([
+            ['a generated key', {}, 'generated-1'],
+            ["the caller's key", { 'idempotency-key': 'kept-1' }, 'kept-1'],
+        ])(
+            'answers 202 when the send fails, and keeps the Queued record (%s) for the sweep',
+            async (_name, headers: Record<string, string>, key) => {
+                const { call, queue, store, lines } = setup();
+                queue.failWith = new Error('ECONNREFUSED');
+                const response = await call(postJson(URL, seedReferral(), headers));
+                expect(response.status).toBe(202);
+                expect(response.json).toMatchObject({ id: key, status: 'Queued', statusUrl: `/api/referrals/${key}` });
+                expect(store.items.get(key)!.record).toMatchObject({ status: 'Queued', request: seedReferral() });
+                expect(lines.join('\n')).toContain('referral.queueUnavailable');
+            },
+        );
 
-        it("keeps a caller's key unqueued after a 503, and the retry with that key queues it", async () => {
+        it("answers a retry with the caller's key 202 with the same id, and leaves the send to the sweep", async () => {
             const { call, queue, store } = setup();
             queue.failWith = new Error('ECONNREFUSED');
             const headers = { 'idempotency-key': 'retry-me' };
-            expect((await call(postJson(URL, seedReferral(), headers))).status).toBe(503);
-            expect(store.items.get('retry-me')!.record.queuedAt).toBeNull();
+            expect((await call(postJson(URL, seedReferral(), headers))).status).toBe(202);
 
             queue.failWith = undefined;
-            expect((await call(postJson(URL, seedReferral(), headers))).status).toBe(202);
-            expect(queue.sent.map((m) => m.messageId)).toEqual(['retry-me']);
-            expect(store.items.get('retry-me')!.record.queuedAt).not.toBeNull();
+            const retry = await call(postJson(URL, seedReferral(), headers));
+            expect(retry.status).toBe(202);
+            expect(retry.json!.id).toBe('retry-me');
+            expect(queue.sent).toHaveLength(0);
+            expect(store.items.size).toBe(1);
         });
 
-        it('answers 503 when the store cannot be reached, and sends nothing', async () => {
+        it('answers 503 with Retry-After when the store cannot be reached, keeps nothing and sends nothing', async () => {
             const { call, queue, store } = setup();
             store.failWith = new Error('Cosmos unreachable');
-            expect((await call(postJson(URL, seedReferral()))).status).toBe(503);
+            const requests: Array<Record<string, string>> = [{}, { 'idempotency-key': 'k' }];
+            for (const headers of requests) {
+                const response = await call(postJson(URL, seedReferral(), headers));
+                expect(response.status).toBe(503);
+                expect(response.headers.get('retry-after')).toBe('5');
+            }
             expect(queue.sent).toHaveLength(0);
+            expect(store.items.size).toBe(0);
         });
     });
 
@@ -268,8 +282,8 @@ describe('POST /api/referrals', () => {
         ]);
         expect([a.status, b.status]).toEqual([202, 202]);
         expect(store.items.size).toBe(1);
-        // Both may send while the record is not yet marked queued: the copies share one messageId, which the queue's
-        // duplicate detection drops.
+        // The request that created the record sends; the other finds it (any copy would share the messageId, which
+        // the queue's duplicate detection drops).
         expect(new Set(queue.sent.map((m) => m.messageId))).toEqual(new Set(['race']));
     });
 });

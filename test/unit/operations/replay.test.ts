@@ -51,6 +51,7 @@ function replaySetup() {
         referralsQueue: setup.referralsQueue,
         connectionsQueue: setup.connectionsQueue,
         now: () => new Date(setup.clock.now),
+        resendAfterMs: 60_000,
     };
     return { ...setup, deps: setup.deps, replayDeps: deps, referralsDlq, connectionsDlq };
 }
@@ -212,6 +213,33 @@ describe('replay of a Failed referral', () => {
         ]);
         expect(recordOf(s, 'k5')).toEqual(failed);
         expect(s.referralsQueue.sent).toHaveLength(0);
+    });
+});
+
+describe('replay of a referral stuck Queued (its message never reached the queue)', () => {
+    it('lists it once it is older than INTAKE_RESEND_AFTER_MS, re-sends it, and it ends Connected once', async () => {
+        const s = replaySetup();
+        queued(s, 'stuck', seedReferral());
+        s.advance(30_000);
+        queued(s, 'young', independentReferral());
+        expect(await replay(s.replayDeps, { dryRun: true })).toEqual([]);
+
+        s.advance(31_000);
+        expect(await replay(s.replayDeps, { dryRun: true })).toEqual([
+            { source: 'queued', key: 'stuck', status: 'Queued', outcome: 'resent' },
+        ]);
+        expect(s.referralsQueue.sent).toHaveLength(0);
+
+        expect(await replay(s.replayDeps)).toEqual([expect.objectContaining({ key: 'stuck', outcome: 'resent' })]);
+        expect(s.referralsQueue.sent.map((m) => m.messageId)).toEqual([
+            `stuck:replay-${Date.parse(recordOf(s, 'stuck').updatedAt)}`,
+        ]);
+        await drainQueues(s);
+        expect(recordOf(s, 'stuck').status).toBe('Connected');
+        expect(s.api.referrals).toHaveLength(2);
+        expect(await replay(s.replayDeps, { keys: ['stuck'] })).toEqual([
+            expect.objectContaining({ key: 'stuck', outcome: 'alreadyDone' }),
+        ]);
     });
 });
 
