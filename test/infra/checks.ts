@@ -496,7 +496,7 @@ export function checkNoSecrets(t: Template): string[] {
 export function checkTags(t: Template, serviceName: string): string[] {
     const problems: string[] = [];
     const untaggedTypes =
-        /roleAssignments|sqlRoleAssignments|\/(queues|sqlDatabases|containers|blobServices|config|basicPublishingCredentialsPolicies)$/;
+        /roleAssignments|sqlRoleAssignments|\/(queues|sqlDatabases|containers|blobServices|config|basicPublishingCredentialsPolicies|privateDnsZoneGroups)$/;
     for (const r of t.resources) {
         if (r.existing || untaggedTypes.test(r.type)) continue;
         const tags = get(r, 'tags');
