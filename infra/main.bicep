@@ -5,8 +5,13 @@
 //   storage       host storage + deployment container (shared keys off)   roles: Blob Data Owner, Table Data Contributor
 //   servicebus    namespace (SAS off) + queues                            roles: Data Sender/Receiver on each queue
 //   cosmos        account (keys off) + database + container               role: Built-in Data Contributor (database)
-//   keyvault      vault (RBAC) for the Partner API secrets                roles: Secrets User, Secrets Officer
-//   functionapp   Flex Consumption plan + site + app settings (+ optional Entra ID auth)
+//   keyvault      vault (RBAC) + the three Partner API secrets            roles per secret: Secrets User on the client
+//                                                                         secret and refresh token, Secrets Officer on
+//                                                                         the token cache only
+//   network       (usePrivateNetworking) VNet, private endpoints + DNS zones; public access off on the four above
+//   functionapp   Flex Consumption plan + site + app settings (+ optional Entra ID auth, VNet integration)
+//
+// The deploying principal gets no data access unless allowDeployerDataAccess (docs/deploy.md): `azd up` needs none.
 //   alerts        action group, dead-letter and function failure alerts, log alerts (error events, stuck referrals)
 targetScope = 'subscription'
 
@@ -24,7 +29,7 @@ param environmentName string
 })
 param location string
 
-@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID). It may set the Partner API secrets.')
+@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID); given data roles only with allowDeployerDataAccess.')
 param principalId string = ''
 
 @allowed([
@@ -34,8 +39,11 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Also give the deploying user Cosmos DB data access (for local runs against Azure). Off in production.')
+@description('Give the deploying user standing data access: Cosmos DB Built-in Data Contributor (local runs against Azure) and Key Vault Secrets Officer on the three Partner API secrets. Off by default: `azd up` needs neither, and docs/deploy.md shows how to grant it for a while instead.')
 param allowDeployerDataAccess bool = false
+
+@description('Private endpoints for Cosmos DB, Key Vault, Storage and Service Bus, public network access off on each, and the app integrated with the virtual network. Off by default: it moves Service Bus to Premium (the only tier with private endpoints, billed per messaging unit and hour) and cuts local runs and operator commands off these services unless run from inside the network.')
+param usePrivateNetworking bool = false
 
 // Function app
 @allowed([
@@ -76,8 +84,11 @@ param cosmosCapacityMode string = 'Serverless'
 param cosmosAutoscaleMaxThroughput int = 1000
 
 // Key Vault
-@description('Let the app identity write Key Vault secrets (the Partner API token cache).')
+@description('Let the app identity write the Partner API token-cache secret (Secrets Officer on that secret only).')
 param enableTokenCacheWriter bool = true
+
+@description('Whether the Partner API secrets exist in the vault. False on the first provision: they are created with a placeholder value (roles can only be scoped to a secret that exists). The postprovision hook in azure.yaml sets PARTNER_API_SECRETS_EXIST=true, so later provisions never touch their values.')
+param partnerApiSecretsExist bool = false
 
 @description('Days a deleted vault stays recoverable (7-90). Fixed when the vault is created: a later change fails the deployment.')
 @minValue(7)
@@ -118,9 +129,10 @@ var connectionsQueueName = 'referral-connections'
 var cosmosDatabaseName = 'referrals'
 var cosmosContainerName = 'referrals'
 var cosmosPartitionKeyPath = '/id'
-// Key Vault secrets the operator sets (the token cache is written by the app).
+// Key Vault secrets the operator sets (the token cache is written by the app and by the consent command).
 var partnerApiClientSecretName = 'partner-api-client-secret'
 var partnerApiRefreshTokenName = 'partner-api-refresh-token'
+var partnerApiTokenCacheName = 'partner-api-token-cache'
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -167,6 +179,7 @@ module storage 'app/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     appPrincipalId: identity.outputs.principalId
+    privateNetworking: usePrivateNetworking
   }
 }
 
@@ -183,6 +196,7 @@ module serviceBus 'app/servicebus.bicep' = {
     ]
     duplicateDetectionWindow: duplicateDetectionWindow
     appPrincipalId: identity.outputs.principalId
+    privateNetworking: usePrivateNetworking
   }
 }
 
@@ -200,6 +214,7 @@ module cosmos 'app/cosmos.bicep' = {
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     appPrincipalId: identity.outputs.principalId
     deployerPrincipalId: allowDeployerDataAccess ? principalId : ''
+    privateNetworking: usePrivateNetworking
   }
 }
 
@@ -212,9 +227,28 @@ module keyVault 'app/keyvault.bicep' = {
     tags: tags
     appPrincipalId: identity.outputs.principalId
     enableTokenCacheWriter: enableTokenCacheWriter
-    deployerPrincipalId: principalId
+    deployerPrincipalId: allowDeployerDataAccess ? principalId : ''
     deployerPrincipalType: principalType
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
+    clientSecretName: partnerApiClientSecretName
+    refreshTokenName: partnerApiRefreshTokenName
+    tokenCacheName: partnerApiTokenCacheName
+    secretsExist: partnerApiSecretsExist
+    privateNetworking: usePrivateNetworking
+  }
+}
+
+module network 'app/network.bicep' = if (usePrivateNetworking) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    location: location
+    tags: tags
+    cosmosAccountId: cosmos.outputs.id
+    keyVaultId: keyVault.outputs.id
+    storageAccountId: storage.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
   }
 }
 
@@ -241,6 +275,7 @@ module functionApp 'app/functionapp.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     partnerApiClientSecretName: partnerApiClientSecretName
     partnerApiRefreshTokenName: partnerApiRefreshTokenName
+    virtualNetworkSubnetId: usePrivateNetworking ? network.outputs.appSubnetId : ''
     partnerApiTenantId: partnerApiTenantId
     partnerApiClientId: partnerApiClientId
     enableEntraAuth: enableEntraAuth

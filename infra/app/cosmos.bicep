@@ -21,6 +21,8 @@ param autoscaleMaxThroughput int
 param appPrincipalId string
 @description('Object id of the deploying user; empty for none.')
 param deployerPrincipalId string
+@description('Public network access off: reached through its private endpoint only (infra/app/network.bicep).')
+param privateNetworking bool
 
 var serverless = capacityMode == 'Serverless'
 // A data-plane role: sqlRoleDefinitions, not Microsoft.Authorization.
@@ -47,7 +49,7 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     // Point-in-time restore; Microsoft's list of continuous-backup limitations does not exclude serverless accounts.
     backupPolicy: {
       type: 'Continuous'
@@ -114,5 +116,6 @@ resource deployerDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleA
   ]
 }
 
+output id string = account.id
 output name string = account.name
 output endpoint string = account.properties.documentEndpoint

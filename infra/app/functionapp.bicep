@@ -37,6 +37,8 @@ param applicationInsightsConnectionString string
 param keyVaultUri string
 param partnerApiClientSecretName string
 param partnerApiRefreshTokenName string
+@description('Subnet (delegated to Microsoft.App/environments) the app reaches private endpoints through; empty for none.')
+param virtualNetworkSubnetId string
 
 // Partner API (App+User auth with a refresh token; the secrets stay in Key Vault).
 param partnerApiTenantId string
@@ -78,6 +80,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'

@@ -1,4 +1,5 @@
-// Service Bus Standard namespace with the pipeline's queues. SAS (local) auth is off: the app sends and receives
+// Service Bus namespace (Standard; Premium with private networking, the only tier with private endpoints) with the
+// pipeline's queues. SAS (local) auth is off: the app sends and receives
 // with its identity, and each role is granted on the queue, not the namespace.
 
 param name string
@@ -10,6 +11,8 @@ param queueNames array
 param duplicateDetectionWindow string
 @description('Principal id of the app identity.')
 param appPrincipalId string
+@description('Public network access off and Premium (one messaging unit): private endpoints need Premium.')
+param privateNetworking bool
 
 var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
@@ -18,14 +21,11 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
   location: location
   tags: tags
-  sku: {
-    name: 'Standard'
-    tier: 'Standard'
-  }
+  sku: privateNetworking ? { name: 'Premium', tier: 'Premium', capacity: 1 } : { name: 'Standard', tier: 'Standard' }
   properties: {
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
   }
 }
 

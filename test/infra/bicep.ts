@@ -572,10 +572,10 @@ function collectCalls(root: SyntaxNode, file: string, template: Template): void 
     visit(root);
 }
 
-/** Reads the template whose entry point is `main.bicep` in `sources`. */
-export function loadTemplate(sources: SourceFiles, entry = 'main.bicep'): Template {
+/** Reads the template whose entry point is `main.bicep` in `sources`, with `params` given to it (else defaults). */
+export function loadTemplate(sources: SourceFiles, entry = 'main.bicep', params: Record<string, Value> = {}): Template {
     const template: Template = { resources: [], params: [], outputs: [], calls: [], files: [] };
-    collectFile(entry, new Map(), { template, sources, stack: [] });
+    collectFile(entry, new Map(Object.entries(params)), { template, sources, stack: [] });
     return template;
 }
 

@@ -2,6 +2,7 @@
  * Checks that tie infra/ to the code: each returns a list of problems (empty when the check passes), so tests can
  * run them on the real files and on mutated copies.
  */
+import { REFRESH_TOKEN_SECRET, TOKEN_CACHE_SECRET } from '../../shared/operations/consent';
 import {
     get,
     isPlainObject,
@@ -28,6 +29,13 @@ export const ALLOWED_ROLE_IDS: Record<string, string> = {
 };
 /** Cosmos DB data-plane role (sqlRoleDefinitions): Built-in Data Contributor. */
 export const COSMOS_DATA_CONTRIBUTOR = '00000000-0000-0000-0000-000000000002';
+
+/** The Partner API secrets in Key Vault (shared/operations/consent.ts and the Key Vault references use these). */
+export const KEY_VAULT_SECRET_NAMES = {
+    clientSecret: 'partner-api-client-secret',
+    refreshToken: REFRESH_TOKEN_SECRET,
+    tokenCache: TOKEN_CACHE_SECRET,
+};
 
 const SERVICE_BUS_ROLE_IDS = ['69a216fc-b8fb-44d8-bc22-1f3c2cd27a39', '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'];
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
@@ -212,6 +220,139 @@ export function checkRoles(t: Template): string[] {
         if (!text(get(r, 'properties.scope')).includes('/dbs/')) {
             problems.push(`${where(r)}: Cosmos role must be scoped to the database or container, not the account`);
         }
+    }
+    return problems;
+}
+
+const KEY_VAULT_SECRETS_USER = '4633458b-17de-408a-b874-0445c86b69e6';
+const KEY_VAULT_SECRETS_OFFICER = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7';
+/** The object id the data-access checks give main.bicep as `principalId` (the deploying principal). */
+export const DEPLOYER_ID = '11111111-2222-3333-4444-555555555555';
+
+const roleIdOf = (r: Resource): string | undefined =>
+    text(get(r, 'properties.roleDefinitionId')).match(GUID)?.[0]?.toLowerCase();
+
+/**
+ * Key Vault roles are scoped to one secret, never the vault: the app reads the client secret and the refresh token
+ * (Secrets User) and may write only the token cache (Secrets Officer on that secret).
+ */
+export function checkKeyVaultRoles(t: Template, secretNames: Record<string, string>): string[] {
+    const problems: string[] = [];
+    const secretOf = (r: Resource): string | undefined => {
+        const scope = get(r, 'scope');
+        if (!(scope instanceof ResourceRef) || scope.type !== 'Microsoft.KeyVault/vaults/secrets') return undefined;
+        const secret = t.resources.find((s) => s.file === r.file && s.symbol === scope.symbol);
+        return secret ? text(get(secret, 'name')) : undefined;
+    };
+    const keyVaultRoles = declared(t, 'Microsoft.Authorization/roleAssignments').filter((r) =>
+        [KEY_VAULT_SECRETS_USER, KEY_VAULT_SECRETS_OFFICER].includes(roleIdOf(r) ?? ''),
+    );
+    const appRoles = new Map<string, string[]>();
+    for (const r of keyVaultRoles) {
+        const secret = secretOf(r);
+        if (secret === undefined) {
+            problems.push(
+                `${where(r)}: ${ALLOWED_ROLE_IDS[roleIdOf(r)!]} must be scoped to one secret, not ${text(get(r, 'scope'))}`,
+            );
+            continue;
+        }
+        if (get(r, 'properties.principalType') !== 'ServicePrincipal') continue; // the deployer: checkDeployerAccess
+        appRoles.set(secret, [...(appRoles.get(secret) ?? []), ALLOWED_ROLE_IDS[roleIdOf(r)!]!]);
+    }
+    const expected: Record<string, string> = {
+        [secretNames.clientSecret!]: 'Key Vault Secrets User',
+        [secretNames.refreshToken!]: 'Key Vault Secrets User',
+        [secretNames.tokenCache!]: 'Key Vault Secrets Officer',
+    };
+    for (const [secret, role] of Object.entries(expected)) {
+        if (!same(appRoles.get(secret), [role]))
+            problems.push(
+                `the app must hold only ${role} on secret ${secret}, holds ${render(appRoles.get(secret) ?? [])}`,
+            );
+    }
+    for (const secret of appRoles.keys()) {
+        if (!(secret in expected)) problems.push(`the app holds a Key Vault role on unexpected secret ${secret}`);
+    }
+    return problems;
+}
+
+/** Role assignments (Azure RBAC and Cosmos DB data-plane) naming the deploying principal. */
+function deployerAssignments(t: Template): Resource[] {
+    return [
+        ...declared(t, 'Microsoft.Authorization/roleAssignments'),
+        ...declared(t, 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments'),
+    ].filter((r) => text(get(r, 'properties.principalId')) === DEPLOYER_ID);
+}
+
+/**
+ * The deploying principal holds no data access unless `allowDeployerDataAccess` says so (`azd up` needs none), and
+ * then only Cosmos DB data on the database and Secrets Officer on the Partner API secrets.
+ */
+export function checkDeployerAccess(sources: SourceFiles): string[] {
+    const problems: string[] = [];
+    const standing = deployerAssignments(loadTemplate(sources, 'main.bicep', { principalId: DEPLOYER_ID }));
+    for (const r of standing)
+        problems.push(`${where(r)}: the deployer holds data access without allowDeployerDataAccess`);
+    const allowed = deployerAssignments(
+        loadTemplate(sources, 'main.bicep', { principalId: DEPLOYER_ID, allowDeployerDataAccess: true }),
+    );
+    for (const r of allowed) {
+        const id = roleIdOf(r);
+        const isCosmos = r.type.endsWith('sqlRoleAssignments');
+        const scope = get(r, 'scope');
+        const onSecret = scope instanceof ResourceRef && scope.type === 'Microsoft.KeyVault/vaults/secrets';
+        if (!isCosmos && !(id === KEY_VAULT_SECRETS_OFFICER && onSecret)) {
+            problems.push(`${where(r)}: the deployer may get only Cosmos data and Secrets Officer on a secret`);
+        }
+    }
+    if (allowed.length === 0) problems.push('allowDeployerDataAccess grants the deployer nothing');
+    return problems;
+}
+
+/** What `usePrivateNetworking` must turn off and on: each data service reached only through a private endpoint. */
+export const PRIVATE_ENDPOINT_GROUPS: Record<string, string> = {
+    Sql: 'Microsoft.DocumentDB/databaseAccounts',
+    vault: 'Microsoft.KeyVault/vaults',
+    blob: 'Microsoft.Storage/storageAccounts',
+    queue: 'Microsoft.Storage/storageAccounts',
+    table: 'Microsoft.Storage/storageAccounts',
+    namespace: 'Microsoft.ServiceBus/namespaces',
+};
+
+/** With `usePrivateNetworking`: public access off, a private endpoint per service, Premium Service Bus, VNet app. */
+export function checkPrivateNetworking(sources: SourceFiles): string[] {
+    const problems: string[] = [];
+    const main = loadTemplate(sources).params.find((p) => p.file === 'main.bicep' && p.name === 'usePrivateNetworking');
+    if (!main) return ['main.bicep has no usePrivateNetworking parameter'];
+    const t = loadTemplate(sources, 'main.bicep', { usePrivateNetworking: true });
+    for (const type of new Set(Object.values(PRIVATE_ENDPOINT_GROUPS))) {
+        const targets = declared(t, type);
+        if (targets.length === 0) problems.push(`no ${type} declared`);
+        for (const r of targets) {
+            if (get(r, 'properties.publicNetworkAccess') !== 'Disabled')
+                problems.push(`${where(r)}: publicNetworkAccess must be 'Disabled' with private networking`);
+        }
+    }
+    const groups = declared(t, 'Microsoft.Network/privateEndpoints').flatMap((r) => {
+        const connections = get(r, 'properties.privateLinkServiceConnections');
+        if (!Array.isArray(connections)) return [];
+        return connections.flatMap((c) => {
+            const ids = isPlainObject(c) && isPlainObject(c.properties) ? c.properties.groupIds : undefined;
+            return Array.isArray(ids) ? ids.map(text) : [];
+        });
+    });
+    for (const group of Object.keys(PRIVATE_ENDPOINT_GROUPS)) {
+        if (!groups.includes(group))
+            problems.push(`no private endpoint for ${PRIVATE_ENDPOINT_GROUPS[group]} (${group})`);
+    }
+    for (const r of declared(t, 'Microsoft.ServiceBus/namespaces')) {
+        if (get(r, 'sku.name') !== 'Premium')
+            problems.push(`${where(r)}: Service Bus private endpoints need the Premium tier`);
+    }
+    for (const site of declared(t, 'Microsoft.Web/sites')) {
+        const subnet = get(site, 'properties.virtualNetworkSubnetId');
+        if (subnet === undefined || subnet === null || subnet === '')
+            problems.push(`${where(site)}: the function app must be integrated with the virtual network`);
     }
     return problems;
 }
@@ -496,7 +637,7 @@ export function checkNoSecrets(t: Template): string[] {
 export function checkTags(t: Template, serviceName: string): string[] {
     const problems: string[] = [];
     const untaggedTypes =
-        /roleAssignments|sqlRoleAssignments|\/(queues|sqlDatabases|containers|blobServices|config|basicPublishingCredentialsPolicies)$/;
+        /roleAssignments|sqlRoleAssignments|\/(queues|sqlDatabases|containers|blobServices|config|basicPublishingCredentialsPolicies|privateDnsZoneGroups)$/;
     for (const r of t.resources) {
         if (r.existing || untaggedTypes.test(r.type)) continue;
         const tags = get(r, 'tags');
@@ -540,5 +681,8 @@ export function checkAll(sources: SourceFiles, settings: readonly SettingLike[],
         ...checkFlexConsumption(t),
         ...checkAlerts(t),
         ...checkNoSecrets(t),
+        ...checkKeyVaultRoles(t, KEY_VAULT_SECRET_NAMES),
+        ...checkDeployerAccess(sources),
+        ...checkPrivateNetworking(sources),
     ];
 }

@@ -9,15 +9,19 @@ import {
     checkAlerts,
     checkAll,
     checkAppSettings,
+    checkDeployerAccess,
     checkFlexConsumption,
     checkKeyVaultReferences,
+    checkKeyVaultRoles,
     checkNames,
     checkNoSecrets,
     checkParameterFile,
+    checkPrivateNetworking,
     checkRoles,
     checkSampling,
     checkSecurity,
     checkTags,
+    KEY_VAULT_SECRET_NAMES,
 } from './checks';
 import { infraSources, NAMES, readRootFile, SECRET_REFERENCES } from './helpers';
 
@@ -47,6 +51,21 @@ describe('infra contract', () => {
 
     it('grants only the listed built-in roles, Service Bus roles per queue, Cosmos data role on the database', () => {
         expect(checkRoles(template)).toEqual([]);
+    });
+
+    it('scopes Key Vault roles to one secret: the app reads the client secret and writes only the token cache', () => {
+        expect(checkKeyVaultRoles(template, KEY_VAULT_SECRET_NAMES)).toEqual([]);
+    });
+
+    it('gives the deploying principal no data access unless allowDeployerDataAccess', () => {
+        expect(checkDeployerAccess(sources)).toEqual([]);
+    });
+
+    it('with usePrivateNetworking (off by default), reaches every data service only through a private endpoint', () => {
+        expect(template.params).toContainEqual(
+            expect.objectContaining({ file: 'main.bicep', name: 'usePrivateNetworking', hasDefault: true }),
+        );
+        expect(checkPrivateNetworking(sources)).toEqual([]);
     });
 
     it('meets the security baseline', () => {

@@ -9,17 +9,21 @@ import {
     checkAlerts,
     checkAll,
     checkAppSettings,
+    checkDeployerAccess,
     checkFlexConsumption,
     checkKeyVaultReferences,
+    checkKeyVaultRoles,
     checkNames,
     checkNoSecrets,
     checkParameterFile,
+    checkPrivateNetworking,
     checkRoles,
     checkSampling,
     checkSecurity,
     checkTags,
     FLEX_REJECTED_APP_SETTINGS,
     FLEX_REJECTED_SITE_PROPERTIES,
+    KEY_VAULT_SECRET_NAMES,
     LOG_ALERT_EVENTS,
 } from './checks';
 import { infraSources, mutate, NAMES, readRootFile, SECRET_REFERENCES } from './helpers';
@@ -184,6 +188,92 @@ describe('the checks catch a wrong role', () => {
         expect(checkRoles(loadTemplate(mutated)).join('\n')).toMatch(
             /Cosmos role must be scoped to the database or container/,
         );
+    });
+});
+
+describe('the checks catch standing or broad access and public exposure', () => {
+    const KV = 'app/keyvault.bicep';
+    const keyVaultRoles = (mutated: SourceFiles) =>
+        checkKeyVaultRoles(loadTemplate(mutated), KEY_VAULT_SECRET_NAMES).join('\n');
+
+    it('Secrets Officer for the app on the whole vault (as before) is reported', () => {
+        const mutated = mutate(sources, KV, 'scope: tokenCache\n', 'scope: vault\n');
+        expect(keyVaultRoles(mutated)).toMatch(/Key Vault Secrets Officer must be scoped to one secret, not vault/);
+        expect(keyVaultRoles(mutated)).toMatch(
+            /must hold only Key Vault Secrets Officer on secret partner-api-token-cache/,
+        );
+    });
+
+    it('a write role for the app on the client secret is reported', () => {
+        const mutated = mutate(
+            sources,
+            KV,
+            /(scope: clientSecret\n\s+properties: \{\n\s+roleDefinitionId: subscriptionResourceId\('Microsoft.Authorization\/roleDefinitions', )keyVaultSecretsUser/,
+            '$1keyVaultSecretsOfficer',
+        );
+        expect(keyVaultRoles(mutated)).toMatch(
+            /the app must hold only Key Vault Secrets User on secret partner-api-client-secret, holds \['Key Vault Secrets Officer'\]/,
+        );
+    });
+
+    it('a deployer role granted whatever allowDeployerDataAccess says is reported', () => {
+        const mutated = mutate(
+            sources,
+            'main.bicep',
+            "deployerPrincipalId: allowDeployerDataAccess ? principalId : ''\n    deployerPrincipalType",
+            'deployerPrincipalId: principalId\n    deployerPrincipalType',
+        );
+        expect(checkDeployerAccess(mutated).join('\n')).toMatch(
+            /deployerClientSecretOfficer: the deployer holds data access without allowDeployerDataAccess/,
+        );
+    });
+
+    it('a deployer role on the vault instead of a secret is reported', () => {
+        const mutated = mutate(
+            sources,
+            KV,
+            "scope: refreshToken\n  properties: {\n    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)",
+            "scope: vault\n  properties: {\n    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)",
+        );
+        expect(checkDeployerAccess(mutated).join('\n')).toMatch(
+            /the deployer may get only Cosmos data and Secrets Officer on a secret/,
+        );
+    });
+
+    it.each([
+        ['app/cosmos.bicep', 'Microsoft.DocumentDB/databaseAccounts'],
+        ['app/keyvault.bicep', 'Microsoft.KeyVault/vaults'],
+        ['app/storage.bicep', 'Microsoft.Storage/storageAccounts'],
+        ['app/servicebus.bicep', 'Microsoft.ServiceBus/namespaces'],
+    ])('public network access left on in %s with private networking is reported', (file) => {
+        const mutated = mutate(sources, file, "privateNetworking ? 'Disabled' : 'Enabled'", "'Enabled'");
+        expect(checkPrivateNetworking(mutated).join('\n')).toMatch(
+            /publicNetworkAccess must be 'Disabled' with private networking/,
+        );
+    });
+
+    it('a missing private endpoint (storage queues) is reported', () => {
+        const mutated = mutate(sources, 'app/network.bicep', /^.*groupId: 'queue'.*\n/m, '');
+        expect(checkPrivateNetworking(mutated)).toContain(
+            'no private endpoint for Microsoft.Storage/storageAccounts (queue)',
+        );
+    });
+
+    it('Service Bus kept on Standard with private networking is reported', () => {
+        const mutated = mutate(
+            sources,
+            'app/servicebus.bicep',
+            "privateNetworking ? { name: 'Premium', tier: 'Premium', capacity: 1 } : { name: 'Standard', tier: 'Standard' }",
+            "{ name: 'Standard', tier: 'Standard' }",
+        );
+        expect(checkPrivateNetworking(mutated).join('\n')).toMatch(
+            /Service Bus private endpoints need the Premium tier/,
+        );
+    });
+
+    it('a function app left outside the virtual network is reported', () => {
+        const mutated = mutate(sources, 'main.bicep', "usePrivateNetworking ? network.outputs.appSubnetId : ''", "''");
+        expect(checkPrivateNetworking(mutated).join('\n')).toMatch(/must be integrated with the virtual network/);
     });
 });
 

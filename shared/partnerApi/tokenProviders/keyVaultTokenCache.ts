@@ -15,6 +15,14 @@
  * Key Vault being unreachable (or not answering within `operationTimeoutMs`) never fails a token request: the local
  * copy (or, at start, the configured refresh token) keeps working, and the failure is reported as an alert-worthy
  * event.
+ *
+ * Old refresh tokens do not stay readable: every save adds a version, so after a write the store disables the
+ * enabled versions older than the one it saved (by their `refreshedAt` tag), never the latest one nor a newer one
+ * another instance wrote meanwhile. A disabled version cannot be read, even by a Secrets Officer, until re-enabled.
+ * It is best effort and bounded (`MAX_VERSIONS_EXAMINED` listed, `MAX_VERSIONS_DISABLED` per save, one time limit):
+ * a backlog left by earlier releases drains over a few rotations, and a failure is an event, never a failed request.
+ * The app's role on this one secret (Key Vault Secrets Officer, infra/app/keyvault.bicep) allows listing and updating
+ * its versions.
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 
@@ -33,6 +41,17 @@ import { withinTime } from './timeLimit';
 import type { TokenCacheStore } from './tokenCacheStore';
 
 const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
+/** Versions listed per save at most (Key Vault pages them by 25). */
+export const MAX_VERSIONS_EXAMINED = 500;
+/** Versions disabled per save at most; the rest wait for the next rotation. */
+export const MAX_VERSIONS_DISABLED = 25;
+
+/** What listing a secret's versions yields (the real client's `SecretProperties` has these and more). */
+export interface SecretVersionProperties {
+    version?: string;
+    enabled?: boolean;
+    tags?: Record<string, string>;
+}
 
 /** The part of `SecretClient` the store uses (the real client satisfies it). */
 export interface SecretStore {
@@ -45,6 +64,15 @@ export interface SecretStore {
         value: string,
         options?: { tags?: Record<string, string>; abortSignal?: AbortSignal },
     ): Promise<{ properties: { version?: string } }>;
+    listPropertiesOfSecretVersions(
+        name: string,
+        options?: { abortSignal?: AbortSignal },
+    ): AsyncIterable<SecretVersionProperties>;
+    updateSecretProperties(
+        name: string,
+        version: string,
+        options?: { enabled?: boolean; abortSignal?: AbortSignal },
+    ): Promise<unknown>;
 }
 
 export interface KeyVaultTokenCacheOptions {
@@ -113,12 +141,18 @@ export class KeyVaultTokenCacheStore implements TokenCacheStore {
             }
             mine.version = await this.write(mine);
             const after = await this.read();
+            let latestVersion = mine.version;
             if (after && after.version !== mine.version) {
-                if (after.refreshedAt >= mine.refreshedAt) this.local = after;
-                else mine.version = await this.write(mine);
+                if (after.refreshedAt >= mine.refreshedAt) {
+                    this.local = after;
+                    latestVersion = after.version;
+                } else {
+                    mine.version = latestVersion = await this.write(mine);
+                }
             }
             this.nextSyncAt = this.now() + (this.options.syncIntervalMs ?? 5 * 60_000);
             this.events('info', 'partnerApi.tokenCache.saved', tokenHealth(mine.refreshedAt, this.now(), mine.version));
+            await this.disableOlderVersions(mine, latestVersion);
         } catch (error) {
             // The rotated refresh token lives only in this process until a later save succeeds.
             this.events('error', 'partnerApi.tokenCache.saveFailed', {
@@ -175,6 +209,44 @@ export class KeyVaultTokenCacheStore implements TokenCacheStore {
             }),
         );
         return written.properties.version;
+    }
+
+    /**
+     * Disables the enabled versions saved before `saved` (older `refreshedAt`, or none: a placeholder), keeping
+     * `saved` itself and the latest version whatever their tags say. Best effort: see the module comment.
+     */
+    private async disableOlderVersions(saved: CacheVersion, latestVersion: string | undefined): Promise<void> {
+        const keep = new Set([saved.version, latestVersion]);
+        try {
+            const disabled = await this.withinTime(async (abortSignal) => {
+                const older: string[] = [];
+                let examined = 0;
+                for await (const properties of this.secrets.listPropertiesOfSecretVersions(this.options.secretName, {
+                    abortSignal,
+                })) {
+                    if (++examined > MAX_VERSIONS_EXAMINED || older.length >= MAX_VERSIONS_DISABLED) break;
+                    const refreshedAt = Date.parse(properties.tags?.[TAG_REFRESHED_AT] ?? '');
+                    const isOlder = !Number.isFinite(refreshedAt) || refreshedAt <= saved.refreshedAt;
+                    if (properties.version && properties.enabled !== false && !keep.has(properties.version) && isOlder)
+                        older.push(properties.version);
+                }
+                for (const version of older) {
+                    await this.secrets.updateSecretProperties(this.options.secretName, version, {
+                        enabled: false,
+                        abortSignal,
+                    });
+                }
+                return older.length;
+            });
+            if (disabled > 0)
+                this.events('info', 'partnerApi.tokenCache.oldVersionsDisabled', { secretVersion: saved.version });
+        } catch (error) {
+            // The saved cache is in place; older versions stay readable until a later save disables them.
+            this.events('warn', 'partnerApi.tokenCache.disableFailed', {
+                errorCode: codeOf(error),
+                httpStatus: statusOf(error),
+            });
+        }
     }
 
     private withinTime<T>(work: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {

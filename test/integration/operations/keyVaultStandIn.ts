@@ -1,6 +1,7 @@
 /**
- * A loopback stand-in for Key Vault's secrets REST API (get latest / get version / set = new version), enough for the
- * real `@azure/keyvault-secrets` SecretClient: HTTPS (the SDK sends bearer tokens over TLS only; the certificate is
+ * A loopback stand-in for Key Vault's secrets REST API (get latest / get version / set = new version / list versions,
+ * paged / update a version's attributes; a disabled version answers 403 as Key Vault does), enough for the real
+ * `@azure/keyvault-secrets` SecretClient: HTTPS (the SDK sends bearer tokens over TLS only; the certificate is
  * the self-signed one @vercel/cosmosdb-server ships, accepted through a test-only pipeline policy), and Key Vault's
  * challenge: a request without a bearer token gets 401 with `WWW-Authenticate`, then the client asks its credential.
  */
@@ -20,7 +21,11 @@ export interface StoredSecretVersion {
     tags: Record<string, string>;
     contentType?: string;
     createdOn: number;
+    enabled: boolean;
 }
+
+/** Key Vault pages versions by 25. */
+const PAGE_SIZE = 25;
 
 const CERT_DIR = dirname(require.resolve('@vercel/cosmosdb-server/package.json'));
 
@@ -31,6 +36,8 @@ export class KeyVaultStandIn {
     afterSet?: (name: string) => void;
     /** Answer every request with this status (Key Vault unreachable, forbidden, ...). */
     failWith?: number;
+    /** Answer only requests with this method with this status (e.g. Key Vault refusing PATCH). */
+    failMethod?: { method: string; status: number };
     url = '';
     private server: Server | undefined;
 
@@ -77,6 +84,7 @@ export class KeyVaultStandIn {
             value,
             tags,
             createdOn: Math.floor(Date.now() / 1000),
+            enabled: true,
         };
         this.secrets.set(name, [...(this.secrets.get(name) ?? []), version]);
         return version;
@@ -120,6 +128,9 @@ export class KeyVaultStandIn {
                 },
             };
         }
+        if (this.failMethod?.method === method) {
+            return { status: this.failMethod.status, body: { error: { code: 'Forbidden', message: 'No.' } } };
+        }
         if (this.failWith) return { status: this.failWith, body: { error: { code: 'Forbidden', message: 'No.' } } };
         const [, collection, name, version] = url.pathname.split('/');
         if (collection !== 'secrets' || !name) return { status: 404, body: { error: { code: 'NotFound' } } };
@@ -130,13 +141,40 @@ export class KeyVaultStandIn {
             this.afterSet?.(name);
             return { status: 200, body: this.bundle(name, stored) };
         }
+        const versions = this.secrets.get(name) ?? [];
+        if (method === 'GET' && version === 'versions') {
+            const skip = Number(url.searchParams.get('$skiptoken') ?? 0);
+            const next = new URL(url);
+            next.searchParams.set('$skiptoken', String(skip + PAGE_SIZE));
+            return {
+                status: 200,
+                body: {
+                    value: versions.slice(skip, skip + PAGE_SIZE).map((v) => this.item(name, v)),
+                    nextLink: skip + PAGE_SIZE < versions.length ? next.toString() : null,
+                },
+            };
+        }
+        const found = version ? versions.find((v) => v.version === version) : versions.at(-1);
+        if (!found) {
+            return { status: 404, body: { error: { code: 'SecretNotFound', message: `Secret not found: ${name}` } } };
+        }
+        if (method === 'PATCH' && version) {
+            const body = JSON.parse(text) as { attributes?: { enabled?: boolean }; tags?: Record<string, string> };
+            if (body.attributes?.enabled !== undefined) found.enabled = body.attributes.enabled;
+            if (body.tags) found.tags = body.tags;
+            return { status: 200, body: this.item(name, found) };
+        }
         if (method === 'GET') {
-            const versions = this.secrets.get(name) ?? [];
-            const found = version ? versions.find((v) => v.version === version) : versions.at(-1);
-            if (!found) {
+            if (!found.enabled) {
                 return {
-                    status: 404,
-                    body: { error: { code: 'SecretNotFound', message: `Secret not found: ${name}` } },
+                    status: 403,
+                    body: {
+                        error: {
+                            code: 'Forbidden',
+                            message: 'Operation get is not allowed on a disabled secret.',
+                            innererror: { code: 'SecretDisabled' },
+                        },
+                    },
                 };
             }
             return { status: 200, body: this.bundle(name, found) };
@@ -145,13 +183,17 @@ export class KeyVaultStandIn {
     }
 
     private bundle(name: string, stored: StoredSecretVersion) {
+        return { value: stored.value, ...this.item(name, stored) };
+    }
+
+    /** A version without its value, as listings and updates answer. */
+    private item(name: string, stored: StoredSecretVersion) {
         return {
-            value: stored.value,
             id: `${this.url}/secrets/${name}/${stored.version}`,
             contentType: stored.contentType,
             tags: stored.tags,
             attributes: {
-                enabled: true,
+                enabled: stored.enabled,
                 created: stored.createdOn,
                 updated: stored.createdOn,
                 recoveryLevel: 'Recoverable+Purgeable',

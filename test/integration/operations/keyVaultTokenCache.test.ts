@@ -9,6 +9,7 @@ import { RefreshTokenProvider } from '../../../shared/partnerApi';
 import {
     type KeyVaultTokenCacheOptions,
     KeyVaultTokenCacheStore,
+    MAX_VERSIONS_DISABLED,
 } from '../../../shared/partnerApi/tokenProviders/keyVaultTokenCache';
 import {
     CLIENT_ID,
@@ -40,6 +41,7 @@ beforeEach(() => {
     vault.secrets.clear();
     vault.afterSet = undefined;
     vault.failWith = undefined;
+    vault.failMethod = undefined;
     vault.requests.length = 0;
 });
 
@@ -119,6 +121,89 @@ describe('KeyVaultTokenCacheStore', () => {
         await cacheStore.save(cache('new'));
         expect(vault.secrets.get(SECRET)!.map((v) => v.value)).toEqual([cache('new'), cache('old'), cache('new')]);
         expect(vault.latest(SECRET)!.value).toBe(cache('new'));
+        // Only the re-written latest version stays readable.
+        expect(vault.secrets.get(SECRET)!.map((v) => v.enabled)).toEqual([false, false, true]);
+    });
+
+    it('disables the older versions once a new one is saved: earlier refresh tokens are no longer readable', async () => {
+        const t0 = Date.now();
+        const placeholder = vault.put(SECRET, 'set by provisioning');
+        const consent = vault.put(SECRET, cache('consent'), { [TAG_REFRESHED_AT]: new Date(t0 - DAY).toISOString() });
+        const { cacheStore, events } = store({ now: () => t0 });
+        await cacheStore.save(cache('A'));
+
+        const enabled = vault.secrets.get(SECRET)!.filter((v) => v.enabled);
+        expect(enabled.map((v) => v.value)).toEqual([cache('A')]);
+        const client = vault.client();
+        for (const old of [placeholder, consent]) {
+            await expect(client.getSecret(SECRET, { version: old.version })).rejects.toMatchObject({ statusCode: 403 });
+        }
+        expect((await client.getSecret(SECRET)).value).toBe(cache('A'));
+        expect(events).toContainEqual({
+            level: 'info',
+            name: 'partnerApi.tokenCache.oldVersionsDisabled',
+            fields: { secretVersion: vault.latest(SECRET)!.version },
+        });
+        // A restarted instance still reads the cache.
+        expect(await store({ now: () => t0 + 1000 }).cacheStore.load()).toBe(cache('A'));
+    });
+
+    it('never disables a newer version another instance saved meanwhile, nor the latest one', async () => {
+        const t0 = Date.now();
+        vault.put(SECRET, cache('older'), { [TAG_REFRESHED_AT]: new Date(t0 - 60_000).toISOString() });
+        const { cacheStore } = store({ now: () => t0 });
+        let slipped = false;
+        vault.afterSet = (name) => {
+            if (slipped) return;
+            slipped = true;
+            vault.put(name, cache('newer'), { [TAG_REFRESHED_AT]: new Date(t0 + 5000).toISOString() });
+        };
+        await cacheStore.save(cache('mine'));
+
+        const state = vault.secrets.get(SECRET)!.map((v) => [v.value, v.enabled]);
+        expect(state).toEqual([
+            [cache('older'), false],
+            [cache('mine'), true],
+            [cache('newer'), true],
+        ]);
+        expect(await cacheStore.load()).toBe(cache('newer'));
+    });
+
+    it('disables a bounded number of versions per save, across pages, and the backlog drains over rotations', async () => {
+        let now = Date.now();
+        for (let i = 0; i < 60; i++)
+            vault.put(SECRET, cache(`v${i}`), { [TAG_REFRESHED_AT]: new Date(now - DAY + i).toISOString() });
+        const { cacheStore } = store({ now: () => now });
+        const enabledCount = () => vault.secrets.get(SECRET)!.filter((v) => v.enabled).length;
+
+        await cacheStore.save(cache('A'));
+        expect(enabledCount()).toBe(61 - MAX_VERSIONS_DISABLED);
+        now += 1000;
+        await cacheStore.save(cache('B'));
+        now += 1000;
+        await cacheStore.save(cache('C'));
+        expect(enabledCount()).toBe(1);
+        expect(vault.latest(SECRET)!).toMatchObject({ value: cache('C'), enabled: true });
+        // Listing followed Key Vault's nextLink past the first page.
+        expect(vault.requests.some((r) => r.method === 'GET' && /\/versions$/.test(r.path))).toBe(true);
+    });
+
+    it('a refused disable never fails the save: the new cache is in place, and the failure is an event', async () => {
+        vault.put(SECRET, cache('consent'), { [TAG_REFRESHED_AT]: new Date(Date.now() - DAY).toISOString() });
+        vault.failMethod = { method: 'PATCH', status: 403 };
+        const { cacheStore, events } = store();
+        await expect(cacheStore.save(cache('A'))).resolves.toBeUndefined();
+
+        expect(vault.latest(SECRET)!.value).toBe(cache('A'));
+        expect(vault.secrets.get(SECRET)!.every((v) => v.enabled)).toBe(true);
+        expect(events.map((e) => e.name)).toEqual(
+            expect.arrayContaining(['partnerApi.tokenCache.saved', 'partnerApi.tokenCache.disableFailed']),
+        );
+        expect(events.find((e) => e.name === 'partnerApi.tokenCache.disableFailed')).toMatchObject({
+            level: 'warn',
+            fields: { httpStatus: 403 },
+        });
+        expect(events.map((e) => e.name)).not.toContain('partnerApi.tokenCache.saveFailed');
     });
 
     it('keeps working from memory when Key Vault refuses or is unreachable, and says so', async () => {

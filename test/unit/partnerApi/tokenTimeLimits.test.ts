@@ -63,6 +63,10 @@ describe('token acquisition time limits', () => {
                 if (options?.abortSignal) signals.push(options.abortSignal);
                 return new Promise(() => undefined);
             },
+            listPropertiesOfSecretVersions: () => ({
+                [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => undefined) }),
+            }),
+            updateSecretProperties: () => new Promise(() => undefined),
         };
         const events: string[] = [];
         const store = new KeyVaultTokenCacheStore(hanging, {
