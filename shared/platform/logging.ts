@@ -81,6 +81,8 @@ export const LOG_EVENTS = [
     'partnerApi.tokenCache.saved',
     'partnerApi.tokenCache.saveFailed',
     'partnerApi.tokenCache.unavailable',
+    'partnerApi.tokenCache.oldVersionsDisabled',
+    'partnerApi.tokenCache.disableFailed',
 ] as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[number];
