@@ -9,11 +9,12 @@ import {
 } from '../../shared/partnerApi';
 import type { PartnerReferralsApi } from '../../shared/pipeline/step';
 
-type Behaviour = PartnerApiError | 'ok' | 'lostAnswer';
+type Behaviour = PartnerApiError | 'ok' | 'lostAnswer' | 'answerFirst';
 
 /**
  * A PartnerReferralsApi for handler unit tests: keeps what it "created", and answers each create with the next
- * scripted behaviour ('ok' by default). 'lostAnswer' creates the referral and then fails as if the connection broke.
+ * scripted behaviour ('ok' by default). 'lostAnswer' creates the referral and then fails as if the connection broke;
+ * 'answerFirst' creates nothing and answers the first referral (a service that deduplicated on the wrong id).
  */
 export class FakePartnerApi implements PartnerReferralsApi {
     readonly referrals: PartnerReferral[] = [];
@@ -31,6 +32,7 @@ export class FakePartnerApi implements PartnerReferralsApi {
         this.creates.push({ body: structuredClone(body), context });
         const behaviour = this.script.shift() ?? 'ok';
         if (behaviour instanceof PartnerApiError) return Promise.reject(behaviour);
+        if (behaviour === 'answerFirst') return Promise.resolve(structuredClone(this.referrals[0]!));
         const request = body as Record<string, unknown>;
         const referral: PartnerReferral = {
             ...request,
