@@ -34,7 +34,7 @@ export async function startLocalPeers(): Promise<LocalPeers> {
     };
 }
 
-/** Runs the app against the peers, with short Partner API timeouts and retry delays; `settings` adds or overrides. */
+/** Runs the app against the peers, with short Partner API timeouts, retry delays and settling time; `settings` adds or overrides. */
 export function startApp(
     peers: LocalPeers,
     options: { settings?: Record<string, string>; logSink?: LocalHostOptions['logSink'] } = {},
@@ -50,6 +50,8 @@ export function startApp(
             PARTNER_API_AUTH: 'none',
             PARTNER_API_TIMEOUT_MS: '2000',
             RETRY_BASE_DELAY_MS: '100',
+            // An uncertain create is settled a second after it started (the simulator commits at once unless told).
+            PARTNER_API_SETTLE_MS: '1000',
             ...options.settings,
         },
         logSink: options.logSink ?? (() => undefined),
