@@ -9,6 +9,7 @@ import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../loc
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
 import { type DevBroker, startBroker } from '../../local/servicebus/broker';
 import { APP_QUEUES } from '../../local/servicebus/queues';
+import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
 import { waitFor } from './waitFor';
 
 export interface LocalPeers {
@@ -64,4 +65,22 @@ export async function queuesIdle(broker: DevBroker): Promise<void> {
         () => `the queues to drain: ${JSON.stringify(broker.stats())}`,
         () => Object.values(broker.stats()).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0),
     );
+}
+
+/** POST /api/referrals on the local host with an Idempotency-Key: the answer's status. */
+export async function postReferral(host: LocalHost, key: string, body: unknown): Promise<number> {
+    const response = await fetch(`${host.url}/api/referrals`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-functions-key': host.functionKey, 'idempotency-key': key },
+        body: JSON.stringify(body),
+    });
+    return response.status;
+}
+
+/** GET /api/referrals/{key} on the local host: the status document, or undefined when there is none (yet). */
+export async function referralStatus(host: LocalHost, key: string): Promise<ReferralStatusDocument | undefined> {
+    const response = await fetch(`${host.url}/api/referrals/${key}`, {
+        headers: { 'x-functions-key': host.functionKey },
+    });
+    return response.status === 200 ? ((await response.json()) as ReferralStatusDocument) : undefined;
 }
