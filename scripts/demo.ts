@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     try {
         const referrals = await partnerApi.listAllReferrals(
             { filter: { engagementId }, orderBy: 'createdDateTime asc' },
-            { requestId: keys.Shared, correlationId: `demo-${run}` },
+            { correlationId: `demo-${run}` },
         );
         console.log(`\nThe Partner API holds ${referrals.length} referrals with engagementId ${engagementId}:`);
         if (referrals.length === 2) sideBySide(referrals);

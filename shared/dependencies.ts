@@ -48,13 +48,14 @@ export function workerDependencies(): StepDependencies {
             // Resolved per call, so a configuration problem fails the delivery (and is retried), not the import.
             partnerApi: {
                 createReferral: (referral, context) => partnerApiClient().createReferral(referral, context),
-                listAllReferrals: (query, context) => partnerApiClient().listAllReferrals(query, context),
+                findCandidates: (query, context) => partnerApiClient().findCandidates(query, context),
             },
             referralsQueue: queueSender(REFERRALS_QUEUE),
             connectionsQueue: queueSender(CONNECTIONS_QUEUE),
             retry: getConfig('retry'),
             // One attempt is at most a lookup and a create, each bounded by the call timeout (STEP_LEASE_MS).
             leaseMs: getConfig('lease').leaseMs,
+            settleMs: getConfig('settling').settleMs,
             now: () => new Date(),
             random: Math.random,
         };

@@ -99,6 +99,8 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         RETRY_BASE_DELAY_MS: '200',
         RETRY_MAX_DELAY_MS: '5000',
         SUBMIT_MAX_ATTEMPTS: '20',
+        // Longer than any commit delay the simulator is given, so a late commit is found, never created twice.
+        PARTNER_API_SETTLE_MS: '3000',
         ...(leaseMs === undefined ? {} : { STEP_LEASE_MS: String(leaseMs) }),
     };
 }

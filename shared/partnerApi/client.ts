@@ -1,7 +1,6 @@
 import { Agent, type Dispatcher, request } from 'undici';
 
 import { DEFAULT_PARTNER_API_TIMEOUT_MS } from '../platform/config';
-import { isMicrosoftTargeted } from '../referral/ownership';
 import {
     PartnerApiError,
     type PartnerApiErrorDetails,
@@ -10,7 +9,7 @@ import {
     verdictForStatus,
 } from './errors';
 import { buildReferralFilter } from './odataFilter';
-import { createRequestId, freshRequestId, isGuid, partnerCorrelationId } from './requestIds';
+import { freshRequestId, isGuid, partnerCorrelationId } from './requestIds';
 import { parseRetryAfterMs } from './retryAfter';
 import { type PartnerApiTokenProvider, TokenAcquisitionError } from './tokenProviders';
 import { TimeLimitExceeded, withinTime } from './tokenProviders/timeLimit';
@@ -95,7 +94,7 @@ export class PartnerApiClient {
             url: this.url(REFERRALS_PATH),
             body: JSON.stringify(referral),
             context,
-            createRequestId: createRequestIdOf(referral, context),
+            createRequestId: createRequestIdOf(context),
         });
         return this.readReferral(answer, 'createReferral', context);
     }
@@ -403,20 +402,12 @@ function toMillis(time: Date | number): number {
     return typeof time === 'number' ? time : time.getTime();
 }
 
-/**
- * A create's `MS-RequestId`: the caller's `createRequestId` (a GUID), else derived from the deprecated `requestId`
- * (the referral key) and the step the body is for, else (no identity to keep across retries) a fresh one.
- */
-function createRequestIdOf(body: object, context: PartnerApiCallContext): string {
-    const { createRequestId: given, requestId: referralKey } = context;
-    if (given !== undefined) {
-        if (!isGuid(given)) throw new TypeError('createRequestId must be a GUID: use createRequestId(key, step).');
-        return given;
-    }
-    if (!referralKey) return freshRequestId();
-    const engagementId = (body as { engagementId?: unknown }).engagementId;
-    const connect = typeof engagementId === 'string' && engagementId !== '' && isMicrosoftTargeted(body);
-    return createRequestId(referralKey, connect ? 'connect' : 'submit');
+/** A create's `MS-RequestId`: the caller's `createRequestId` (a GUID), else (no identity to keep) a fresh one. */
+function createRequestIdOf(context: PartnerApiCallContext): string {
+    const given = context.createRequestId;
+    if (given === undefined) return freshRequestId();
+    if (!isGuid(given)) throw new TypeError('createRequestId must be a GUID: use createRequestId(key, step).');
+    return given;
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -58,12 +58,6 @@ export interface PartnerApiCallContext {
     deadline?: Date | number;
     /** Lets the caller give up earlier still (e.g. on shutdown). */
     signal?: AbortSignal;
-    /**
-     * @deprecated The referral key, as the steps passed it before `createRequestId`. A create given only this gets
-     * `createRequestId(requestId, step)`, the step read from the body (a body with an engagementId and the Microsoft
-     * target is the connect); pass `createRequestId` instead, which needs no guessing. Never sent as is.
-     */
-    requestId?: string;
 }
 
 /** What identifies a referral that a create may have made: our externalReferenceId and type, or the engagement. */

@@ -1,13 +1,14 @@
 /**
  * The second Partner API step of a Shared referral: create the connected referral targeted at Microsoft with the
- * engagementId the submission returned (Submitted → Connecting → Connected).
+ * engagementId the submission returned (Submitted → Connecting → Connected). The answer is checked before it is
+ * stored: never the partner's own referral as the connected one.
  */
 import { connectionMessage } from '../messaging/messages';
-import type { PartnerReferral } from '../partnerApi';
+import { isMicrosoftTargeted } from '../referral/ownership';
 import { type ReferralRecord, storedRequest } from '../referral/record';
 import { MICROSOFT_TARGET } from '../referral/request/enums';
 import type { ReferralRequest } from '../referral/request/types';
-import { earliestSinceStep, type StepDefinition } from './step';
+import type { StepDefinition } from './step';
 
 /**
  * The connected referral, derived from the stored request: the same customer profile, consent, details, team and
@@ -30,11 +31,6 @@ export function buildConnectedReferral(record: ReferralRecord): ReferralRequest 
     return { ...shared, type: 'Shared', engagementId, target: [{ ...MICROSOFT_TARGET }] };
 }
 
-function targetsMicrosoft(referral: PartnerReferral): boolean {
-    const targets = Array.isArray(referral.target) ? (referral.target as Array<{ type?: unknown; id?: unknown }>) : [];
-    return targets.some((t) => t.type === MICROSOFT_TARGET.type && t.id === MICROSOFT_TARGET.id);
-}
-
 export const connectStep: StepDefinition = {
     name: 'connect',
     startsFrom: 'Submitted',
@@ -43,15 +39,34 @@ export const connectStep: StepDefinition = {
     result: 'connectedReferral',
     applies: (record) => record.type === 'Shared' && Boolean(record.partnerReferral?.engagementId),
     body: buildConnectedReferral,
-    async lookup(record, api, context) {
-        const matches = await api.listAllReferrals(
-            { filter: { engagementId: record.partnerReferral!.engagementId } },
-            context,
-        );
-        return earliestSinceStep(
-            matches.filter((referral) => referral.id !== record.partnerReferral!.id && targetsMicrosoft(referral)),
-            record,
-        );
+    search(record) {
+        const partner = record.partnerReferral!;
+        return {
+            key: { engagementId: partner.engagementId, type: 'Shared' },
+            expected: {
+                body: buildConnectedReferral(record),
+                externalReferenceId: null,
+                type: 'Shared',
+                engagementId: partner.engagementId,
+                mustTargetMicrosoft: true,
+                // The partner's own referral shares the engagement; it is never the connected one.
+                excludeIds: [partner.id],
+            },
+        };
+    },
+    check(record, referral) {
+        const partner = record.partnerReferral!;
+        const connected =
+            referral.id !== partner.id &&
+            referral.engagementId === partner.engagementId &&
+            isMicrosoftTargeted(referral);
+        if (connected) return undefined;
+        // E.g. a service that deduplicated the create on a request id and answered with the submit's referral.
+        return {
+            code: 'UnexpectedConnectedReferral',
+            message: 'The Partner API answered the connect with a referral that is not the Microsoft-targeted one.',
+            retry: true,
+        };
     },
     message: (record, reason, notBefore) =>
         connectionMessage({

@@ -8,8 +8,14 @@
  * 3. Too early (a Retry-After or back-off is pending): come back then.
  * 4. Otherwise claim the step with a conditional write (a 412 means someone else moved first: read again), and
  *    - if an earlier attempt may have created the referral (no answer came back, or its worker died), look it up at
- *      the Partner API and adopt it;
- *    - else create it, and record the answer.
+ *      the Partner API and adopt it only if it is provably ours (shared/referral/ownership.ts: the server's filter is
+ *      never trusted). Several candidates, or one with our identity and other content: stop, Failed with
+ *      `AmbiguousPartnerReferral`, for the operator; never guess. "Not there" is believed only from a lookup made
+ *      PARTNER_API_SETTLE_MS after the uncertain attempt started (a create may commit after the client gave up, and
+ *      the list lags behind creates): before then the attempt only looks, and the next look waits for that time;
+ *    - else create it, check the answer (`check`), and record it.
+ *    Every call of the attempt ends by a deadline safely before the lease does; a create carries its own
+ *    `MS-RequestId` (the same on every retry of that create, another for the connect).
  * 5. A transient failure re-sends the message scheduled no earlier than Retry-After (a new, deterministic messageId
  *    per attempt) and completes this one; after `maxAttempts` the referral is Failed. A permanent 4xx is Rejected.
  *
@@ -18,21 +24,35 @@
 import type { ServiceBusMessage } from '@azure/service-bus';
 
 import type { RunReason } from '../messaging/messages';
-import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../partnerApi';
+import {
+    type CandidateKey,
+    type CandidateLookup,
+    type CandidateQuery,
+    createRequestId,
+    type PartnerApiCallContext,
+    PartnerApiError,
+    partnerCorrelationId,
+    type PartnerReferral,
+} from '../partnerApi';
 import type { RetryConfig } from '../platform/config';
 import { type EventLogger, type LogFields, redactSubmittedValues } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
-import { type LifecycleStatus, type ReferralRecord, type StepName, summarize, transition } from '../referral/record';
+import { judgeCandidates, type OwnershipExpectation } from '../referral/ownership';
+import {
+    type LifecycleStatus,
+    type RecordedError,
+    type ReferralRecord,
+    type StepName,
+    summarize,
+    transition,
+} from '../referral/record';
 import { type ReferralStore, type StoredRecord, updateWithRetry } from '../referral/store';
 import { retryDelayMs } from './backoff';
 
 /** The two Partner API calls a step makes. */
 export interface PartnerReferralsApi {
     createReferral(referral: object, context: PartnerApiCallContext): Promise<PartnerReferral>;
-    listAllReferrals(
-        query: { filter: { engagementId?: string; externalReferenceId?: string; type?: 'Independent' | 'Shared' } },
-        context: PartnerApiCallContext,
-    ): Promise<PartnerReferral[]>;
+    findCandidates(query: CandidateQuery, context: PartnerApiCallContext): Promise<CandidateLookup>;
 }
 
 /** The queues the steps' messages go to. */
@@ -47,6 +67,8 @@ export interface StepDependencies extends StepQueues {
     retry: RetryConfig;
     /** How long a claim holds the step: longer than the worst case of one attempt (lookup + create). */
     leaseMs: number;
+    /** PARTNER_API_SETTLE_MS: how long after an uncertain attempt started a lookup's "not there" is believed. */
+    settleMs: number;
     now: () => Date;
     random: () => number;
 }
@@ -62,12 +84,10 @@ export interface StepDefinition {
     /** Whether this record takes part in the step at all (connect: Shared referrals only). */
     applies(record: ReferralRecord): boolean;
     body(record: ReferralRecord): object;
-    /** A referral an earlier attempt created although its answer was lost, if any. */
-    lookup(
-        record: ReferralRecord,
-        api: PartnerReferralsApi,
-        context: PartnerApiCallContext,
-    ): Promise<PartnerReferral | undefined>;
+    /** Where a referral an earlier attempt created would be listed, and what it must be to be ours. */
+    search(record: ReferralRecord): { key: CandidateKey; expected: OwnershipExpectation };
+    /** Why a referral the API answered (created or adopted) must not be recorded as this step's result, if so. */
+    check?(record: ReferralRecord, referral: PartnerReferral): StepProblem | undefined;
     /** The message that runs this step again (attempt `record.attempts + 1`), no earlier than `notBefore`. */
     message(record: ReferralRecord, reason: RunReason, notBefore: Date): ServiceBusMessage;
     queue(queues: StepQueues): MessageSender;
@@ -75,9 +95,18 @@ export interface StepDefinition {
     afterDone?(record: ReferralRecord, deps: StepDependencies): Promise<void>;
 }
 
+/** A referral answer the step refuses: retried as an uncertain attempt, or (`retry` false) the referral is Failed. */
+export interface StepProblem {
+    code: string;
+    message: string;
+    retry: boolean;
+}
+
 export type StepOutcome =
     | 'created'
     | 'adopted'
+    | 'ambiguous'
+    | 'settling'
     | 'alreadyDone'
     | 'notApplicable'
     | 'waitingForLease'
@@ -87,18 +116,22 @@ export type StepOutcome =
     | 'failed'
     | 'superseded';
 
-/** Clocks differ: a referral created by our own earlier attempt may carry a time slightly before we noted the step. */
-const CLOCK_SKEW_MS = 10 * 60 * 1000;
+/** The attempt's calls end this long before its lease does (at most a quarter of the lease), leaving the writes room. */
+export const LEASE_MARGIN_MS = 15_000;
 
-/** Of the lookup's candidates, the first one created since the step began (an earlier attempt's), if any. */
-export function earliestSinceStep(candidates: PartnerReferral[], record: ReferralRecord): PartnerReferral | undefined {
-    const sinceStep = candidates.filter(
-        (referral) =>
-            !record.stepStartedAt ||
-            !referral.createdDateTime ||
-            Date.parse(referral.createdDateTime) >= Date.parse(record.stepStartedAt) - CLOCK_SKEW_MS,
-    );
-    return sinceStep.sort((a, b) => (a.createdDateTime ?? '').localeCompare(b.createdDateTime ?? ''))[0];
+/** When the attempt's Partner API calls must be over: safely before the lease runs out. */
+export function attemptDeadline(leaseUntil: string, leaseMs: number): Date {
+    return new Date(Date.parse(leaseUntil) - Math.min(LEASE_MARGIN_MS, leaseMs / 4));
+}
+
+/**
+ * When the attempt that may have created the referral started. A worker that died holding the step started before
+ * its lease ran out: the lease's end is a safe (late) stand-in. Records written before `uncertainSince` existed
+ * fall back to their last change, which came after the attempt started.
+ */
+function uncertainSinceOf(record: ReferralRecord, deadLease: boolean): string {
+    if (deadLease && record.leaseUntil) return record.leaseUntil;
+    return record.uncertainSince ?? record.updatedAt;
 }
 
 /** The message that asks for attempt `record.attempts + 1` of the step, no earlier than `notBefore`. */
@@ -149,27 +182,31 @@ export async function runStep(
 
             // An expired lease means the worker that held it died mid-attempt: what it did is unknown. The flag
             // also survives a replay (Failed → Queued/Submitted), so a replayed step still looks before it creates.
-            const uncertain =
-                record.lastAttemptUncertain || (record.status === step.working && record.leaseUntil !== null);
+            const deadLease = record.status === step.working && record.leaseUntil !== null;
+            const uncertainSince =
+                record.lastAttemptUncertain || deadLease ? uncertainSinceOf(record, deadLease) : undefined;
             const continuing = record.status === step.working;
             const claim = transition(record, step.working, now, {
                 attempts: continuing ? record.attempts + 1 : 1,
                 // A lookup searches from when the step first began, however long ago that was (a replay, hours later).
                 stepStartedAt:
-                    (continuing || uncertain) && record.stepStartedAt ? record.stepStartedAt : now.toISOString(),
+                    (continuing || uncertainSince) && record.stepStartedAt ? record.stepStartedAt : now.toISOString(),
                 leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
                 notBefore: null,
             });
             return {
                 write: claim,
                 afterWrite: (claimed) => {
+                    const sentCorrelationId = partnerCorrelationId(correlationId);
                     log.event('info', `${step.name}.attempt`, {
                         ...fields,
                         from: record.status,
                         to: step.working,
                         attempt: claim.attempts,
+                        // The MS-CorrelationId the Partner API sees, when it is not ours as is (a non-GUID id).
+                        ...(sentCorrelationId === correlationId ? {} : { partnerCorrelationId: sentCorrelationId }),
                     });
-                    return attempt({ step, claimed, correlationId, deps, log, fields }, uncertain);
+                    return attempt({ step, claimed, correlationId, deps, log, fields }, uncertainSince);
                 },
             };
         },
@@ -187,24 +224,39 @@ interface StepRun {
     fields: LogFields;
 }
 
-async function attempt(run: StepRun, uncertain: boolean): Promise<StepOutcome> {
+/**
+ * One attempt. `uncertainSince`: an earlier attempt, started then, may have created the referral; look it up first,
+ * and create again only once a lookup made PARTNER_API_SETTLE_MS after that time found nothing.
+ */
+async function attempt(run: StepRun, uncertainSince: string | undefined): Promise<StepOutcome> {
     const { step, claimed, deps, log, fields } = run;
     const { record } = claimed;
-    const context: PartnerApiCallContext = { requestId: record.id, correlationId: run.correlationId };
+    const context: PartnerApiCallContext = {
+        correlationId: run.correlationId,
+        createRequestId: createRequestId(record.id, step.name),
+        deadline: attemptDeadline(record.leaseUntil!, deps.leaseMs),
+    };
     const started = Date.now();
-    // Until a lookup has answered, an earlier attempt may still have created the referral.
-    let unresolved = uncertain;
+    // Until a lookup has settled the question, an earlier attempt may still have created the referral.
+    let mayHaveCreatedSince = uncertainSince;
     try {
-        const found = uncertain ? await step.lookup(record, deps.partnerApi, context) : undefined;
-        unresolved = false;
-        if (found) {
-            log.event('info', `${step.name}.adopted`, {
-                ...fields,
-                partnerReferralId: found.id,
-                engagementId: found.engagementId,
-            });
-            return (await finish(run, found)) ? 'adopted' : 'superseded';
+        if (uncertainSince) {
+            const lookedAt = deps.now();
+            const verdict = await lookUp(run, context);
+            if (verdict.verdict === 'ambiguous') return await stop(run, ambiguity(step.name, verdict.count), true);
+            if (verdict.verdict === 'ours') {
+                log.event('info', `${step.name}.adopted`, {
+                    ...fields,
+                    partnerReferralId: verdict.referral.id,
+                    engagementId: verdict.referral.engagementId,
+                });
+                return await finish(run, verdict.referral, 'adopted');
+            }
+            const settledAt = new Date(Date.parse(uncertainSince) + deps.settleMs);
+            if (lookedAt < settledAt) return await awaitSettling(run, uncertainSince, settledAt);
         }
+        // Settled: nothing earlier was created. A create without an answer makes this attempt the uncertain one.
+        mayHaveCreatedSince = undefined;
         const created = await deps.partnerApi.createReferral(step.body(record), context);
         log.event('info', `${step.name}.created`, {
             ...fields,
@@ -212,31 +264,112 @@ async function attempt(run: StepRun, uncertain: boolean): Promise<StepOutcome> {
             engagementId: created.engagementId,
             durationMs: Date.now() - started,
         });
-        return (await finish(run, created)) ? 'created' : 'superseded';
+        return await finish(run, created, 'created');
     } catch (error) {
         if (!(error instanceof PartnerApiError)) throw error;
-        return handleFailure(run, error, unresolved || error.outcomeUnknown, Date.now() - started);
+        return handleFailure(run, error, mayHaveCreatedSince, Date.now() - started);
     }
 }
 
-async function finish(run: StepRun, referral: PartnerReferral): Promise<boolean> {
+/** The referrals an earlier attempt may have made, judged on the client: only one provably ours is adopted. */
+async function lookUp(run: StepRun, context: PartnerApiCallContext) {
+    const { record } = run.claimed;
+    const { key, expected } = run.step.search(record);
+    const since = new Date(record.stepStartedAt ?? record.createdAt);
+    const { candidates } = await run.deps.partnerApi.findCandidates({ ...key, since }, context);
+    return judgeCandidates(expected, candidates);
+}
+
+function ambiguity(step: StepName, count: number): RecordedError {
+    return {
+        code: 'AmbiguousPartnerReferral',
+        message:
+            `${count} referral(s) at the Partner API could be this one and none is provably ours, so none was ` +
+            'adopted. Check them at Partner Center before replaying.',
+        step,
+    };
+}
+
+/** The lookup found nothing yet, but too early to believe it: look again at `settledAt`, still uncertain. */
+async function awaitSettling(run: StepRun, uncertainSince: string, settledAt: Date): Promise<StepOutcome> {
     const { step, claimed, deps, log, fields } = run;
+    const next = transition(claimed.record, claimed.record.status, deps.now(), {
+        leaseUntil: null,
+        notBefore: settledAt.toISOString(),
+        lastAttemptUncertain: true,
+        uncertainSince,
+    });
+    const written = await deps.store.replace(next, claimed.etag);
+    if (!written.replaced) return 'superseded';
+    await step.queue(deps).send(retryMessage(step, next, settledAt));
+    log.event('info', `${step.name}.settling`, { ...fields, delayMs: settledAt.getTime() - deps.now().getTime() });
+    return 'settling';
+}
+
+/**
+ * Stops the step for the operator: Failed with `error`. `uncertain`: the referral may exist at the Partner API,
+ * so a replay looks it up again before creating anything.
+ */
+async function stop(
+    run: StepRun,
+    error: RecordedError,
+    uncertain: boolean,
+    referral?: PartnerReferral,
+): Promise<StepOutcome> {
+    const { step, claimed, deps, log, fields } = run;
+    const next = transition(claimed.record, 'Failed', deps.now(), {
+        ...(referral ? { [step.result]: summarize(referral) } : {}),
+        leaseUntil: null,
+        notBefore: null,
+        lastAttemptUncertain: uncertain,
+        error,
+    });
+    const written = await deps.store.replace(next, claimed.etag);
+    if (!written.replaced) return 'superseded';
+    const ambiguous = error.code === 'AmbiguousPartnerReferral';
+    log.event('error', `${step.name}.${ambiguous ? 'ambiguous' : 'failed'}`, {
+        ...fields,
+        errorCode: error.code,
+        partnerReferralId: referral?.id,
+        from: step.working,
+        to: 'Failed',
+    });
+    return ambiguous ? 'ambiguous' : 'failed';
+}
+
+/** Records the referral as the step's result, once `check` has accepted it. */
+async function finish(run: StepRun, referral: PartnerReferral, outcome: 'created' | 'adopted'): Promise<StepOutcome> {
+    const { step, claimed, deps, log, fields } = run;
+    const problem = step.check?.(claimed.record, referral);
+    if (problem?.retry) {
+        // Not what was asked for (an answer to another request): ours may or may not exist, so look before creating.
+        throw new PartnerApiError({
+            kind: 'invalidResponse',
+            verdict: 'transient',
+            operation: 'createReferral',
+            code: problem.code,
+            apiMessage: problem.message,
+            outcomeUnknown: true,
+        });
+    }
+    if (problem) return stop(run, { code: problem.code, message: problem.message, step: step.name }, false, referral);
     const done = transition(claimed.record, step.done, deps.now(), {
         [step.result]: summarize(referral),
         leaseUntil: null,
         notBefore: null,
         lastAttemptUncertain: false,
+        uncertainSince: null,
         error: null,
     });
     const written = await deps.store.replace(done, claimed.etag);
     if (!written.replaced) {
         // Our lease ran out and another delivery claimed the step: it will find this referral by lookup.
         log.event('warn', `${step.name}.leaseLost`, { ...fields, partnerReferralId: referral.id });
-        return false;
+        return 'superseded';
     }
     log.event('info', 'referral.transition', { ...fields, from: step.working, to: step.done });
     await step.afterDone?.(written.stored.record, deps);
-    return true;
+    return outcome;
 }
 
 /** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: retry, and alert. */
@@ -304,10 +437,14 @@ export function decideFailure(
     };
 }
 
+/**
+ * `mayHaveCreatedSince`: when the attempt that may have created the referral started, if one may have (an earlier
+ * attempt not yet settled by a lookup, or this one's create without an answer).
+ */
 async function handleFailure(
     run: StepRun,
     error: PartnerApiError,
-    uncertain: boolean,
+    mayHaveCreatedSince: string | undefined,
     durationMs: number,
 ): Promise<StepOutcome> {
     const { step, claimed, deps, log } = run;
@@ -321,7 +458,16 @@ async function handleFailure(
     };
     if (isAuthProblem(error)) log.event('error', 'partnerApi.authFailed', failure);
 
-    const { next, outcome, delayMs } = decideFailure(record, error, uncertain, deps.retry, deps.now(), deps.random);
+    // The claim's time is this attempt's start.
+    const uncertainSince = error.outcomeUnknown ? record.updatedAt : mayHaveCreatedSince;
+    const decision = decideFailure(record, error, uncertainSince !== undefined, deps.retry, deps.now(), deps.random);
+    const { outcome, delayMs } = decision;
+    // Which step failed (a connect failure keeps the partner referral), and since when the outcome is in doubt.
+    const next: ReferralRecord = {
+        ...decision.next,
+        uncertainSince: uncertainSince ?? null,
+        error: decision.next.error && { ...decision.next.error, step: step.name },
+    };
     const written = await deps.store.replace(next, claimed.etag);
     if (!written.replaced) return 'superseded';
     if (outcome === 'retryScheduled') await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore!)));

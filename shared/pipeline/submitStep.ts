@@ -1,10 +1,11 @@
 /**
  * The first Partner API step of a referral: submit it (Queued → Submitting → Submitted), then, for a Shared
- * referral, queue its connection (connectStep.ts).
+ * referral, queue its connection (connectStep.ts). A referral an earlier attempt created is ours only with our
+ * externalReferenceId (compared exactly), our type and the submitted body's fingerprint.
  */
 import { connectionMessage, referralMessage } from '../messaging/messages';
 import { type ReferralRecord, storedRequest } from '../referral/record';
-import { earliestSinceStep, type StepDefinition } from './step';
+import type { StepDefinition } from './step';
 
 /** The externalReferenceId the referral is submitted with: the caller's own, else the referral key. */
 export function externalReferenceIdOf(record: ReferralRecord): string {
@@ -19,12 +20,22 @@ export const submitStep: StepDefinition = {
     result: 'partnerReferral',
     applies: (record) => record.request !== null,
     body: (record) => ({ ...storedRequest(record), externalReferenceId: externalReferenceIdOf(record) }),
-    async lookup(record, api, context) {
-        const matches = await api.listAllReferrals(
-            { filter: { externalReferenceId: externalReferenceIdOf(record), type: storedRequest(record).type } },
-            context,
-        );
-        return earliestSinceStep(matches, record);
+    search(record) {
+        const externalReferenceId = externalReferenceIdOf(record);
+        const type = storedRequest(record).type;
+        return {
+            key: { externalReferenceId, type },
+            expected: { body: submitStep.body(record), externalReferenceId, type },
+        };
+    },
+    check(record, referral) {
+        // Without it the connect step cannot start: say so, rather than leave the referral Submitted for ever.
+        if (record.type !== 'Shared' || referral.engagementId) return undefined;
+        return {
+            code: 'MissingEngagementId',
+            message: 'The Partner API answered the Shared referral without an engagementId; it cannot be connected.',
+            retry: false,
+        };
     },
     message: (record, reason, notBefore) =>
         referralMessage({

@@ -384,6 +384,24 @@ const SECTIONS = {
             return { leaseMs };
         },
     ),
+    // How long an uncertain create is given to show up before the step creates again (shared/pipeline/step.ts).
+    settling: section(
+        {
+            PARTNER_API_SETTLE_MS: setting({
+                meaning:
+                    "After a create whose outcome is unknown, how long (from that attempt's start) a lookup must wait " +
+                    'before its "not there" is believed and the referral created again: covers creates that commit ' +
+                    'after the client gave up and lists that lag behind creates.',
+                default: '120000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+        },
+        (v) => ({
+            /** A negative lookup proves nothing until this long after the uncertain attempt started. */
+            settleMs: v.PARTNER_API_SETTLE_MS,
+        }),
+    ),
     // The intake's outbox (shared/referral/outbox.ts).
     outbox: section(
         {

@@ -10,6 +10,8 @@ import type { LifecycleStatus } from '../referral/record';
 export interface LogFields {
     referralKey?: string;
     correlationId?: string;
+    /** The MS-CorrelationId sent for `correlationId` when that is not a GUID (a UUIDv5 of it). */
+    partnerCorrelationId?: string;
     from?: LifecycleStatus;
     to?: LifecycleStatus;
     partnerReferralId?: string;
@@ -38,6 +40,10 @@ const STEP_EVENTS = [
     'attempt',
     'contended',
     'adopted',
+    /** A lookup found nothing yet, too soon after an uncertain create to believe it: it looks again later. */
+    'settling',
+    /** A lookup found referrals that may be this one but none provably ours: Failed, for the operator. */
+    'ambiguous',
     'created',
     'leaseLost',
     'retryScheduled',

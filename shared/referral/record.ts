@@ -64,6 +64,8 @@ export interface RecordedError {
     message: string;
     /** For an invalid referral: where the problems are (paths and messages, never values). */
     problems?: Problem[];
+    /** The step it happened in (a connect failure leaves the submitted partner referral on the record). */
+    step?: StepName;
 }
 
 export interface ReferralRecord {
@@ -92,6 +94,12 @@ export interface ReferralRecord {
     notBefore: string | null;
     /** The last attempt may have created the referral although no answer came back: look it up before creating. */
     lastAttemptUncertain: boolean;
+    /**
+     * While `lastAttemptUncertain`: when the latest attempt that may have created the referral started. A lookup
+     * answering "not there" is believed only once PARTNER_API_SETTLE_MS have passed since then (a create may commit
+     * after the client gave up, and the list lags behind creates). Absent on records written before it existed.
+     */
+    uncertainSince?: string | null;
     history: Array<{ status: LifecycleStatus; at: string }>;
     /** Cosmos DB per-item time to live, in seconds (customer data is not kept forever). */
     ttl?: number;
@@ -164,6 +172,7 @@ export function newRecord(fields: {
         leaseUntil: null,
         notBefore: null,
         lastAttemptUncertain: false,
+        uncertainSince: null,
         history: [{ status: 'Queued', at: when }],
     };
 }

@@ -8,8 +8,14 @@ import type { LocalHost } from '../../local/host/localHost';
 import { NO_FAULTS, type PartnerApiSimulator } from '../../local/partner-api-simulator';
 import type { DevBroker } from '../../local/servicebus/broker';
 import { REFERRALS_QUEUE } from '../../shared/platform/names';
-import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
-import { type LocalPeers, queuesIdle, startApp, startLocalPeers } from '../support/localRuntime';
+import {
+    type LocalPeers,
+    postReferral,
+    queuesIdle,
+    referralStatus,
+    startApp,
+    startLocalPeers,
+} from '../support/localRuntime';
 import { independentReferral, seedReferral } from '../support/referrals';
 import { createsFor } from '../support/simulatorRequests';
 import { waitFor, waitForStatus } from '../support/waitFor';
@@ -39,21 +45,8 @@ afterEach(() => {
     simulator.admin.setFaults({ ...NO_FAULTS, seed: 1 });
 });
 
-async function post(key: string, body: unknown): Promise<number> {
-    const response = await fetch(`${host.url}/api/referrals`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-functions-key': host.functionKey, 'idempotency-key': key },
-        body: JSON.stringify(body),
-    });
-    return response.status;
-}
-
-async function status(key: string): Promise<ReferralStatusDocument | undefined> {
-    const response = await fetch(`${host.url}/api/referrals/${key}`, {
-        headers: { 'x-functions-key': host.functionKey },
-    });
-    return response.status === 200 ? ((await response.json()) as ReferralStatusDocument) : undefined;
-}
+const post = (key: string, body: unknown) => postReferral(host, key, body);
+const status = (key: string) => referralStatus(host, key);
 
 const referralsFor = (externalReferenceId: string) =>
     simulator.admin.referrals().filter((r) => r.externalReferenceId === externalReferenceId);

@@ -1,13 +1,20 @@
 import { randomUUID } from 'node:crypto';
 
-import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../../shared/partnerApi';
+import {
+    type CandidateLookup,
+    type CandidateQuery,
+    type PartnerApiCallContext,
+    PartnerApiError,
+    type PartnerReferral,
+} from '../../shared/partnerApi';
 import type { PartnerReferralsApi } from '../../shared/pipeline/step';
 
-type Behaviour = PartnerApiError | 'ok' | 'lostAnswer';
+type Behaviour = PartnerApiError | 'ok' | 'lostAnswer' | 'answerFirst';
 
 /**
  * A PartnerReferralsApi for handler unit tests: keeps what it "created", and answers each create with the next
- * scripted behaviour ('ok' by default). 'lostAnswer' creates the referral and then fails as if the connection broke.
+ * scripted behaviour ('ok' by default). 'lostAnswer' creates the referral and then fails as if the connection broke;
+ * 'answerFirst' creates nothing and answers the first referral (a service that deduplicated on the wrong id).
  */
 export class FakePartnerApi implements PartnerReferralsApi {
     readonly referrals: PartnerReferral[] = [];
@@ -16,6 +23,8 @@ export class FakePartnerApi implements PartnerReferralsApi {
     readonly script: Behaviour[] = [];
     /** Errors the next lookups fail with, one each. */
     readonly lookupFailures: PartnerApiError[] = [];
+    /** Lookups answer every referral in the window, as a server that ignores the filter would. */
+    ignoresFilter = false;
 
     constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -23,6 +32,7 @@ export class FakePartnerApi implements PartnerReferralsApi {
         this.creates.push({ body: structuredClone(body), context });
         const behaviour = this.script.shift() ?? 'ok';
         if (behaviour instanceof PartnerApiError) return Promise.reject(behaviour);
+        if (behaviour === 'answerFirst') return Promise.resolve(structuredClone(this.referrals[0]!));
         const request = body as Record<string, unknown>;
         const referral: PartnerReferral = {
             ...request,
@@ -40,18 +50,23 @@ export class FakePartnerApi implements PartnerReferralsApi {
         return Promise.resolve(structuredClone(referral));
     }
 
-    listAllReferrals(
-        query: { filter: { engagementId?: string; externalReferenceId?: string; type?: string } },
-        context: PartnerApiCallContext,
-    ): Promise<PartnerReferral[]> {
-        this.lookups.push({ filter: { ...query.filter }, context });
+    /**
+     * The referrals matching the key's fields (the filter a cooperative server applies) and created since
+     * `since` less ten minutes, or every referral in that window when `ignoresFilter` (a server that ignores it).
+     */
+    findCandidates(query: CandidateQuery, context: PartnerApiCallContext): Promise<CandidateLookup> {
+        const { since, clockSkewMs: _skew, maxPages: _pages, ...filter } = query;
+        this.lookups.push({ filter: { ...filter }, context });
         const failure = this.lookupFailures.shift();
         if (failure) return Promise.reject(failure);
-        return Promise.resolve(
-            this.referrals.filter((referral) =>
-                Object.entries(query.filter).every(([name, value]) => value === undefined || referral[name] === value),
-            ),
+        const cutoff = new Date(since).getTime() - 10 * 60_000;
+        const candidates = this.referrals.filter(
+            (referral) =>
+                Date.parse(referral.createdDateTime!) >= cutoff &&
+                (this.ignoresFilter ||
+                    Object.entries(filter).every(([name, value]) => value === undefined || referral[name] === value)),
         );
+        return Promise.resolve({ candidates: structuredClone(candidates), strategy: 'filter' });
     }
 }
 

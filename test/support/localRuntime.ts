@@ -9,6 +9,7 @@ import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../loc
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../local/partner-api-simulator';
 import { type DevBroker, startBroker } from '../../local/servicebus/broker';
 import { APP_QUEUES } from '../../local/servicebus/queues';
+import type { ReferralStatusDocument } from '../../shared/referral/statusDocument';
 import { waitFor } from './waitFor';
 
 export interface LocalPeers {
@@ -34,7 +35,7 @@ export async function startLocalPeers(): Promise<LocalPeers> {
     };
 }
 
-/** Runs the app against the peers, with short Partner API timeouts and retry delays; `settings` adds or overrides. */
+/** Runs the app against the peers, with short Partner API timeouts, retry delays and settling time; `settings` adds or overrides. */
 export function startApp(
     peers: LocalPeers,
     options: { settings?: Record<string, string>; logSink?: LocalHostOptions['logSink'] } = {},
@@ -50,6 +51,8 @@ export function startApp(
             PARTNER_API_AUTH: 'none',
             PARTNER_API_TIMEOUT_MS: '2000',
             RETRY_BASE_DELAY_MS: '100',
+            // An uncertain create is settled a second after it started (the simulator commits at once unless told).
+            PARTNER_API_SETTLE_MS: '1000',
             ...options.settings,
         },
         logSink: options.logSink ?? (() => undefined),
@@ -62,4 +65,22 @@ export async function queuesIdle(broker: DevBroker): Promise<void> {
         () => `the queues to drain: ${JSON.stringify(broker.stats())}`,
         () => Object.values(broker.stats()).every((q) => q.active === 0 && q.locked === 0 && q.scheduled === 0),
     );
+}
+
+/** POST /api/referrals on the local host with an Idempotency-Key: the answer's status. */
+export async function postReferral(host: LocalHost, key: string, body: unknown): Promise<number> {
+    const response = await fetch(`${host.url}/api/referrals`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-functions-key': host.functionKey, 'idempotency-key': key },
+        body: JSON.stringify(body),
+    });
+    return response.status;
+}
+
+/** GET /api/referrals/{key} on the local host: the status document, or undefined when there is none (yet). */
+export async function referralStatus(host: LocalHost, key: string): Promise<ReferralStatusDocument | undefined> {
+    const response = await fetch(`${host.url}/api/referrals/${key}`, {
+        headers: { 'x-functions-key': host.functionKey },
+    });
+    return response.status === 200 ? ((await response.json()) as ReferralStatusDocument) : undefined;
 }

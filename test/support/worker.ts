@@ -18,6 +18,7 @@ export function workerSetup() {
         connectionsQueue,
         retry: { maxAttempts: 4, baseDelayMs: 1000, maxDelayMs: 60_000 },
         leaseMs: 90_000,
+        settleMs: 120_000,
         now: () => new Date(clock.now),
         random: () => 0.5,
     };

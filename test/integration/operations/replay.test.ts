@@ -17,7 +17,7 @@ import { type ReplayArguments, runReplayCommand } from '../../../scripts/replay'
 import { referralMessage } from '../../../shared/messaging/messages';
 import type { ReplayDependencies } from '../../../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../../../shared/operations/replaySources';
-import { NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
+import { createRequestId, NoTokenProvider, PartnerApiClient } from '../../../shared/partnerApi';
 import { CONNECTIONS_QUEUE, COSMOS_CONTAINER, COSMOS_DATABASE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 import { summarize, transition } from '../../../shared/referral/record';
 import { CosmosReferralStore } from '../../../shared/referral/store';
@@ -188,7 +188,7 @@ it('replays a referral that Failed to connect (Failed → Submitted) with exactl
     const body = seedReferral();
     const own = await api.createReferral(
         { ...body, externalReferenceId: 'conn-1' },
-        { requestId: 'conn-1', correlationId: 'c' },
+        { createRequestId: createRequestId('conn-1', 'submit'), correlationId: 'c' },
     );
     await api.close();
     const at = new Date();

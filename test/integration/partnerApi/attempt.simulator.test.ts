@@ -132,10 +132,13 @@ describe('one attempt against the simulator', () => {
     });
 
     describe('MS-RequestId of a create', () => {
-        it('the deprecated requestId (a referral key) gives the submit and the connect their own ids', async () => {
-            const own = await client.createReferral(seedRequest(), { requestId: 'key-1', correlationId: 'c' });
+        it('the submit and the connect of one referral send their own ids', async () => {
+            const own = await client.createReferral(seedRequest(), {
+                createRequestId: createRequestId('key-1', 'submit'),
+                correlationId: 'c',
+            });
             await client.createReferral(connectedReferral(own.engagementId), {
-                requestId: 'key-1',
+                createRequestId: createRequestId('key-1', 'connect'),
                 correlationId: 'c',
             });
             expect(simulator.admin.requests().map((r) => r.requestId)).toEqual([

@@ -1,3 +1,4 @@
+import { createRequestId } from '../../../shared/partnerApi';
 import { buildConnectedReferral } from '../../../shared/pipeline/connectStep';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
 import { transientError } from '../../support/fakePartnerApi';
@@ -52,7 +53,11 @@ describe('connectReferral', () => {
         for (const notCopied of ['externalReferenceId', 'status', 'substatus', 'statusReason']) {
             expect(connected).not.toHaveProperty(notCopied);
         }
-        expect(setup.api.creates[1]!.context).toEqual({ requestId: 'k1', correlationId: 'corr-1' });
+        expect(setup.api.creates[1]!.context).toMatchObject({
+            correlationId: 'corr-1',
+            createRequestId: createRequestId('k1', 'connect'),
+        });
+        expect(createRequestId('k1', 'connect')).not.toBe(setup.api.creates[0]!.context.createRequestId);
 
         const stored = setup.store.items.get('k1')!.record;
         expect(stored.status).toBe('Connected');
@@ -93,7 +98,10 @@ describe('connectReferral', () => {
         setup.clock.now = new Date(setup.store.items.get('k1')!.record.notBefore!);
 
         expect(await connect(setup, 'k1', 1)).toBe('adopted');
-        expect(setup.api.lookups.at(-1)!.filter).toEqual({ engagementId: record.partnerReferral!.engagementId });
+        expect(setup.api.lookups.at(-1)!.filter).toEqual({
+            engagementId: record.partnerReferral!.engagementId,
+            type: 'Shared',
+        });
         expect(setup.api.referrals.filter((r) => r.engagementId === record.partnerReferral!.engagementId)).toHaveLength(
             2,
         );

@@ -1,3 +1,4 @@
+import { createRequestId } from '../../../shared/partnerApi';
 import { processReferralMessage, UnprocessableMessageError } from '../../../shared/pipeline/worker';
 import { type ReferralRecord, transition } from '../../../shared/referral/record';
 import { permanentError, transientError } from '../../support/fakePartnerApi';
@@ -39,7 +40,12 @@ describe('submitReferral', () => {
 
         expect(setup.api.creates).toHaveLength(1);
         expect(setup.api.creates[0]!.body).toEqual({ ...body, externalReferenceId: 'k1' });
-        expect(setup.api.creates[0]!.context).toEqual({ requestId: 'k1', correlationId: 'corr-1' });
+        expect(setup.api.creates[0]!.context).toEqual({
+            correlationId: 'corr-1',
+            createRequestId: createRequestId('k1', 'submit'),
+            // Safely before the claim's lease (90 s) runs out.
+            deadline: new Date(setup.clock.now.getTime() + 90_000 - 15_000),
+        });
         const record = recordOf(setup, 'k1');
         expect(record.status).toBe('Submitted');
         expect(record.partnerReferral).toEqual({
@@ -264,7 +270,7 @@ describe('submitReferral', () => {
             );
             await setup.api.createReferral(
                 { ...body, externalReferenceId: 'k1' },
-                { requestId: 'k1', correlationId: 'c' },
+                { createRequestId: createRequestId('k1', 'submit'), correlationId: 'c' },
             );
 
             setup.advance(30_000);
@@ -302,7 +308,7 @@ describe('submitReferral', () => {
             const record = queued(setup, 'k1', body);
             await setup.api.createReferral(
                 { ...body, externalReferenceId: 'k1' },
-                { requestId: 'k1', correlationId: 'c' },
+                { createRequestId: createRequestId('k1', 'submit'), correlationId: 'c' },
             );
             // Failed with an unknown outcome, then replayed back to Queued a day later.
             setup.store.put({ ...record, lastAttemptUncertain: true, stepStartedAt: setup.clock.now.toISOString() });
@@ -312,16 +318,20 @@ describe('submitReferral', () => {
             expect(setup.api.referrals).toHaveLength(1);
         });
 
-        it('creates the referral when the lookup finds nothing', async () => {
+        it('creates the referral when a lookup made after the settling time finds nothing', async () => {
             const setup = workerSetup();
             const body = seedReferral();
             queued(setup, 'k1', body);
+            const firstAttempt = setup.clock.now.getTime();
             setup.api.script.push(transientError({ kind: 'timeout', outcomeUnknown: true }));
             await deliver(setup, 'k1', body);
             setup.api.referrals.length = 0; // the timed-out call never reached the API
             setup.clock.now = new Date(recordOf(setup, 'k1').notBefore!);
-            expect(await deliver(setup, 'k1', body, { attempt: 2 })).toBe('created');
-            expect(setup.api.lookups).toHaveLength(1);
+            expect(await deliver(setup, 'k1', body, { attempt: 2 })).toBe('settling');
+            expect(Date.parse(recordOf(setup, 'k1').notBefore!)).toBe(firstAttempt + 120_000);
+            setup.clock.now = new Date(recordOf(setup, 'k1').notBefore!);
+            expect(await deliver(setup, 'k1', body, { attempt: 3 })).toBe('created');
+            expect(setup.api.lookups).toHaveLength(2);
         });
     });
 
@@ -337,6 +347,7 @@ describe('submitReferral', () => {
             expect(record.error).toEqual({
                 code: 'invalidRequest',
                 message: 'Contact [redacted] is not a valid member',
+                step: 'submit',
             });
             expectNoPii(JSON.stringify(record.error) + setup.lines.join('\n'));
             expect(await deliver(setup, 'k1', body, { deliveryCount: 2 })).toBe('notApplicable');
