@@ -9,6 +9,7 @@ import {
     readApiErrorBody,
     verdictForStatus,
 } from './errors';
+import { PartnerApiGate } from './gate';
 import { buildReferralFilter } from './odataFilter';
 import { createRequestId, freshRequestId, isGuid, partnerCorrelationId } from './requestIds';
 import { parseRetryAfterMs } from './retryAfter';
@@ -42,6 +43,11 @@ export interface PartnerApiClientOptions {
     dispatcher?: Dispatcher;
     /** Clock for `Retry-After` dates. */
     now?: () => number;
+    /**
+     * The tenant's gate (Retry-After pauses, adaptive rate: ./gate.ts), shared by every client of the tenant
+     * (`PartnerApiGate.forTenant`). Defaults to a gate of this client's own, without a ceiling.
+     */
+    gate?: PartnerApiGate;
 }
 
 interface HttpAnswer {
@@ -67,7 +73,9 @@ interface CallSpec {
 /**
  * The Partner API referral endpoints. One attempt per call (plus one after a 401 with a fresh token): back-off
  * belongs to the queue, which reschedules on a `transient` `PartnerApiError`. Each request is bounded by the
- * client's timeout and by the attempt's deadline (`context.deadline`), the token acquisition included.
+ * client's timeout and by the attempt's deadline (`context.deadline`), the token acquisition included. Every request
+ * first passes the tenant's gate (./gate.ts), which may hold it for the rate limit or refuse it (`throttledLocally`)
+ * when the wait would pass the deadline.
  */
 export class PartnerApiClient {
     private readonly baseUrl: URL;
@@ -75,11 +83,13 @@ export class PartnerApiClient {
     private readonly dispatcher: Dispatcher;
     private readonly ownsDispatcher: boolean;
     private readonly now: () => number;
+    private readonly gate: PartnerApiGate;
 
     constructor(private readonly options: PartnerApiClientOptions) {
         this.baseUrl = new URL(options.baseUrl.replace(/\/+$/, '') + '/');
         this.timeoutMs = options.timeoutMs ?? DEFAULT_PARTNER_API_TIMEOUT_MS;
         this.now = options.now ?? Date.now;
+        this.gate = options.gate ?? new PartnerApiGate({ now: this.now });
         this.ownsDispatcher = !options.dispatcher;
         // Keep-alive: one TLS handshake per connection rather than per referral.
         this.dispatcher =
@@ -300,6 +310,35 @@ export class PartnerApiClient {
     }
 
     private async send(spec: CallSpec, token: string | undefined): Promise<HttpAnswer> {
+        const { deadline, signal: callerSignal } = spec.context;
+        const ticket = await this.gate
+            .admit({
+                operation: spec.operation,
+                correlationId: spec.context.correlationId,
+                deadline: deadline === undefined ? undefined : toMillis(deadline),
+                signal: callerSignal,
+            })
+            .catch((error: unknown) => {
+                if (error instanceof PartnerApiError) throw error;
+                // The caller gave up while the call waited at the gate: nothing was sent.
+                throw new PartnerApiError({
+                    ...this.identity(spec),
+                    kind: 'timeout',
+                    verdict: 'transient',
+                    code: 'aborted',
+                    cause: error,
+                });
+            });
+        const answer = await this.request(spec, token);
+        if (answer.status === 429) this.gate.throttled(ticket, this.retryAfterMs(answer));
+        return answer;
+    }
+
+    private retryAfterMs(answer: HttpAnswer): number | undefined {
+        return parseRetryAfterMs(answer.headers['retry-after'], this.now());
+    }
+
+    private async request(spec: CallSpec, token: string | undefined): Promise<HttpAnswer> {
         const remaining = this.remainingMs(spec);
         if (remaining <= 0) throw this.deadlineError(spec, false);
         const requestId = spec.createRequestId ?? freshRequestId();
@@ -376,7 +415,7 @@ export class PartnerApiClient {
             apiMessage: apiError.message,
             target: apiError.target,
             innerErrorCode: apiError.innerErrorCode,
-            retryAfterMs: parseRetryAfterMs(answer.headers['retry-after'], this.now()),
+            retryAfterMs: this.retryAfterMs(answer),
             // A 5xx on a create may come after the referral was stored (e.g. a gateway timeout).
             outcomeUnknown: spec.method === 'POST' && (answer.status >= 500 || conflict),
             conflict,
