@@ -1,6 +1,7 @@
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 
 import { DEFAULT_PARTNER_API_TIMEOUT_MS } from '../platform/config';
+import { undici } from '../platform/lazyModules';
 import { isMicrosoftTargeted } from '../referral/ownership';
 import {
     PartnerApiError,
@@ -94,7 +95,11 @@ export class PartnerApiClient {
         // Keep-alive: one TLS handshake per connection rather than per referral.
         this.dispatcher =
             options.dispatcher ??
-            new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 300_000, connect: { timeout: this.timeoutMs } });
+            new (undici().Agent)({
+                keepAliveTimeout: 30_000,
+                keepAliveMaxTimeout: 300_000,
+                connect: { timeout: this.timeoutMs },
+            });
     }
 
     /** `POST /v1.0/engagements/referrals`; answers the created referral (with its `id`, `engagementId`, `eTag`). */
@@ -357,7 +362,7 @@ export class PartnerApiClient {
         const timer = setTimeout(() => timeout.abort(), Math.min(remaining, this.timeoutMs));
         const signal = spec.context.signal ? AbortSignal.any([timeout.signal, spec.context.signal]) : timeout.signal;
         try {
-            const response = await request(spec.url, {
+            const response = await undici().request(spec.url, {
                 method: spec.method,
                 headers,
                 body: spec.body,

@@ -20,7 +20,7 @@
  *
  * State is per process: in memory, no I/O.
  */
-import { type PartnerApiOperation, PartnerApiError } from './errors';
+import { PartnerApiError, type PartnerApiOperation } from './errors';
 import { partnerCorrelationId } from './requestIds';
 
 /** The pause after a 429 that names no `Retry-After`. */

@@ -6,7 +6,7 @@
  * Settings are read and validated once, lazily, on first use: an exception at import time would stop every function
  * in the app (the worker fails to load the entry point), so nothing here reads the environment when it is imported.
  */
-import Joi from 'joi';
+import { joi } from './lazyModules';
 
 /** Where a setting is expected when the app runs in Azure (infra/ must provide every `required` one). */
 export type AzurePresence = 'required' | 'optional' | 'local-only';
@@ -70,7 +70,7 @@ function oneOf<const V extends string>(values: readonly V[]): Parser<V> {
 function url(schemes: ['http', 'https'] | ['https'], options: { base?: boolean } = {}): Parser<string> {
     return (raw, name) => {
         const value = options.base ? raw.replace(/\/+$/, '') : raw;
-        return Joi.string().uri({ scheme: schemes }).validate(value).error
+        return joi().string().uri({ scheme: schemes }).validate(value).error
             ? fails(`${name} must be an ${schemes.length > 1 ? 'http(s)' : 'https'} URL`)
             : ok(value);
     };

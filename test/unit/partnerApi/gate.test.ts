@@ -1,4 +1,4 @@
-import { PartnerApiError, PartnerApiGate, type GateTicket, THROTTLED_LOCALLY } from '../../../shared/partnerApi';
+import { type GateTicket, PartnerApiError, PartnerApiGate, THROTTLED_LOCALLY } from '../../../shared/partnerApi';
 
 /** A clock the test moves: `sleep` resolves when `advanceTo` passes its time, in order. */
 class FakeClock {
