@@ -6,7 +6,9 @@
  *   maxConcurrentCalls / latency; Partner API calls/s against both triggers' bound, 2 x maxConcurrentCalls / latency.
  * - Latency: then, on the idle runtime, Shared referrals are POSTed one at a time; POST to Connected (the record's
  *   history) minus the two Partner API calls (2 x latency) is the pipeline's own overhead.
- * - Calls per referral: POSTs per MS-RequestId in the simulator's log: exactly 1 (Independent) and 2 (Shared).
+ * - Calls per referral: POSTs with the referral's submit and connect MS-RequestIds (createRequestId) in the
+ *   simulator's log: exactly 1 (Independent) and 2 (Shared). Completion is polled with the simulator's referral
+ *   count, not by copying every referral it holds.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import { ServiceBusClient, type ServiceBusMessage } from '@azure/service-bus';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
 import { readHostJson, toHostSettings } from '../local/host/hostJson';
 import type { RequestLogEntry } from '../local/partner-api-simulator';
+import { createRequestId } from '../shared/partnerApi/requestIds';
 import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../shared/platform/names';
 import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
 import { median, percentile, round } from './support/stats';
@@ -107,16 +110,22 @@ async function oneRun(
         while (held < expected) {
             if (Date.now() > deadline) throw new Error(`only ${held} of ${expected} referrals after 300 s`);
             await sleep(250);
-            held = (await getJson<{ value: unknown[] }>(`${sim}/_admin/referrals`)).value.length;
+            held = (await getJson<{ count: number }>(`${sim}/_admin/referrals/count`)).count;
         }
         const log = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value;
         const posts = log.filter((e) => e.method === 'POST');
         const first = Math.min(...posts.map((e) => e.at));
         const last = Math.max(...posts.map((e) => e.at + e.latencyMs));
         const windowSeconds = (last - first) / 1000;
-        const perKey = new Map<string, number>();
-        for (const post of posts) perKey.set(post.requestId ?? '', (perKey.get(post.requestId ?? '') ?? 0) + 1);
-        const distinct = (set: Set<string>) => [...new Set([...set].map((key) => perKey.get(key) ?? 0))].sort();
+        const perRequestId = new Map<string, number>();
+        for (const post of posts) {
+            perRequestId.set(post.requestId ?? '', (perRequestId.get(post.requestId ?? '') ?? 0) + 1);
+        }
+        // A create's MS-RequestId is a GUID per referral key and step: a referral's calls are its submit's and connect's.
+        const callsOf = (key: string) =>
+            (perRequestId.get(createRequestId(key, 'submit')) ?? 0) +
+            (perRequestId.get(createRequestId(key, 'connect')) ?? 0);
+        const distinct = (set: Set<string>) => [...new Set([...set].map(callsOf))].sort();
 
         // Latency of single Shared referrals on the idle runtime.
         const overheads: number[] = [];
