@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
-import { packageApp } from '../scripts/package';
+import { DEPLOY_BUNDLE, packageApp } from '../scripts/package';
 import { LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
 import { median, round } from './support/stats';
 
@@ -43,17 +43,7 @@ async function minimalBundle(root: string): Promise<string> {
     const source = join(root, 'dist', 'bench-minimal-app.ts');
     const outfile = join(root, 'dist', 'bench-minimal-app', 'index.js');
     writeFileSync(source, MINIMAL_APP);
-    await build({
-        entryPoints: [source],
-        outfile,
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        external: ['@azure/functions-core'],
-        minify: true,
-        logLevel: 'warning',
-    });
+    await build({ ...DEPLOY_BUNDLE, entryPoints: [source], outfile, logLevel: 'warning' });
     return outfile;
 }
 

@@ -10,16 +10,16 @@
  *   simulator's log: exactly 1 (Independent) and 2 (Shared). Completion is polled with the simulator's referral
  *   count, not by copying every referral it holds.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { ServiceBusClient, type ServiceBusMessage } from '@azure/service-bus';
+import { ServiceBusClient } from '@azure/service-bus';
 
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
 import { readHostJson, toHostSettings } from '../local/host/hostJson';
 import type { RequestLogEntry } from '../local/partner-api-simulator';
 import { createRequestId } from '../shared/partnerApi/requestIds';
-import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../shared/platform/names';
+import { REFERRALS_QUEUE } from '../shared/platform/names';
+import { halfSharedMessages, seedBodies } from './support/queuedReferrals';
 import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
 import { median, percentile, round } from './support/stats';
 
@@ -55,16 +55,6 @@ export interface PipelineResult {
     latencySamples: number;
 }
 
-type Body = Record<string, unknown> & { type: string; target?: unknown };
-
-function bodies(root: string): { shared: Body; independent: Body } {
-    const text = readFileSync(join(root, 'test', 'fixtures', 'seed-shared-referral.request.json'), 'utf8');
-    const shared = JSON.parse(text) as Body;
-    const independent = { ...shared, type: 'Independent' };
-    delete independent.target;
-    return { shared, independent };
-}
-
 async function oneRun(
     root: string,
     scripts: RuntimeScripts,
@@ -74,7 +64,7 @@ async function oneRun(
     run: number,
     hostExecArgv?: string[],
 ): Promise<PipelineRun> {
-    const { shared, independent } = bodies(root);
+    const { shared } = seedBodies(root);
     const runtime = new LocalRuntime({
         scripts,
         emulatorsEnv: { SIM_LATENCY_MS: String(latencyMs) },
@@ -87,19 +77,11 @@ async function oneRun(
         client.bus = new ServiceBusClient(runtime.endpoints.serviceBusConnectionString!);
         const sender = client.bus.createSender(REFERRALS_QUEUE);
         const tag = `p${run}${Date.now().toString(36)}`;
-        const keys = { shared: new Set<string>(), independent: new Set<string>() };
-        const messages: ServiceBusMessage[] = [];
-        for (let i = 0; i < referrals; i++) {
-            const isShared = i % 2 === 0;
-            const key = `${tag}-${i}`;
-            (isShared ? keys.shared : keys.independent).add(key);
-            messages.push({
-                body: isShared ? shared : independent,
-                messageId: key,
-                contentType: 'application/json',
-                applicationProperties: { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION },
-            });
-        }
+        const published = halfSharedMessages(root, tag, referrals);
+        const { messages } = published;
+        const keysOf = (isShared: boolean) =>
+            new Set(published.keys.filter((k) => k.shared === isShared).map((k) => k.key));
+        const keys = { shared: keysOf(true), independent: keysOf(false) };
         for (let i = 0; i < messages.length; i += 100) await sender.sendMessages(messages.slice(i, i + 100));
         await runtime.startHost();
 

@@ -6,14 +6,12 @@
  * adapting), as the comparison. Figures: goodput (answered creates per second) as a fraction of the limit, the
  * share of calls answered 429, the finish time against the ideal (calls / limit), and referrals that failed.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-import { ServiceBusClient, type ServiceBusMessage } from '@azure/service-bus';
+import { ServiceBusClient } from '@azure/service-bus';
 
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
 import type { RequestLogEntry } from '../local/partner-api-simulator';
-import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../shared/platform/names';
+import { REFERRALS_QUEUE } from '../shared/platform/names';
+import { halfSharedMessages } from './support/queuedReferrals';
 import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
 import { round } from './support/stats';
 
@@ -33,15 +31,6 @@ export interface ThrottledRun {
     failed: number;
 }
 
-function bodies(root: string) {
-    const shared = JSON.parse(
-        readFileSync(join(root, 'test', 'fixtures', 'seed-shared-referral.request.json'), 'utf8'),
-    ) as Record<string, unknown>;
-    const independent: Record<string, unknown> = { ...shared, type: 'Independent' };
-    delete independent.target;
-    return { shared, independent };
-}
-
 async function oneRun(
     root: string,
     scripts: RuntimeScripts,
@@ -49,7 +38,6 @@ async function oneRun(
     referrals: number,
     ceilingSet: boolean,
 ): Promise<ThrottledRun> {
-    const { shared, independent } = bodies(root);
     const runtime = new LocalRuntime({
         scripts,
         emulatorsEnv: { SIM_LATENCY_MS: '100', SIM_RATE_LIMIT_PER_SECOND: String(limitPerSecond) },
@@ -61,19 +49,7 @@ async function oneRun(
         client.bus = new ServiceBusClient(runtime.endpoints.serviceBusConnectionString!);
         const sender = client.bus.createSender(REFERRALS_QUEUE);
         const tag = `t${limitPerSecond}${Date.now().toString(36)}`;
-        const keys: { key: string; shared: boolean }[] = [];
-        const messages: ServiceBusMessage[] = [];
-        for (let i = 0; i < referrals; i++) {
-            const isShared = i % 2 === 0;
-            const key = `${tag}-${i}`;
-            keys.push({ key, shared: isShared });
-            messages.push({
-                body: isShared ? shared : independent,
-                messageId: key,
-                contentType: 'application/json',
-                applicationProperties: { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION },
-            });
-        }
+        const { messages, keys } = halfSharedMessages(root, tag, referrals);
         for (let i = 0; i < messages.length; i += 100) await sender.sendMessages(messages.slice(i, i + 100));
         await runtime.startHost();
 
