@@ -10,6 +10,7 @@
 import type { PartnerReferral } from '../partnerApi/types';
 import type { ReferralType } from './request/enums';
 import type { Problem, ReferralRequest } from './request/types';
+import type { ReferralUpdate } from './updates';
 
 export const LIFECYCLE_STATUSES = [
     'Queued',
@@ -44,6 +45,8 @@ export interface PartnerReferralSummary {
     substatus: string | null;
     eTag: string | null;
     createdDateTime: string | null;
+    /** Partner Center's time of its last change (each applied update moves it on). */
+    updatedDateTime: string | null;
 }
 
 /** The identifiers and status of a Partner API answer, as the record keeps them (no customer data). */
@@ -55,6 +58,7 @@ export function summarize(referral: PartnerReferral): PartnerReferralSummary {
         substatus: referral.substatus ?? null,
         eTag: referral.eTag ?? null,
         createdDateTime: referral.createdDateTime ?? null,
+        updatedDateTime: referral.updatedDateTime ?? null,
     };
 }
 
@@ -65,6 +69,9 @@ export interface RecordedError {
     /** For an invalid referral: where the problems are (paths and messages, never values). */
     problems?: Problem[];
 }
+
+/** A history entry: the record reached a lifecycle status, or one of its updates was applied. */
+export type HistoryEntry = { status: LifecycleStatus; at: string } | { update: string; status: 'Applied'; at: string };
 
 export interface ReferralRecord {
     id: string;
@@ -92,7 +99,9 @@ export interface ReferralRecord {
     notBefore: string | null;
     /** The last attempt may have created the referral although no answer came back: look it up before creating. */
     lastAttemptUncertain: boolean;
-    history: Array<{ status: LifecycleStatus; at: string }>;
+    history: HistoryEntry[];
+    /** The updates, in the order they were accepted (updates.ts). Absent on records written before updates existed. */
+    updates?: ReferralUpdate[];
     /** Cosmos DB per-item time to live, in seconds (customer data is not kept forever). */
     ttl?: number;
 }
