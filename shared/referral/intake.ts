@@ -19,7 +19,14 @@ import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
 import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
-import { idempotencyKeyOf, json, type JsonBodyRules, problem, readJsonBody, RETRY_AFTER_SECONDS } from '../platform/http';
+import {
+    idempotencyKeyOf,
+    json,
+    type JsonBodyRules,
+    problem,
+    readJsonBody,
+    RETRY_AFTER_SECONDS,
+} from '../platform/http';
 import type { EventLogger } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
 import { type Admission, admit, correlationIdOr } from './admission';

@@ -9,8 +9,8 @@
  */
 import type { PartnerReferral } from '../partnerApi/types';
 import type { ReferralType } from './request/enums';
+import type { JsonPatch } from './request/jsonPatch';
 import type { Problem, ReferralRequest } from './request/types';
-import type { ReferralUpdate } from './updates';
 
 export const LIFECYCLE_STATUSES = [
     'Queued',
@@ -68,6 +68,25 @@ export interface RecordedError {
     message: string;
     /** For an invalid referral: where the problems are (paths and messages, never values). */
     problems?: Problem[];
+}
+
+/** Where an update stands (its state machine is in updates.ts). */
+export const UPDATE_STATUSES = ['Pending', 'Applying', 'Applied', 'Rejected', 'Failed'] as const;
+export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
+
+export interface ReferralUpdate {
+    /** The update key: the caller's Idempotency-Key or the publisher's messageId. */
+    id: string;
+    status: UpdateStatus;
+    source: 'http' | 'queue';
+    correlationId: string;
+    /** SHA-256 of the update body in canonical form: tells a repeated update from a different one. */
+    requestHash: string;
+    /** The validated operations (customer data: stays in Cosmos, never in logs). Null when the update was invalid. */
+    patch: JsonPatch | null;
+    acceptedAt: string;
+    appliedAt: string | null;
+    error: RecordedError | null;
 }
 
 /** A history entry: the record reached a lifecycle status, or one of its updates was applied. */

@@ -6,10 +6,10 @@ import type { HttpResponseInit } from '@azure/functions';
 
 import { isValidKey } from '../messaging/messages';
 import { json, problem } from '../platform/http';
-import type { HistoryEntry, LifecycleStatus, PartnerReferralSummary, ReferralRecord } from './record';
+import type { HistoryEntry, LifecycleStatus, PartnerReferralSummary, ReferralRecord, ReferralUpdate } from './record';
 import type { ReferralType } from './request/enums';
 import type { ReferralStore } from './store';
-import { type ReferralUpdate, updatesOf } from './updates';
+import { updatesOf } from './updates';
 
 /** A Partner API answer as the status document shows it: the record's summary without its creation time. */
 type PartnerReferralStatus = Omit<PartnerReferralSummary, 'createdDateTime'>;

@@ -13,13 +13,16 @@
  * update that is not Rejected or Failed applied in order (`latestRequest`); its status is Partner Center's last
  * answer once there is one, moved on by the updates not yet applied (`latestStatus`).
  */
-import { HISTORY_LIMIT, type RecordedError, type ReferralRecord } from './record';
+import {
+    HISTORY_LIMIT,
+    type RecordedError,
+    type ReferralRecord,
+    type ReferralUpdate,
+    type UpdateStatus,
+} from './record';
 import type { ReferralStatus } from './request/enums';
 import { applyPatch, type JsonPatch } from './request/jsonPatch';
 import type { ReferralRequest } from './request/types';
-
-export const UPDATE_STATUSES = ['Pending', 'Applying', 'Applied', 'Rejected', 'Failed'] as const;
-export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
 
 const NEXT: Record<UpdateStatus, readonly UpdateStatus[]> = {
     Pending: ['Applying', 'Rejected', 'Failed'],
@@ -31,21 +34,6 @@ const NEXT: Record<UpdateStatus, readonly UpdateStatus[]> = {
 
 /** How many updates one record keeps at most: each may be up to MAX_UPDATE_BODY_BYTES, and a Cosmos item 2 MB. */
 export const MAX_UPDATES_PER_REFERRAL = 40;
-
-export interface ReferralUpdate {
-    /** The update key: the caller's Idempotency-Key or the publisher's messageId. */
-    id: string;
-    status: UpdateStatus;
-    source: 'http' | 'queue';
-    correlationId: string;
-    /** SHA-256 of the update body in canonical form: tells a repeated update from a different one. */
-    requestHash: string;
-    /** The validated operations (customer data: stays in Cosmos, never in logs). Null when the update was invalid. */
-    patch: JsonPatch | null;
-    acceptedAt: string;
-    appliedAt: string | null;
-    error: RecordedError | null;
-}
 
 export function updatesOf(record: Pick<ReferralRecord, 'updates'>): ReferralUpdate[] {
     return record.updates ?? [];

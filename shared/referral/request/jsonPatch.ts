@@ -79,7 +79,7 @@ export function applyOperationInPlace(document: unknown, operation: PatchOperati
     if (operation.op === 'replace' && !Object.hasOwn(parent, last)) {
         return 'names a property that does not exist; use add to set it';
     }
-    (parent as Record<string, unknown>)[last] = value;
+    parent[last] = value;
     return undefined;
 }
 

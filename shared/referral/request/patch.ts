@@ -11,7 +11,7 @@ import { isAllowedTransition, REFERRAL_STATUSES, type ReferralStatus, STATUS_RUL
 import { applyOperationInPlace, isArrayIndex, type JsonPatch, parsePointer, type PatchOperation } from './jsonPatch';
 import { referralSchema } from './schema';
 import type { Problem, ReferralRequest } from './types';
-import { type ListedProblems, listed, loggablePath, structuralProblems, validateReferral } from './validate';
+import { listed, type ListedProblems, loggablePath, structuralProblems, validateReferral } from './validate';
 
 /** Far more than any real update (a close is two operations), few enough to keep a record small. */
 export const MAX_PATCH_OPERATIONS = 100;
@@ -80,7 +80,10 @@ function checkOperation(node: unknown, index: number): { operation?: PatchOperat
     }
     const segments = typeof path === 'string' ? parsePointer(path) : undefined;
     if (segments === undefined) {
-        problems.push({ path: at('path'), message: 'must be a JSON Pointer (RFC 6901), for example /details/dealValue' });
+        problems.push({
+            path: at('path'),
+            message: 'must be a JSON Pointer (RFC 6901), for example /details/dealValue',
+        });
     } else if (segments.length === 0) {
         problems.push({ path: at('path'), message: 'must name a property, not the whole referral' });
     } else if (IMMUTABLE_PROPERTIES.has(segments[0]!)) {
