@@ -10,8 +10,8 @@
  * An update arriving invalid from the queue is kept as Rejected from the start, with its problems and no patch.
  * The patch, like the create request, may carry names and emails: it stays on the record and never reaches the
  * status document, a log line or an error. What the app knows of the referral now is its create request with every
- * update that is not Rejected or Failed applied in order (`latestRequest`); its status is Partner Center's last
- * answer once there is one, moved on by the updates not yet applied (`latestStatus`).
+ * update that is not Rejected or Failed applied in order, with Partner Center's last status once there is one
+ * (`latestRequest`, `latestStatus`).
  */
 import {
     HISTORY_LIMIT,
@@ -135,24 +135,38 @@ function patched(request: ReferralRequest, updates: readonly ReferralUpdate[]): 
     return document as ReferralRequest;
 }
 
-/** The create request with every live update applied in order: the referral as the app last knows it. */
-export function latestRequest(record: Pick<ReferralRecord, 'request' | 'updates'>): ReferralRequest | null {
-    return record.request && patched(record.request, updatesOf(record).filter(isLive));
+/**
+ * The referral as the app last knows it: the create request with the applied updates, then Partner Center's last
+ * status and substatus (its word on the referral, which may differ from the request's), then the updates still to
+ * apply, each in acceptance order.
+ */
+export function latestRequest(
+    record: Pick<ReferralRecord, 'request' | 'updates' | 'partnerReferral'>,
+): ReferralRequest | null {
+    if (!record.request) return null;
+    const live = updatesOf(record).filter(isLive);
+    const applied = patched(
+        record.request,
+        live.filter((update) => update.status === 'Applied'),
+    );
+    const answered = record.partnerReferral;
+    const known = answered?.status
+        ? ({
+              ...applied,
+              status: answered.status,
+              substatus: answered.substatus ?? applied.substatus,
+          } as ReferralRequest)
+        : applied;
+    return patched(
+        known,
+        live.filter((update) => update.status !== 'Applied'),
+    );
 }
 
-/**
- * The status the referral has, or will have once its pending updates apply: Partner Center's last answer (which
- * already reflects the applied updates), else the create request's, moved on by the updates still to apply.
- */
+/** The status the referral has, or will have once its pending updates apply; Closed at Partner Center is final. */
 export function latestStatus(
     record: Pick<ReferralRecord, 'request' | 'updates' | 'partnerReferral'>,
 ): ReferralStatus | null {
-    const answered = record.partnerReferral?.status as ReferralStatus | null | undefined;
-    // Closed is final, whatever was accepted before Partner Center said so.
-    if (answered === 'Closed') return answered;
-    const known = answered ?? record.request?.status ?? null;
-    const pending = pendingUpdates(record);
-    if (pending.length === 0 || !record.request) return known;
-    const base = { ...record.request, ...(known && { status: known }) };
-    return patched(base, pending).status ?? null;
+    if (record.partnerReferral?.status === 'Closed') return 'Closed';
+    return latestRequest(record)?.status ?? null;
 }
