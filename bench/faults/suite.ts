@@ -98,7 +98,6 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         PARTNER_API_TIMEOUT_MS: '2000',
         RETRY_BASE_DELAY_MS: '200',
         RETRY_MAX_DELAY_MS: '5000',
-        SUBMIT_MAX_ATTEMPTS: '20',
         ...(leaseMs === undefined ? {} : { STEP_LEASE_MS: String(leaseMs) }),
     };
 }

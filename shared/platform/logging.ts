@@ -18,6 +18,8 @@ export interface LogFields {
     deliveryCount?: number;
     durationMs?: number;
     delayMs?: number;
+    /** A Retry-After as the dependency asked for it (when we did not honour it as given). */
+    retryAfterMs?: number;
     httpStatus?: number;
     /** An error's class name (`ErrorResponse`, `TypeError`): never its message, which may quote customer data. */
     errorName?: string;
@@ -41,6 +43,8 @@ const STEP_EVENTS = [
     'created',
     'leaseLost',
     'retryScheduled',
+    'retryAfterCapped',
+    'held',
     'rejected',
     'failed',
 ] as const;
@@ -71,6 +75,9 @@ export const LOG_EVENTS = [
     ...stepEvents('submit'),
     ...stepEvents('connect'),
     'partnerApi.authFailed',
+    // A delivery that met a Cosmos DB or Service Bus failure (shared/pipeline/worker.ts).
+    'delivery.rescheduled',
+    'delivery.dependencyUnavailable',
     // Any HTTP function whose handler threw (shared/platform/http.ts).
     'http.dependencyUnavailable',
     'http.failed',
