@@ -33,6 +33,20 @@ export interface LogFields {
     count?: number;
 }
 
+/** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
+function loggableToken(value: unknown): string | undefined {
+    if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+    const token = String(value);
+    return /^[A-Za-z0-9_.:-]{1,64}$/.test(token) ? token : undefined;
+}
+
+/** What a log line may say of an error: its class name and code when identifier-like, never its message. */
+export function errorFields(error: unknown): Pick<LogFields, 'errorName' | 'errorCode'> {
+    const { name, code } =
+        typeof error === 'object' && error !== null ? (error as { name?: unknown; code?: unknown }) : {};
+    return { errorName: loggableToken(name), errorCode: loggableToken(code) };
+}
+
 /** What a step of the pipeline (shared/pipeline/steps.ts) logs, as `<step>.<what>` (`submit.attempt`). */
 const STEP_EVENTS = [
     'waitingForLease',
