@@ -1,0 +1,119 @@
+/**
+ * Faults of the local Cosmos DB emulator, drawn per request before the server sees it (a refused request changes
+ * nothing): a fraction throttled (429 with `x-ms-retry-after-ms`, as Cosmos DB throttles), a fraction unavailable
+ * (503), and an outage in which every request gets 503. Switched at run time through `/_admin/faults` on the
+ * emulator's own address (GET, PUT; a path no Cosmos DB request uses).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request } from 'node:https';
+
+import { checkNonNegative, checkRate, checkSeed, type FaultChange, FaultSwitch } from '../faults/dependencyFaults';
+
+export const COSMOS_FAULTS_PATH = '/_admin/faults';
+
+export interface CosmosFaults {
+    /** Fraction answered 429 with `x-ms-retry-after-ms: retryAfterMs`. */
+    rate429: number;
+    retryAfterMs: number;
+    /** Fraction answered 503 Service Unavailable. */
+    rate503: number;
+    /** Until when (epoch ms) every request is answered 503; PUT `outageMs` to start one. */
+    outageUntil: number;
+    seed: number;
+}
+
+export const NO_COSMOS_FAULTS: CosmosFaults = { rate429: 0, retryAfterMs: 100, rate503: 0, outageUntil: 0, seed: 1 };
+
+function validate(faults: CosmosFaults): void {
+    checkRate('rate429', faults.rate429);
+    checkRate('rate503', faults.rate503);
+    if (faults.rate429 + faults.rate503 > 1) throw new RangeError('rate429 + rate503 must not exceed 1');
+    checkNonNegative('retryAfterMs', faults.retryAfterMs);
+    checkNonNegative('outageUntil', faults.outageUntil);
+    checkSeed(faults.seed);
+}
+
+export function cosmosFaultSwitch(): FaultSwitch<CosmosFaults> {
+    return new FaultSwitch(NO_COSMOS_FAULTS, validate);
+}
+
+function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    response.writeHead(status, { 'content-type': 'application/json', ...headers });
+    response.end(JSON.stringify(body));
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+    return new Promise((resolve, reject) => {
+        let text = '';
+        request.setEncoding('utf8');
+        request.on('data', (chunk: string) => (text += chunk));
+        request.on('end', () => resolve(text));
+        request.on('error', reject);
+    });
+}
+
+/** The admin endpoint: GET the faults, PUT a change (`{ rate429, retryAfterMs, rate503, outageMs, seed }`). */
+async function admin(faults: FaultSwitch<CosmosFaults>, request: IncomingMessage, response: ServerResponse) {
+    if (request.method === 'GET') return answer(response, 200, faults.current());
+    if (request.method !== 'PUT') return answer(response, 405, { error: 'GET or PUT' }, { allow: 'GET, PUT' });
+    try {
+        const change = JSON.parse(await readBody(request)) as FaultChange<CosmosFaults>;
+        answer(response, 200, faults.update(change));
+    } catch (error) {
+        answer(response, 400, { error: error instanceof Error ? error.message : String(error) });
+    }
+}
+
+/**
+ * Answers the request if it is for the admin endpoint or draws a fault; returns false when the server should
+ * handle it.
+ */
+export function interceptCosmosRequest(
+    faults: FaultSwitch<CosmosFaults>,
+    request: IncomingMessage,
+    response: ServerResponse,
+): boolean {
+    if ((request.url ?? '').split('?')[0] === COSMOS_FAULTS_PATH) {
+        void admin(faults, request, response);
+        return true;
+    }
+    const { rate429, retryAfterMs, rate503 } = faults.current();
+    if (faults.inOutage() || faults.chance(rate503)) {
+        answer(response, 503, { code: 'ServiceUnavailable', message: 'Injected by the local emulator.' });
+        return true;
+    }
+    if (faults.chance(rate429)) {
+        answer(
+            response,
+            429,
+            { code: 'TooManyRequests', message: 'Injected by the local emulator.' },
+            { 'x-ms-retry-after-ms': String(retryAfterMs), 'x-ms-substatus': '3200' },
+        );
+        return true;
+    }
+    return false;
+}
+
+/** PUTs a change to the faults of the emulator at `endpoint` (another process's; self-signed TLS, loopback only). */
+export function setCosmosFaults(endpoint: string, change: FaultChange<CosmosFaults>): Promise<CosmosFaults> {
+    const url = new URL(COSMOS_FAULTS_PATH, endpoint);
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) throw new Error('Loopback emulators only.');
+    return new Promise((resolve, reject) => {
+        const put = request(
+            url,
+            { method: 'PUT', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+            (response) => {
+                let text = '';
+                response.setEncoding('utf8');
+                response.on('data', (chunk: string) => (text += chunk));
+                response.on('end', () =>
+                    response.statusCode === 200
+                        ? resolve(JSON.parse(text) as CosmosFaults)
+                        : reject(new Error(`PUT ${url.pathname}: ${response.statusCode} ${text}`)),
+                );
+            },
+        );
+        put.on('error', reject);
+        put.end(JSON.stringify(change));
+    });
+}
