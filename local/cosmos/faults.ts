@@ -7,7 +7,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'node:https';
 
-import { checkNonNegative, checkRate, checkSeed, type FaultChange, FaultSwitch } from '../faults/dependencyFaults';
+import {
+    checkNonNegative,
+    checkRate,
+    checkSeed,
+    type FaultChange,
+    FaultSwitch,
+    serveFaults,
+} from '../faults/dependencyFaults';
 
 export const COSMOS_FAULTS_PATH = '/_admin/faults';
 
@@ -37,31 +44,9 @@ export function cosmosFaultSwitch(): FaultSwitch<CosmosFaults> {
     return new FaultSwitch(NO_COSMOS_FAULTS, validate);
 }
 
-function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
     response.writeHead(status, { 'content-type': 'application/json', ...headers });
     response.end(JSON.stringify(body));
-}
-
-function readBody(request: IncomingMessage): Promise<string> {
-    return new Promise((resolve, reject) => {
-        let text = '';
-        request.setEncoding('utf8');
-        request.on('data', (chunk: string) => (text += chunk));
-        request.on('end', () => resolve(text));
-        request.on('error', reject);
-    });
-}
-
-/** The admin endpoint: GET the faults, PUT a change (`{ rate429, retryAfterMs, rate503, outageMs, seed }`). */
-async function admin(faults: FaultSwitch<CosmosFaults>, request: IncomingMessage, response: ServerResponse) {
-    if (request.method === 'GET') return answer(response, 200, faults.current());
-    if (request.method !== 'PUT') return answer(response, 405, { error: 'GET or PUT' }, { allow: 'GET, PUT' });
-    try {
-        const change = JSON.parse(await readBody(request)) as FaultChange<CosmosFaults>;
-        answer(response, 200, faults.update(change));
-    } catch (error) {
-        answer(response, 400, { error: error instanceof Error ? error.message : String(error) });
-    }
 }
 
 /**
@@ -74,12 +59,12 @@ export function interceptCosmosRequest(
     response: ServerResponse,
 ): boolean {
     if ((request.url ?? '').split('?')[0] === COSMOS_FAULTS_PATH) {
-        void admin(faults, request, response);
+        void serveFaults(faults, request, response);
         return true;
     }
     const { rate429, retryAfterMs, rate503 } = faults.current();
     if (faults.inOutage() || faults.chance(rate503)) {
-        answer(response, 503, { code: 'ServiceUnavailable', message: 'Injected by the local emulator.' });
+        answer(response, 503, { code: 'ServiceUnavailable', message: 'Injected by the local emulator.' }, {});
         return true;
     }
     if (faults.chance(rate429)) {

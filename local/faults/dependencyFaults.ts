@@ -5,6 +5,8 @@
  * refuse the same ones.
  */
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 /** mulberry32: tiny, fast, good enough to spread faults; not for anything secret. */
 export function seededRandom(seed: number): () => number {
     let state = seed >>> 0;
@@ -79,4 +81,36 @@ export function checkNonNegative(name: string, value: unknown): void {
 
 export function checkSeed(value: unknown): void {
     if (!Number.isInteger(value)) throw new RangeError('seed must be an integer');
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+    return new Promise((resolve, reject) => {
+        let text = '';
+        request.setEncoding('utf8');
+        request.on('data', (chunk: string) => (text += chunk));
+        request.on('end', () => resolve(text));
+        request.on('error', reject);
+    });
+}
+
+/** A peer's admin endpoint for its faults: GET answers them, PUT applies a change (JSON) and answers the result. */
+export async function serveFaults<F extends { seed: number; outageUntil: number }>(
+    faults: FaultSwitch<F>,
+    request: IncomingMessage,
+    response: ServerResponse,
+): Promise<void> {
+    const send = (status: number, body: unknown): void => {
+        response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        response.end(JSON.stringify(body));
+    };
+    if (request.method === 'GET') return send(200, faults.current());
+    if (request.method !== 'PUT') {
+        response.setHeader('allow', 'GET, PUT');
+        return send(405, { error: 'Only GET and PUT are supported.' });
+    }
+    try {
+        send(200, faults.update(JSON.parse(await readBody(request)) as FaultChange<F>));
+    } catch (error) {
+        send(400, { error: error instanceof Error ? error.message : String(error) });
+    }
 }

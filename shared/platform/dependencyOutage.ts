@@ -15,6 +15,8 @@ const TIMEOUT_ERROR_NAMES = new Set(['AbortError', 'TimeoutError']);
 const MAX_CAUSE_DEPTH = 4;
 
 function isOutageItself(error: unknown): boolean {
+    // The Service Bus SDK gives up on a send with an AggregateError of its tries' errors.
+    if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isDependencyOutage);
     if (
         error instanceof ErrorResponse &&
         (error.code === undefined || COSMOS_TRANSIENT_STATUS.has(Number(error.code)) || Number(error.code) >= 500)
