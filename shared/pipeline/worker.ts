@@ -38,8 +38,11 @@ import { submitStep } from './submitStep';
 const OUTAGE_BACKOFF = { baseDelayMs: 5_000, maxDelayMs: 60_000 };
 /** Copies after which a delivery fails as it used to (about two hours of outage): it dead-letters, with an alert. */
 export const MAX_OUTAGE_COPIES = 120;
-/** The longest a delivery waits before failing when its copy could not be sent: well inside the 1-minute lock. */
-export const MAX_OUTAGE_WAIT_MS = 20_000;
+/**
+ * The longest a delivery waits before failing when its copy could not be sent: half the 1-minute lock (which the
+ * host renews meanwhile). With the growing back-off, a queue's ten deliveries span about four minutes.
+ */
+export const MAX_OUTAGE_WAIT_MS = 30_000;
 
 export type DeliveryOutcome = StepOutcome | 'rescheduled';
 
@@ -176,7 +179,9 @@ async function outlastingOutages(
         const number = Number.isSafeInteger(previous) && previous > 0 ? previous + 1 : 1;
         const origin = properties[OUTAGE_ORIGIN_PROPERTY];
         const attempt = Number(properties[ATTEMPT_PROPERTY]);
-        const delayMs = retryDelayMs(number, outageRetryAfterMs(error), OUTAGE_BACKOFF, deps.random);
+        // Redeliveries that could not send a copy count too: each waits longer than the one before.
+        const step = Math.max(number, delivery.deliveryCount ?? 1);
+        const delayMs = retryDelayMs(step, outageRetryAfterMs(error), OUTAGE_BACKOFF, deps.random);
         const failure = { ...fields, ...errorFields(error), attempt: number, delayMs };
         if (number > MAX_OUTAGE_COPIES) throw error;
         try {

@@ -168,6 +168,21 @@ describe('a Cosmos DB or Service Bus failure inside a step', () => {
         expect(setup.lines.some((l) => l.startsWith('error delivery.dependencyUnavailable'))).toBe(true);
     });
 
+    it('waits longer on each redelivery, so the deliveries left are spread over the outage', async () => {
+        const setup = workerSetup();
+        const body = queued(setup, 'k1');
+        setup.store.failWith = cosmosError(503);
+        setup.referralsQueue.failWith = serviceBusDown();
+        const pauses: number[] = [];
+        const pause = (ms: number) => Promise.resolve(pauses.push(ms));
+        for (let deliveryCount = 1; deliveryCount <= 5; deliveryCount++) {
+            const delivery = { ...firstDelivery('k1'), deliveryCount };
+            await expect(processReferralMessage(body, delivery, setup.deps, setup.log, pause)).rejects.toThrow();
+        }
+        // 5 s doubling with equal jitter (random 0.5), at most MAX_OUTAGE_WAIT_MS.
+        expect(pauses).toEqual([3750, 7500, 15_000, 30_000, 30_000]);
+    });
+
     it('still fails the delivery at once on anything that is not an outage', async () => {
         const setup = workerSetup();
         const body = queued(setup, 'k1');
