@@ -63,11 +63,14 @@ export function interceptCosmosRequest(
         return true;
     }
     const { rate429, retryAfterMs, rate503 } = faults.current();
-    if (faults.inOutage() || faults.chance(rate503)) {
+    const unavailable = faults.inOutage() ? 'outage503' : faults.chance(rate503) ? '503' : undefined;
+    if (unavailable) {
+        faults.note(unavailable);
         answer(response, 503, { code: 'ServiceUnavailable', message: 'Injected by the local emulator.' }, {});
         return true;
     }
     if (faults.chance(rate429)) {
+        faults.note('429');
         answer(
             response,
             429,
@@ -79,26 +82,39 @@ export function interceptCosmosRequest(
     return false;
 }
 
-/** PUTs a change to the faults of the emulator at `endpoint` (another process's; self-signed TLS, loopback only). */
-export function setCosmosFaults(endpoint: string, change: FaultChange<CosmosFaults>): Promise<CosmosFaults> {
+/** What `/_admin/faults` answers a GET with: the faults, and how many of each kind were injected. */
+export type CosmosFaultReport = CosmosFaults & { injected: Record<string, number> };
+
+/** A call to `/_admin/faults` of the emulator at `endpoint` (another process's; self-signed TLS, loopback only). */
+function faultsAdmin<T>(endpoint: string, method: 'GET' | 'PUT', body?: unknown): Promise<T> {
     const url = new URL(COSMOS_FAULTS_PATH, endpoint);
     if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) throw new Error('Loopback emulators only.');
     return new Promise((resolve, reject) => {
-        const put = request(
+        const call = request(
             url,
-            { method: 'PUT', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+            { method, rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
             (response) => {
                 let text = '';
                 response.setEncoding('utf8');
                 response.on('data', (chunk: string) => (text += chunk));
                 response.on('end', () =>
                     response.statusCode === 200
-                        ? resolve(JSON.parse(text) as CosmosFaults)
-                        : reject(new Error(`PUT ${url.pathname}: ${response.statusCode} ${text}`)),
+                        ? resolve(JSON.parse(text) as T)
+                        : reject(new Error(`${method} ${url.pathname}: ${response.statusCode} ${text}`)),
                 );
             },
         );
-        put.on('error', reject);
-        put.end(JSON.stringify(change));
+        call.on('error', reject);
+        call.end(body === undefined ? undefined : JSON.stringify(body));
     });
+}
+
+/** Changes the faults of the emulator at `endpoint`. */
+export function setCosmosFaults(endpoint: string, change: FaultChange<CosmosFaults>): Promise<CosmosFaults> {
+    return faultsAdmin(endpoint, 'PUT', change);
+}
+
+/** The faults of the emulator at `endpoint`, with the counts injected so far. */
+export function readCosmosFaults(endpoint: string): Promise<CosmosFaultReport> {
+    return faultsAdmin(endpoint, 'GET');
 }

@@ -26,6 +26,8 @@ export type FaultChange<F> = Partial<F> & { outageMs?: number };
 export class FaultSwitch<F extends { seed: number; outageUntil: number }> {
     private faults: F;
     private random: () => number;
+    /** How many of each kind were injected since the peer started (a reset keeps them). */
+    private readonly injected: Record<string, number> = {};
 
     constructor(
         private readonly none: F,
@@ -56,6 +58,15 @@ export class FaultSwitch<F extends { seed: number; outageUntil: number }> {
         this.faults = { ...this.none };
         this.random = seededRandom(this.none.seed);
         return this.current();
+    }
+
+    /** Counts one injected fault of `kind`. */
+    note(kind: string): void {
+        this.injected[kind] = (this.injected[kind] ?? 0) + 1;
+    }
+
+    counts(): Record<string, number> {
+        return { ...this.injected };
     }
 
     /** Whether the peer is in an outage now. */
@@ -93,7 +104,10 @@ function readBody(request: IncomingMessage): Promise<string> {
     });
 }
 
-/** A peer's admin endpoint for its faults: GET answers them, PUT applies a change (JSON) and answers the result. */
+/**
+ * A peer's admin endpoint for its faults: GET answers them with the counts injected so far (`injected`), PUT applies
+ * a change (JSON) and answers the result.
+ */
 export async function serveFaults<F extends { seed: number; outageUntil: number }>(
     faults: FaultSwitch<F>,
     request: IncomingMessage,
@@ -103,7 +117,7 @@ export async function serveFaults<F extends { seed: number; outageUntil: number 
         response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         response.end(JSON.stringify(body));
     };
-    if (request.method === 'GET') return send(200, faults.current());
+    if (request.method === 'GET') return send(200, { ...faults.current(), injected: faults.counts() });
     if (request.method !== 'PUT') {
         response.setHeader('allow', 'GET, PUT');
         return send(405, { error: 'Only GET and PUT are supported.' });

@@ -42,11 +42,15 @@ export function brokerFaultSwitch(): BrokerFaultSwitch {
 
 /** Whether this send is refused. */
 export function refusesSend(faults: BrokerFaultSwitch): boolean {
-    return faults.inOutage() || faults.chance(faults.current().rateSendFailure);
+    const refused = faults.inOutage() ? 'outageSend' : faults.chance(faults.current().rateSendFailure) ? 'send' : '';
+    if (refused) faults.note(refused);
+    return refused !== '';
 }
 
 /** For a delivery whose lock is to be lost: after how long; else undefined. */
 export function lockLossAfter(faults: BrokerFaultSwitch): number | undefined {
     const { rateLockLoss, lockLossAfterMs } = faults.current();
-    return faults.chance(rateLockLoss) ? lockLossAfterMs : undefined;
+    if (!faults.chance(rateLockLoss)) return undefined;
+    faults.note('lockLoss');
+    return lockLossAfterMs;
 }

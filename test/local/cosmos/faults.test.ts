@@ -8,7 +8,7 @@ import { Agent } from 'node:https';
 import { CosmosClient } from '@azure/cosmos';
 
 import { type CosmosEmulator, startCosmosEmulator } from '../../../local/cosmos/emulator';
-import { setCosmosFaults } from '../../../local/cosmos/faults';
+import { readCosmosFaults, setCosmosFaults } from '../../../local/cosmos/faults';
 import { isDependencyOutage, outageRetryAfterMs } from '../../../shared/platform/dependencyOutage';
 import { COSMOS_CONTAINER, COSMOS_DATABASE } from '../../../shared/platform/names';
 
@@ -85,6 +85,11 @@ it('draws a seeded fraction: the same seed refuses the same requests', async () 
 it('is switched over HTTP at /_admin/faults on its own address', async () => {
     expect(await setCosmosFaults(emulator.endpoint, { rate503: 0.25, seed: 3 })).toMatchObject({ rate503: 0.25 });
     expect(emulator.faults.current()).toMatchObject({ rate503: 0.25, seed: 3 });
+    // The earlier tests' faults, counted.
+    expect(await readCosmosFaults(emulator.endpoint)).toMatchObject({
+        rate503: 0.25,
+        injected: { '429': 1, outage503: 1, '503': expect.any(Number) },
+    });
     await expect(setCosmosFaults(emulator.endpoint, { rate503: 2 })).rejects.toThrow(
         /400 .*rate503 must be from 0 to 1/,
     );

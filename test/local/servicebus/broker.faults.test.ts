@@ -65,7 +65,12 @@ describe('Service Bus dev broker: injected faults', () => {
         const url = `http://127.0.0.1:${h.broker.adminPort}/faults`;
         const put = await fetch(url, { method: 'PUT', body: JSON.stringify({ rateSendFailure: 0.5, seed: 9 }) });
         expect(put.status).toBe(200);
-        expect(await (await fetch(url)).json()).toMatchObject({ rateSendFailure: 0.5, seed: 9 });
+        expect(await (await fetch(url)).json()).toMatchObject({
+            rateSendFailure: 0.5,
+            seed: 9,
+            // The earlier tests' faults, counted.
+            injected: { outageSend: expect.any(Number), lockLoss: 1 },
+        });
         expect((await fetch(url, { method: 'PUT', body: '{"rateLockLoss": 3}' })).status).toBe(400);
         expect((await fetch(`http://127.0.0.1:${h.broker.adminPort}/queues`, { method: 'PUT' })).status).toBe(405);
     });
