@@ -279,8 +279,8 @@ function retryWindowOf(record: ReferralRecord, now: Date): RetryWindow {
  * What a failed attempt leaves on the claimed record (its status is the step's working status):
  * - a permanent 4xx rejects the referral (never an auth problem, which is ours to fix);
  * - an auth problem holds it: the next attempt after the back-off, and the time held (from an auth failure to the
- *   next failure) is added to the window, so however long consent takes to fix, the
- *   referral never fails for it (`WaitingForConsent` on its status meanwhile);
+ *   next failure) is added to the window, so however long consent takes to fix, the referral never fails for it
+ *   (`WaitingForConsent` on its status meanwhile);
  * - any other failure schedules the next attempt (capped back-off, never before Retry-After up to its cap) while the
  *   retry window (`retry.windowMs` from the step's start, plus time held) lasts, and fails the referral after it.
  * `uncertain`: the attempt may have created the referral, so the next one looks it up first.
