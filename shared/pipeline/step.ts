@@ -17,7 +17,8 @@
  *    Every call of the attempt ends by a deadline safely before the lease does; a create carries its own
  *    `MS-RequestId` (the same on every retry of that create, another for the connect).
  * 5. A transient failure re-sends the message scheduled no earlier than Retry-After (a new, deterministic messageId
- *    per attempt) and completes this one; after `maxAttempts` the referral is Failed. A permanent 4xx is Rejected.
+ *    per attempt) and completes this one; once the retry window (SUBMIT_RETRY_WINDOW_HOURS) has passed the referral
+ *    is Failed. An auth failure holds the referral without spending its window. A permanent 4xx is Rejected.
  *
  * "Come back later" is a scheduled copy of the message, never a sleep: a worker never holds a lock while waiting.
  */
@@ -47,7 +48,7 @@ import {
     transition,
 } from '../referral/record';
 import { type ReferralStore, type StoredRecord, updateWithRetry } from '../referral/store';
-import { retryDelayMs } from './backoff';
+import { RETRY_AFTER_CAP_MS, retryDelayMs } from './backoff';
 
 /** The two Partner API calls a step makes. */
 export interface PartnerReferralsApi {
@@ -112,6 +113,7 @@ export type StepOutcome =
     | 'waitingForLease'
     | 'waitingForRetryTime'
     | 'retryScheduled'
+    | 'held'
     | 'rejected'
     | 'failed'
     | 'superseded';
@@ -372,7 +374,7 @@ async function finish(run: StepRun, referral: PartnerReferral, outcome: 'created
     return outcome;
 }
 
-/** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: retry, and alert. */
+/** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: hold it, and alert. */
 function isAuthProblem(error: PartnerApiError): boolean {
     return error.kind === 'auth' || error.status === 401 || error.status === 403;
 }
@@ -382,18 +384,39 @@ function failureCode(error: PartnerApiError): string {
     return error.code ?? (error.status ? `HTTP${error.status}` : error.kind);
 }
 
+/** The error code of a referral held because the Partner API refuses our credentials (visible on its status). */
+export const WAITING_FOR_CONSENT = 'WaitingForConsent';
+
 export interface FailureDecision {
     next: ReferralRecord;
-    outcome: 'rejected' | 'failed' | 'retryScheduled';
-    /** For a scheduled retry: how long until it may run. */
+    outcome: 'rejected' | 'failed' | 'retryScheduled' | 'held';
+    /** For a scheduled retry or a hold: how long until it may run. */
     delayMs?: number;
 }
 
+type RetryWindow = NonNullable<ReferralRecord['retryWindow']>;
+
 /**
- * What a failed attempt leaves on the claimed record (its status is the step's working status): a permanent 4xx
- * rejects the referral (never an auth problem, which is ours to fix); the last allowed attempt fails it; anything
- * else schedules the next attempt, no earlier than Retry-After. `uncertain`: the attempt may have created the
- * referral, so the next one looks it up first.
+ * The retry window of the step the claimed record is in, as of `now`: it began when the record entered its working
+ * status (the step's first claim, or a replay), and grows by the time held for auth failures (a hold still going on
+ * counts up to now).
+ */
+function retryWindowOf(record: ReferralRecord, now: Date): RetryWindow {
+    const from = record.history.at(-1)?.at ?? record.stepStartedAt ?? record.updatedAt;
+    const window = record.retryWindow?.from === from ? record.retryWindow : { from, heldMs: 0 };
+    if (!window.heldSince) return window;
+    return { from, heldMs: window.heldMs + Math.max(0, now.getTime() - Date.parse(window.heldSince)) };
+}
+
+/**
+ * What a failed attempt leaves on the claimed record (its status is the step's working status):
+ * - a permanent 4xx rejects the referral (never an auth problem, which is ours to fix);
+ * - an auth problem holds it: the next attempt after the back-off, and the time held (from an auth failure to the
+ *   next failure) is added to the window, so however long consent takes to fix, the referral never fails for it
+ *   (`WaitingForConsent` on its status meanwhile);
+ * - any other failure schedules the next attempt (capped back-off, never before Retry-After up to its cap) while the
+ *   retry window (`retry.windowMs` from the step's start, plus time held) lasts, and fails the referral after it.
+ * `uncertain`: the attempt may have created the referral, so the next one looks it up first.
  */
 export function decideFailure(
     record: ReferralRecord,
@@ -405,34 +428,45 @@ export function decideFailure(
 ): FailureDecision {
     const code = failureCode(error);
     const message = redactSubmittedValues(error.apiMessage ?? error.message, record.request);
-    if (error.verdict === 'permanent' && !isAuthProblem(error)) {
+    const auth = isAuthProblem(error);
+    if (error.verdict === 'permanent' && !auth) {
         return {
             next: transition(record, 'Rejected', now, { leaseUntil: null, error: { code, message } }),
             outcome: 'rejected',
         };
     }
-    if (record.attempts >= retry.maxAttempts) {
+    const window = retryWindowOf(record, now);
+    const delayMs = retryDelayMs(record.attempts, error.retryAfterMs, retry, random);
+    const deadline = Date.parse(window.from) + retry.windowMs + window.heldMs;
+    if (!auth && now.getTime() + delayMs > deadline) {
         return {
             next: transition(record, 'Failed', now, {
                 leaseUntil: null,
                 lastAttemptUncertain: uncertain,
+                retryWindow: window,
                 error: {
                     code: 'RetriesExhausted',
-                    message: `Gave up after ${record.attempts} attempts; last error ${code}: ${message}`,
+                    message: `Gave up after ${record.attempts} attempts over the retry window; last error ${code}: ${message}`,
                 },
             }),
             outcome: 'failed',
         };
     }
-    const delayMs = retryDelayMs(record.attempts, error.retryAfterMs, retry, random);
     return {
         next: transition(record, record.status, now, {
             leaseUntil: null,
             notBefore: new Date(now.getTime() + delayMs).toISOString(),
             lastAttemptUncertain: uncertain,
-            error: { code, message },
+            // Held from now on (the time held so far is in `heldMs`): the next failure adds the rest to the window.
+            retryWindow: auth ? { ...window, heldSince: now.toISOString() } : window,
+            error: auth
+                ? {
+                      code: WAITING_FOR_CONSENT,
+                      message: `The Partner API refused our credentials (${code}): ${message}`,
+                  }
+                : { code, message },
         }),
-        outcome: 'retryScheduled',
+        outcome: auth ? 'held' : 'retryScheduled',
         delayMs,
     };
 }
@@ -457,6 +491,9 @@ async function handleFailure(
         attempt: record.attempts,
     };
     if (isAuthProblem(error)) log.event('error', 'partnerApi.authFailed', failure);
+    if (error.retryAfterMs !== undefined && error.retryAfterMs > RETRY_AFTER_CAP_MS) {
+        log.event('warn', `${step.name}.retryAfterCapped`, { ...failure, retryAfterMs: error.retryAfterMs });
+    }
 
     // The claim's time is this attempt's start.
     const uncertainSince = error.outcomeUnknown ? record.updatedAt : mayHaveCreatedSince;
@@ -470,8 +507,8 @@ async function handleFailure(
     };
     const written = await deps.store.replace(next, claimed.etag);
     if (!written.replaced) return 'superseded';
-    if (outcome === 'retryScheduled') await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore!)));
-    log.event(outcome === 'retryScheduled' ? 'warn' : 'error', `${step.name}.${outcome}`, {
+    if (next.notBefore) await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore)));
+    log.event(outcome === 'rejected' || outcome === 'failed' ? 'error' : 'warn', `${step.name}.${outcome}`, {
         ...failure,
         delayMs,
         from: step.working,
