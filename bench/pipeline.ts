@@ -6,17 +6,20 @@
  *   maxConcurrentCalls / latency; Partner API calls/s against both triggers' bound, 2 x maxConcurrentCalls / latency.
  * - Latency: then, on the idle runtime, Shared referrals are POSTed one at a time; POST to Connected (the record's
  *   history) minus the two Partner API calls (2 x latency) is the pipeline's own overhead.
- * - Calls per referral: POSTs per MS-RequestId in the simulator's log: exactly 1 (Independent) and 2 (Shared).
+ * - Calls per referral: POSTs with the referral's submit and connect MS-RequestIds (createRequestId) in the
+ *   simulator's log: exactly 1 (Independent) and 2 (Shared). Completion is polled with the simulator's referral
+ *   count, not by copying every referral it holds.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { ServiceBusClient, type ServiceBusMessage } from '@azure/service-bus';
+import { ServiceBusClient } from '@azure/service-bus';
 
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
 import { readHostJson, toHostSettings } from '../local/host/hostJson';
 import type { RequestLogEntry } from '../local/partner-api-simulator';
-import { CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../shared/platform/names';
+import { createRequestId } from '../shared/partnerApi/requestIds';
+import { REFERRALS_QUEUE } from '../shared/platform/names';
+import { halfSharedMessages, seedBodies } from './support/queuedReferrals';
 import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
 import { median, percentile, round } from './support/stats';
 
@@ -52,16 +55,6 @@ export interface PipelineResult {
     latencySamples: number;
 }
 
-type Body = Record<string, unknown> & { type: string; target?: unknown };
-
-function bodies(root: string): { shared: Body; independent: Body } {
-    const text = readFileSync(join(root, 'test', 'fixtures', 'seed-shared-referral.request.json'), 'utf8');
-    const shared = JSON.parse(text) as Body;
-    const independent = { ...shared, type: 'Independent' };
-    delete independent.target;
-    return { shared, independent };
-}
-
 async function oneRun(
     root: string,
     scripts: RuntimeScripts,
@@ -71,7 +64,7 @@ async function oneRun(
     run: number,
     hostExecArgv?: string[],
 ): Promise<PipelineRun> {
-    const { shared, independent } = bodies(root);
+    const { shared } = seedBodies(root);
     const runtime = new LocalRuntime({
         scripts,
         emulatorsEnv: { SIM_LATENCY_MS: String(latencyMs) },
@@ -84,19 +77,11 @@ async function oneRun(
         client.bus = new ServiceBusClient(runtime.endpoints.serviceBusConnectionString!);
         const sender = client.bus.createSender(REFERRALS_QUEUE);
         const tag = `p${run}${Date.now().toString(36)}`;
-        const keys = { shared: new Set<string>(), independent: new Set<string>() };
-        const messages: ServiceBusMessage[] = [];
-        for (let i = 0; i < referrals; i++) {
-            const isShared = i % 2 === 0;
-            const key = `${tag}-${i}`;
-            (isShared ? keys.shared : keys.independent).add(key);
-            messages.push({
-                body: isShared ? shared : independent,
-                messageId: key,
-                contentType: 'application/json',
-                applicationProperties: { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION },
-            });
-        }
+        const published = halfSharedMessages(root, tag, referrals);
+        const { messages } = published;
+        const keysOf = (isShared: boolean) =>
+            new Set(published.keys.filter((k) => k.shared === isShared).map((k) => k.key));
+        const keys = { shared: keysOf(true), independent: keysOf(false) };
         for (let i = 0; i < messages.length; i += 100) await sender.sendMessages(messages.slice(i, i + 100));
         await runtime.startHost();
 
@@ -107,16 +92,22 @@ async function oneRun(
         while (held < expected) {
             if (Date.now() > deadline) throw new Error(`only ${held} of ${expected} referrals after 300 s`);
             await sleep(250);
-            held = (await getJson<{ value: unknown[] }>(`${sim}/_admin/referrals`)).value.length;
+            held = (await getJson<{ count: number }>(`${sim}/_admin/referrals/count`)).count;
         }
         const log = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value;
         const posts = log.filter((e) => e.method === 'POST');
         const first = Math.min(...posts.map((e) => e.at));
         const last = Math.max(...posts.map((e) => e.at + e.latencyMs));
         const windowSeconds = (last - first) / 1000;
-        const perKey = new Map<string, number>();
-        for (const post of posts) perKey.set(post.requestId ?? '', (perKey.get(post.requestId ?? '') ?? 0) + 1);
-        const distinct = (set: Set<string>) => [...new Set([...set].map((key) => perKey.get(key) ?? 0))].sort();
+        const perRequestId = new Map<string, number>();
+        for (const post of posts) {
+            perRequestId.set(post.requestId ?? '', (perRequestId.get(post.requestId ?? '') ?? 0) + 1);
+        }
+        // A create's MS-RequestId is a GUID per referral key and step: a referral's calls are its submit's and connect's.
+        const callsOf = (key: string) =>
+            (perRequestId.get(createRequestId(key, 'submit')) ?? 0) +
+            (perRequestId.get(createRequestId(key, 'connect')) ?? 0);
+        const distinct = (set: Set<string>) => [...new Set([...set].map(callsOf))].sort();
 
         // Latency of single Shared referrals on the idle runtime.
         const overheads: number[] = [];

@@ -3,7 +3,7 @@
  * runs and each speed also a ratio against a baseline measured in the same run. Writes bench/results/latest.json and
  * prints a table. See BENCHMARKS.md.
  *
- * BENCH_ONLY=validation,coldStart,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark (a smoke
+ * BENCH_ONLY=validation,coldStart,throttled,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark (a smoke
  * run, not for the record).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,16 +11,18 @@ import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { exitOnHelp } from '../scripts/usage';
-import { benchColdStart, type ColdStartResult } from './coldStart';
+import { benchColdStart, benchFirstAccepted, type ColdStartResult, type FirstAcceptedResult } from './coldStart';
 import { benchIntake, type IntakeResult } from './intake';
 import { benchPipeline, type PipelineResult } from './pipeline';
 import { builtScripts, projectRoot } from './support/runtime';
+import { round } from './support/stats';
+import { benchThrottled, type ThrottledRun } from './throttled';
 import { benchValidation, type ValidationResult } from './validation';
 
 const USAGE = [
     'Usage: npm run bench',
     '  Runs the benchmarks (validation, cold start, intake, pipeline) and writes bench/results/latest.json.',
-    '  BENCH_ONLY=validation,coldStart,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark.',
+    '  BENCH_ONLY=validation,coldStart,throttled,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark.',
 ].join('\n');
 
 interface BenchResults {
@@ -29,6 +31,8 @@ interface BenchResults {
     durationSeconds: number;
     validation?: ValidationResult;
     coldStart?: ColdStartResult;
+    firstAccepted?: FirstAcceptedResult;
+    throttled?: ThrottledRun[];
     intake?: IntakeResult;
     pipeline?: PipelineResult;
 }
@@ -79,6 +83,36 @@ function table(results: BenchResults): string {
             `${c.ratio}x`,
             '< 0.5x',
             pass(c.ratio < 0.5),
+        ]);
+        rows.push([
+            '',
+            `bundle load ${c.bundleLoadMs} ms`,
+            `minimal one-function bundle ${c.minimalBundleLoadMs} ms`,
+            `${c.minimalRatio}x`,
+            '<= 4x',
+            pass(c.minimalRatio <= 4),
+        ]);
+    }
+    const f = results.firstAccepted;
+    if (f && c) {
+        rows.push([
+            '',
+            `host process start -> first 202: ${f.firstAcceptedMs} ms`,
+            `minimal bundle load ${c.minimalBundleLoadMs} ms`,
+            '',
+            '',
+            '',
+        ]);
+    }
+    for (const t of results.throttled ?? []) {
+        rows.push([
+            `throttled ${t.limitPerSecond}/s${t.ceilingSet ? '' : ' (no ceiling set)'}`,
+            `${t.referrals} referrals: goodput ${t.goodputRatio}, 429 ${(t.throttledShare * 100).toFixed(1)} %, ` +
+                `failed ${t.failed}, ${t.finishedSeconds} s`,
+            `limit ${t.limitPerSecond}/s; ideal ${t.idealSeconds} s`,
+            `${round(t.finishedSeconds / t.idealSeconds)}x ideal`,
+            '>= 0.9, <= 5 %, 0',
+            pass(t.goodputRatio >= 0.9 && t.throttledShare <= 0.05 && t.failed === 0),
         ]);
     }
     const i = results.intake;
@@ -134,7 +168,7 @@ function table(results: BenchResults): string {
 
 async function main(): Promise<void> {
     const root = projectRoot();
-    const only = new Set((process.env.BENCH_ONLY ?? 'validation,coldStart,intake,pipeline').split(','));
+    const only = new Set((process.env.BENCH_ONLY ?? 'validation,coldStart,throttled,intake,pipeline').split(','));
     const quick = process.env.BENCH_QUICK === '1';
     const started = Date.now();
     const results: BenchResults = { machine: machine(), startedAt: new Date().toISOString(), durationSeconds: 0 };
@@ -147,7 +181,17 @@ async function main(): Promise<void> {
         say('cold start (npm run package, then fresh node processes) ...');
         results.coldStart = await benchColdStart(root, quick ? 3 : 7);
     }
-    const scripts = only.has('intake') || only.has('pipeline') ? builtScripts(root) : undefined;
+    const scripts = ['intake', 'pipeline', 'throttled', 'coldStart'].some((name) => only.has(name))
+        ? builtScripts(root)
+        : undefined;
+    if (only.has('coldStart') && scripts) {
+        say('cold start: host process start to the first 202 ...');
+        results.firstAccepted = await benchFirstAccepted(root, scripts, quick ? 2 : 5);
+    }
+    if (only.has('throttled') && scripts) {
+        say('throttled bulk runs (simulator token bucket at 5, 10, 20 calls/s; latency 100 ms) ...');
+        results.throttled = await benchThrottled(root, scripts, { referralsPerLimit: quick ? 5 : 20 });
+    }
     if (only.has('intake') && scripts) {
         say('intake (autocannon: local host vs a bare node:http server) ...');
         results.intake = await benchIntake(root, scripts, { runs: 3, durationSeconds: quick ? 2 : 5 });

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 import { exitOnHelp } from './usage';
 
@@ -31,6 +31,17 @@ export interface PackageResult {
     files: string[];
 }
 
+/** How the deployable is bundled (the cold-start benchmark bundles its minimal app the same way). */
+export const DEPLOY_BUNDLE = {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    // Provided by the Functions Node.js worker at run time.
+    external: ['@azure/functions-core'],
+    minify: true,
+} satisfies BuildOptions;
+
 /** The root of the repository: the nearest folder above this file with host.json and package.json. */
 export function findRoot(start: string = __dirname): string {
     let dir = start;
@@ -52,15 +63,9 @@ export async function packageApp(options: PackageOptions): Promise<PackageResult
     fs.mkdirSync(outDir, { recursive: true });
 
     await build({
+        ...DEPLOY_BUNDLE,
         entryPoints: [entry],
         outfile: path.join(outDir, 'index.js'),
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        // Provided by the Functions Node.js worker at run time.
-        external: ['@azure/functions-core'],
-        minify: true,
         sourcemap: true,
         legalComments: 'linked',
         logLevel: 'warning',

@@ -394,6 +394,12 @@ function adminRouteTable(admin: SimulatorAdmin): Route[] {
             handler: () => ({ status: 200, body: { value: admin.referrals() } }),
         },
         {
+            // How many referrals are held, without copying them all (a benchmark polls it).
+            method: 'GET',
+            pattern: /^\/_admin\/referrals\/count\/?$/,
+            handler: () => ({ status: 200, body: { count: admin.referrals().length } }),
+        },
+        {
             method: 'GET',
             pattern: /^\/_admin\/requests\/?$/,
             handler: () => ({ status: 200, body: { value: admin.requests() } }),

@@ -44,7 +44,7 @@ const KEY_SCHEMA: JsonSchema = {
 
 /** The referral create body, from the joi schema. */
 export function referralRequestSchema(): JsonSchema {
-    return { title: 'ReferralRequest', description: REFERRAL_DESCRIPTION, ...joiToJsonSchema(referralSchema) };
+    return { title: 'ReferralRequest', description: REFERRAL_DESCRIPTION, ...joiToJsonSchema(referralSchema()) };
 }
 
 /** A list of problems: where each is and what is wrong, never the value. */

@@ -1,6 +1,7 @@
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 
 import { DEFAULT_PARTNER_API_TIMEOUT_MS } from '../platform/config';
+import { undici } from '../platform/lazyModules';
 import {
     PartnerApiError,
     type PartnerApiErrorDetails,
@@ -8,6 +9,7 @@ import {
     readApiErrorBody,
     verdictForStatus,
 } from './errors';
+import { PartnerApiGate } from './gate';
 import { buildReferralFilter } from './odataFilter';
 import { freshRequestId, isGuid, partnerCorrelationId } from './requestIds';
 import { parseRetryAfterMs } from './retryAfter';
@@ -41,6 +43,11 @@ export interface PartnerApiClientOptions {
     dispatcher?: Dispatcher;
     /** Clock for `Retry-After` dates. */
     now?: () => number;
+    /**
+     * The tenant's gate (Retry-After pauses, adaptive rate: ./gate.ts), shared by every client of the tenant
+     * (`PartnerApiGate.forTenant`). Defaults to a gate of this client's own, without a ceiling.
+     */
+    gate?: PartnerApiGate;
 }
 
 interface HttpAnswer {
@@ -66,7 +73,9 @@ interface CallSpec {
 /**
  * The Partner API referral endpoints. One attempt per call (plus one after a 401 with a fresh token): back-off
  * belongs to the queue, which reschedules on a `transient` `PartnerApiError`. Each request is bounded by the
- * client's timeout and by the attempt's deadline (`context.deadline`), the token acquisition included.
+ * client's timeout and by the attempt's deadline (`context.deadline`), the token acquisition included. Every request
+ * first passes the tenant's gate (./gate.ts), which may hold it for the rate limit or refuse it (`throttledLocally`)
+ * when the wait would pass the deadline.
  */
 export class PartnerApiClient {
     private readonly baseUrl: URL;
@@ -74,16 +83,22 @@ export class PartnerApiClient {
     private readonly dispatcher: Dispatcher;
     private readonly ownsDispatcher: boolean;
     private readonly now: () => number;
+    private readonly gate: PartnerApiGate;
 
     constructor(private readonly options: PartnerApiClientOptions) {
         this.baseUrl = new URL(options.baseUrl.replace(/\/+$/, '') + '/');
         this.timeoutMs = options.timeoutMs ?? DEFAULT_PARTNER_API_TIMEOUT_MS;
         this.now = options.now ?? Date.now;
+        this.gate = options.gate ?? new PartnerApiGate({ now: this.now });
         this.ownsDispatcher = !options.dispatcher;
         // Keep-alive: one TLS handshake per connection rather than per referral.
         this.dispatcher =
             options.dispatcher ??
-            new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 300_000, connect: { timeout: this.timeoutMs } });
+            new (undici().Agent)({
+                keepAliveTimeout: 30_000,
+                keepAliveMaxTimeout: 300_000,
+                connect: { timeout: this.timeoutMs },
+            });
     }
 
     /** `POST /v1.0/engagements/referrals`; answers the created referral (with its `id`, `engagementId`, `eTag`). */
@@ -299,6 +314,35 @@ export class PartnerApiClient {
     }
 
     private async send(spec: CallSpec, token: string | undefined): Promise<HttpAnswer> {
+        const { deadline, signal: callerSignal } = spec.context;
+        const ticket = await this.gate
+            .admit({
+                operation: spec.operation,
+                correlationId: spec.context.correlationId,
+                deadline: deadline === undefined ? undefined : toMillis(deadline),
+                signal: callerSignal,
+            })
+            .catch((error: unknown) => {
+                if (error instanceof PartnerApiError) throw error;
+                // The caller gave up while the call waited at the gate: nothing was sent.
+                throw new PartnerApiError({
+                    ...this.identity(spec),
+                    kind: 'timeout',
+                    verdict: 'transient',
+                    code: 'aborted',
+                    cause: error,
+                });
+            });
+        const answer = await this.request(spec, token);
+        if (answer.status === 429) this.gate.throttled(ticket, this.retryAfterMs(answer));
+        return answer;
+    }
+
+    private retryAfterMs(answer: HttpAnswer): number | undefined {
+        return parseRetryAfterMs(answer.headers['retry-after'], this.now());
+    }
+
+    private async request(spec: CallSpec, token: string | undefined): Promise<HttpAnswer> {
         const remaining = this.remainingMs(spec);
         if (remaining <= 0) throw this.deadlineError(spec, false);
         const requestId = spec.createRequestId ?? freshRequestId();
@@ -317,7 +361,7 @@ export class PartnerApiClient {
         const timer = setTimeout(() => timeout.abort(), Math.min(remaining, this.timeoutMs));
         const signal = spec.context.signal ? AbortSignal.any([timeout.signal, spec.context.signal]) : timeout.signal;
         try {
-            const response = await request(spec.url, {
+            const response = await undici().request(spec.url, {
                 method: spec.method,
                 headers,
                 body: spec.body,
@@ -375,7 +419,7 @@ export class PartnerApiClient {
             apiMessage: apiError.message,
             target: apiError.target,
             innerErrorCode: apiError.innerErrorCode,
-            retryAfterMs: parseRetryAfterMs(answer.headers['retry-after'], this.now()),
+            retryAfterMs: this.retryAfterMs(answer),
             // A 5xx on a create may come after the referral was stored (e.g. a gateway timeout).
             outcomeUnknown: spec.method === 'POST' && (answer.status >= 500 || conflict),
             conflict,

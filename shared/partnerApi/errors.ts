@@ -11,9 +11,11 @@ export type PartnerApiVerdict = 'transient' | 'permanent';
 
 /**
  * Where the failure happened: an HTTP answer, our timeout or the attempt's deadline (`code` `timeout` /
- * `deadlineExceeded`), the connection, the token, or an unreadable (or incomplete) answer.
+ * `deadlineExceeded`), the connection, the token, an unreadable (or incomplete) answer, or the tenant's gate
+ * (`throttled`, code `throttledLocally`: never sent, because waiting for the rate limit would pass the deadline; not
+ * a failed attempt, see ./gate.ts).
  */
-export type PartnerApiErrorKind = 'http' | 'timeout' | 'network' | 'auth' | 'invalidResponse';
+export type PartnerApiErrorKind = 'http' | 'timeout' | 'network' | 'auth' | 'invalidResponse' | 'throttled';
 
 export type PartnerApiOperation = 'createReferral' | 'getReferral' | 'listReferrals';
 

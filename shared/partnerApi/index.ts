@@ -4,6 +4,7 @@
  */
 import { getConfig, type PartnerApiConfig } from '../platform/config';
 import { PartnerApiClient } from './client';
+import { PartnerApiGate } from './gate';
 import { createTokenProvider, type TokenProviderOverrides } from './tokenProviders';
 
 export {
@@ -22,6 +23,14 @@ export {
     type PartnerApiVerdict,
     verdictForStatus,
 } from './errors';
+export {
+    DEFAULT_THROTTLE_PAUSE_MS,
+    type GateCall,
+    type GateTicket,
+    PartnerApiGate,
+    type PartnerApiGateOptions,
+    THROTTLED_LOCALLY,
+} from './gate';
 export { buildReferralFilter, odataString } from './odataFilter';
 export {
     createRequestId,
@@ -52,5 +61,9 @@ export function createPartnerApiClient(
         baseUrl: config.baseUrl,
         timeoutMs: config.timeoutMs,
         tokenProvider: createTokenProvider(config, overrides),
+        // One gate per partner tenant in this process, whatever number of clients.
+        gate: PartnerApiGate.forTenant(`${config.baseUrl} ${config.tenantId ?? ''}`, {
+            maxCallsPerSecond: config.maxCallsPerSecond,
+        }),
     });
 }

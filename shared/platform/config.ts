@@ -6,7 +6,7 @@
  * Settings are read and validated once, lazily, on first use: an exception at import time would stop every function
  * in the app (the worker fails to load the entry point), so nothing here reads the environment when it is imported.
  */
-import Joi from 'joi';
+import { joi } from './lazyModules';
 
 /** Where a setting is expected when the app runs in Azure (infra/ must provide every `required` one). */
 export type AzurePresence = 'required' | 'optional' | 'local-only';
@@ -50,6 +50,11 @@ const positiveInteger: Parser<number> = (raw, name) => {
     return Number.isSafeInteger(value) && value >= 1 ? ok(value) : fails(`${name} must be a positive integer`);
 };
 
+const positiveNumber: Parser<number> = (raw, name) => {
+    const value = Number(raw);
+    return Number.isFinite(value) && value > 0 ? ok(value) : fails(`${name} must be a positive number`);
+};
+
 const flag: Parser<boolean> = (raw) => ok(raw === 'true');
 
 const withoutTrailingSlashes: Parser<string> = (raw) => ok(raw.replace(/\/+$/, ''));
@@ -65,7 +70,7 @@ function oneOf<const V extends string>(values: readonly V[]): Parser<V> {
 function url(schemes: ['http', 'https'] | ['https'], options: { base?: boolean } = {}): Parser<string> {
     return (raw, name) => {
         const value = options.base ? raw.replace(/\/+$/, '') : raw;
-        return Joi.string().uri({ scheme: schemes }).validate(value).error
+        return joi().string().uri({ scheme: schemes }).validate(value).error
             ? fails(`${name} must be an ${schemes.length > 1 ? 'http(s)' : 'https'} URL`)
             : ok(value);
     };
@@ -238,6 +243,21 @@ const SECTIONS = {
                 parse: oneOf(['refresh-token', 'static', 'none']),
             }),
             PARTNER_API_TIMEOUT_MS,
+            PARTNER_API_MAX_CALLS_PER_SECOND: setting({
+                meaning:
+                    'The most Partner API calls per second the app makes for the partner tenant, over all instances ' +
+                    "(the tenant's limit). Empty: no ceiling; calls are paced only after a 429.",
+                azure: 'optional',
+                parse: positiveNumber,
+            }),
+            PARTNER_API_INSTANCE_COUNT: setting({
+                meaning:
+                    'How many instances share PARTNER_API_MAX_CALLS_PER_SECOND: each paces its calls at its share ' +
+                    "(set it to the function app's maximum instance count).",
+                default: '1',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
             PARTNER_API_TOKEN: setting({
                 meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
                 azure: 'local-only',
@@ -294,6 +314,11 @@ const SECTIONS = {
                 baseUrl: v.PARTNER_API_BASE_URL,
                 auth,
                 timeoutMs: v.PARTNER_API_TIMEOUT_MS,
+                /** This instance's share of the tenant's limit (calls per second), if one is set. */
+                maxCallsPerSecond:
+                    v.PARTNER_API_MAX_CALLS_PER_SECOND === undefined
+                        ? undefined
+                        : v.PARTNER_API_MAX_CALLS_PER_SECOND / v.PARTNER_API_INSTANCE_COUNT,
                 staticToken: v.PARTNER_API_TOKEN,
                 tenantId: v.PARTNER_API_TENANT_ID,
                 clientId: v.PARTNER_API_CLIENT_ID,

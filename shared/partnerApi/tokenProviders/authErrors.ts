@@ -1,5 +1,6 @@
-import { AuthError, ServerError } from '@azure/msal-node';
+import type { AuthError } from '@azure/msal-node';
 
+import { msal } from '../../platform/lazyModules';
 import { TokenAcquisitionError, type TokenFailureReason } from './types';
 
 const CONSENT_GUIDE = 'See docs/partner-api-auth.md.';
@@ -49,19 +50,19 @@ export function aadstsNumber(text: string): string | undefined {
 /** Turns whatever msal threw into one `TokenAcquisitionError` with a single, actionable message. */
 export function toTokenAcquisitionError(error: unknown): TokenAcquisitionError {
     if (error instanceof TokenAcquisitionError) return error;
+    const { AuthError, ServerError } = msal();
     if (!(error instanceof AuthError)) {
         return new TokenAcquisitionError('unexpected', OPERATOR_ACTIONS.unexpected, true, undefined, { cause: error });
     }
     const serverErrorNo = error instanceof ServerError ? error.errorNo : undefined;
     const aadsts = serverErrorNo ?? aadstsNumber(`${error.errorMessage} ${error.message}`);
     const code = aadsts ? `${error.errorCode}/AADSTS${aadsts}` : error.errorCode;
-    const reason = reasonFor(error, aadsts);
+    const reason = reasonFor(error, aadsts, error instanceof ServerError ? error.status : undefined);
     const transient = reason === 'unavailable' || reason === 'unexpected';
     return new TokenAcquisitionError(reason, OPERATOR_ACTIONS[reason], transient, code, { cause: error });
 }
 
-function reasonFor(error: AuthError, aadsts: string | undefined): TokenFailureReason {
-    const status = error instanceof ServerError ? error.status : undefined;
+function reasonFor(error: AuthError, aadsts: string | undefined, status: number | undefined): TokenFailureReason {
     if (aadsts && MFA_CODES.has(aadsts)) return 'mfa-required';
     if (aadsts && EXPIRED_CODES.has(aadsts)) return 'refresh-token-expired';
     if (aadsts && CONSENT_CODES.has(aadsts)) return 'consent-required';

@@ -24,7 +24,7 @@
  * The app's role on this one secret (Key Vault Secrets Officer, infra/app/keyvault.bicep) allows listing and updating
  * its versions.
  */
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 
 import {
     consoleTokenEvents,
@@ -37,6 +37,7 @@ import {
 } from '../../operations/tokenHealth';
 import type { TokenCacheVaultConfig } from '../../platform/config';
 import { createAzureCredential } from '../../platform/credential';
+import { keyVaultSecrets } from '../../platform/lazyModules';
 import { withinTime } from './timeLimit';
 import type { TokenCacheStore } from './tokenCacheStore';
 
@@ -256,7 +257,7 @@ export class KeyVaultTokenCacheStore implements TokenCacheStore {
 
 /** A `SecretClient` for the vault, with the app's managed identity (or the developer's credentials). */
 export function tokenCacheSecretClient(config: TokenCacheVaultConfig): SecretClient {
-    return new SecretClient(config.vaultUrl, createAzureCredential(config.clientId));
+    return new (keyVaultSecrets().SecretClient)(config.vaultUrl, createAzureCredential(config.clientId));
 }
 
 export function createKeyVaultTokenCacheStore(

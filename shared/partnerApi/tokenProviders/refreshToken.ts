@@ -1,14 +1,14 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 
-import {
-    type AccountInfo,
-    type AuthenticationResult,
+import type {
+    AccountInfo,
+    AuthenticationResult,
     ConfidentialClientApplication,
-    type Configuration,
-    type INetworkModule,
-    InteractionRequiredAuthError,
+    Configuration,
+    INetworkModule,
 } from '@azure/msal-node';
 
+import { msal } from '../../platform/lazyModules';
 import { OPERATOR_ACTIONS, toTokenAcquisitionError } from './authErrors';
 import { TimeLimitExceeded, withinTime } from './timeLimit';
 import { InMemoryTokenCacheStore, tokenCachePlugin, type TokenCacheStore } from './tokenCacheStore';
@@ -80,7 +80,7 @@ export class RefreshTokenProvider implements PartnerApiTokenProvider {
         this.scopes = options.scopes ?? [PARTNER_API_SCOPE];
         this.refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
         this.now = options.now ?? Date.now;
-        this.app = new ConfidentialClientApplication(msalConfiguration(options));
+        this.app = new (msal().ConfidentialClientApplication)(msalConfiguration(options));
     }
 
     getToken(): Promise<string> {
@@ -144,7 +144,7 @@ export class RefreshTokenProvider implements PartnerApiTokenProvider {
             return result;
         } catch (error) {
             // The cached refresh token is dead; the configured one may be newer (an operator re-ran the consent).
-            if (error instanceof InteractionRequiredAuthError || isInvalidGrant(error)) return undefined;
+            if (error instanceof msal().InteractionRequiredAuthError || isInvalidGrant(error)) return undefined;
             throw error;
         }
     }

@@ -140,8 +140,18 @@ function structuralProblems(root: object): Problem[] {
     return problems;
 }
 
-/** Every property name the schema documents, for "did you mean" hints (the Partner API ignores name case). */
-const documentedNames = (() => {
+let documentedNamesCache: Map<string, string> | undefined;
+
+/**
+ * Every property name the schema documents, for "did you mean" hints (the Partner API ignores name case). Read from
+ * the schema's `describe()` on first use, not at import (cold start).
+ */
+function documentedNames(): Map<string, string> {
+    documentedNamesCache ??= collectDocumentedNames();
+    return documentedNamesCache;
+}
+
+function collectDocumentedNames(): Map<string, string> {
     const names = new Map<string, string>();
     const collect = (description: Record<string, unknown>): void => {
         const keys = description.keys as Record<string, Record<string, unknown>> | undefined;
@@ -151,9 +161,9 @@ const documentedNames = (() => {
         }
         for (const item of (description.items as Array<Record<string, unknown>> | undefined) ?? []) collect(item);
     };
-    collect(referralSchema.describe());
+    collect(referralSchema().describe());
     return names;
-})();
+}
 
 /**
  * A problem path fit for logs: documented property names and array indexes stay, any other name (chosen by the
@@ -165,7 +175,7 @@ export function loggablePath(path: string): string {
         .map((segment) => {
             const name = segment.replace(/\[\d+\]/g, '');
             const indexes = segment.slice(name.length);
-            return documentedNames.get(name.toLowerCase()) === name ? `${name}${indexes}` : `*${indexes}`;
+            return documentedNames().get(name.toLowerCase()) === name ? `${name}${indexes}` : `*${indexes}`;
         })
         .join('.');
 }
@@ -218,7 +228,7 @@ function describeProblem(detail: Joi.ValidationErrorItem): string {
         case 'array.max':
             return `must have at most ${limit} items`;
         case 'object.unknown': {
-            const suggestion = documentedNames.get(key.toLowerCase());
+            const suggestion = documentedNames().get(key.toLowerCase());
             return suggestion && suggestion !== key
                 ? `is not a documented property name; did you mean "${suggestion}"? It is passed through unchanged`
                 : 'is not a documented property; it is passed through unchanged';
@@ -250,7 +260,7 @@ export function validateReferral(body: unknown): ReferralValidation {
     const structural = structuralProblems(body);
     if (structural.length > 0) return { ok: false, ...listedProblems(structural, []) };
 
-    const { error } = referralSchema.validate(body, { abortEarly: false, convert: false, allowUnknown: false });
+    const { error } = referralSchema().validate(body, { abortEarly: false, convert: false, allowUnknown: false });
     const problems: Problem[] = [];
     const warnings: Problem[] = [];
     for (const detail of error?.details ?? []) {

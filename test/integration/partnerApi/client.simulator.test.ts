@@ -20,6 +20,16 @@ describe('PartnerApiClient against the Partner API simulator', () => {
 
     beforeAll(async () => {
         simulator = await startPartnerApiSimulator({ pageSize: 3 });
+    });
+
+    afterAll(async () => {
+        await simulator.close();
+    });
+
+    // A client (and so a gate) per test: a 429 in one test pauses its own client's calls, not the next test's.
+    beforeEach(() => {
+        simulator.admin.reset();
+        simulator.admin.setFaults({ ...NO_FAULTS });
         client = new PartnerApiClient({
             baseUrl: simulator.url,
             tokenProvider: new StaticTokenProvider('local-dev-token'),
@@ -27,14 +37,8 @@ describe('PartnerApiClient against the Partner API simulator', () => {
         });
     });
 
-    afterAll(async () => {
+    afterEach(async () => {
         await client.close();
-        await simulator.close();
-    });
-
-    beforeEach(() => {
-        simulator.admin.reset();
-        simulator.admin.setFaults({ ...NO_FAULTS });
     });
 
     it('creates an Independent referral', async () => {

@@ -174,7 +174,7 @@ describe('the referral contract', () => {
         afterEach(() => jest.restoreAllMocks());
 
         it('refuses a 40 KB body nested 20,000 deep with one clear problem, before joi runs', () => {
-            const validate = jest.spyOn(referralSchema, 'validate');
+            const validate = jest.spyOn(referralSchema(), 'validate');
             const text = `{"type":"Shared","extra":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
             expect(text.length).toBeGreaterThan(40_000);
             const result = validateReferral(JSON.parse(text));
@@ -183,7 +183,7 @@ describe('the referral contract', () => {
         });
 
         it('caps the properties of an object and the values of the body before joi runs', () => {
-            const validate = jest.spyOn(referralSchema, 'validate');
+            const validate = jest.spyOn(referralSchema(), 'validate');
             const wide = seedReferral();
             for (let i = 0; i < 25_000; i++) wide[`unknownProperty${i}`] = 'x';
             expect(problemsOf(wide)).toEqual([
