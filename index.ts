@@ -4,8 +4,10 @@
  */
 import './functions/createReferral';
 import './functions/getReferralStatus';
+import './functions/updateReferral';
 import './functions/submitReferral';
 import './functions/connectReferral';
+import './functions/recordReferralUpdate';
 import './functions/getOpenApi';
 import './functions/resendQueuedReferrals';
 

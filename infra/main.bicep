@@ -126,6 +126,7 @@ param entraAuthAllowedAudiences array = []
 // Names the code agrees with (shared/platform/names.ts); test/infra checks them.
 var referralsQueueName = 'referrals'
 var connectionsQueueName = 'referral-connections'
+var updatesQueueName = 'referral-updates'
 var cosmosDatabaseName = 'referrals'
 var cosmosContainerName = 'referrals'
 var cosmosPartitionKeyPath = '/id'
@@ -193,6 +194,7 @@ module serviceBus 'app/servicebus.bicep' = {
     queueNames: [
       referralsQueueName
       connectionsQueueName
+      updatesQueueName
     ]
     duplicateDetectionWindow: duplicateDetectionWindow
     appPrincipalId: identity.outputs.principalId

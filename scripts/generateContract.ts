@@ -2,6 +2,7 @@
  * npm run contract:generate: writes the published contract from the referral's joi schema:
  *   docs/openapi.json                   OpenAPI 3.1 of the HTTP API (also served at GET /api/openapi.json)
  *   docs/referral-message.schema.json   JSON Schema 2020-12 of the queue message, for upstream publishers
+ *   docs/referral-update-message.schema.json   the same for an update message (queue referral-updates)
  * `--check` writes nothing and exits 1 when a checked-in file is out of step.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import {
     OPENAPI_PATH,
     openApiDocument,
     referralMessageSchema,
+    referralUpdateMessageSchema,
+    UPDATE_MESSAGE_SCHEMA_PATH,
 } from '../shared/contract';
 import { exitOnHelp } from './usage';
 
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
     const documents: Array<[string, JsonSchema]> = [
         [OPENAPI_PATH, openApiDocument()],
         [MESSAGE_SCHEMA_PATH, referralMessageSchema()],
+        [UPDATE_MESSAGE_SCHEMA_PATH, referralUpdateMessageSchema()],
     ];
     let stale = 0;
     for (const [path, document] of documents) {

@@ -7,14 +7,16 @@ import { randomUUID } from 'node:crypto';
 import { createPartnerApiClient, type PartnerApiClient } from './partnerApi';
 import type { StepDependencies } from './pipeline/step';
 import { getConfig } from './platform/config';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from './platform/names';
+import { CONNECTIONS_QUEUE, REFERRALS_QUEUE, UPDATES_QUEUE } from './platform/names';
 import { queueSender } from './platform/serviceBus';
 import type { IntakeDependencies } from './referral/intake';
 import type { OutboxDependencies } from './referral/outbox';
 import { CosmosReferralStore } from './referral/store';
+import type { UpdateIntakeDependencies } from './referral/updateIntake';
 
 let intake: IntakeDependencies | undefined;
 let outbox: OutboxDependencies | undefined;
+let updateIntake: UpdateIntakeDependencies | undefined;
 let worker: StepDependencies | undefined;
 let partnerApi: PartnerApiClient | undefined;
 
@@ -26,6 +28,15 @@ export function intakeDependencies(): IntakeDependencies {
         now: () => new Date(),
     };
     return intake;
+}
+
+/** The PATCH intake's: the intake's store, clock and keys, and a sender to `referral-updates`. */
+export function updateIntakeDependencies(): UpdateIntakeDependencies {
+    if (!updateIntake) {
+        const { store, newKey, now } = intakeDependencies();
+        updateIntake = { store, newKey, now, updatesQueue: queueSender(UPDATES_QUEUE) };
+    }
+    return updateIntake;
 }
 
 export function outboxDependencies(): OutboxDependencies {

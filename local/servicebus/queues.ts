@@ -1,4 +1,4 @@
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../shared/platform/names';
+import { QUEUE_NAMES } from '../../shared/platform/names';
 import type { QueueDefinition } from './broker';
 
 /** Mirrors infra/: lock duration PT1M, max delivery count 10, duplicate detection window P1D. */
@@ -8,7 +8,7 @@ const QUEUE_SETTINGS = {
     duplicateDetectionWindowMs: 24 * 60 * 60 * 1000,
 } as const;
 
-export const APP_QUEUES: QueueDefinition[] = [REFERRALS_QUEUE, CONNECTIONS_QUEUE].map((name) => ({
+export const APP_QUEUES: QueueDefinition[] = QUEUE_NAMES.map((name) => ({
     name,
     ...QUEUE_SETTINGS,
 }));

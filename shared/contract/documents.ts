@@ -5,12 +5,25 @@
  * `npm run contract:generate` writes them to docs/openapi.json and docs/referral-message.schema.json; GET
  * /api/openapi.json serves the same document; test/unit/contract keeps the checked-in files in step.
  */
-import { ATTEMPT_PROPERTY, KEY_PATTERN, REFERRAL_KEY_PROPERTY } from '../messaging/messages';
+import {
+    ATTEMPT_PROPERTY,
+    KEY_PATTERN,
+    REFERRAL_ID_PROPERTY,
+    REFERRAL_KEY_PROPERTY,
+    UPDATE_KEY_PROPERTY,
+} from '../messaging/messages';
 import { MAX_MESSAGE_BYTES } from '../messaging/messageSize';
-import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../platform/names';
+import {
+    CONNECTIONS_QUEUE,
+    CONTRACT_VERSION,
+    CONTRACT_VERSION_PROPERTY,
+    REFERRALS_QUEUE,
+    UPDATES_QUEUE,
+} from '../platform/names';
 import { MAX_BODY_BYTES } from '../referral/intake';
-import { LIFECYCLE_STATUSES } from '../referral/record';
+import { LIFECYCLE_STATUSES, UPDATE_STATUSES } from '../referral/record';
 import { REFERRAL_TYPES } from '../referral/request/enums';
+import { IMMUTABLE_PROPERTIES, MAX_PATCH_OPERATIONS } from '../referral/request/patch';
 import { referralSchema } from '../referral/request/schema';
 import {
     MAX_LISTED_PROBLEMS,
@@ -19,12 +32,44 @@ import {
     MAX_PROPERTY_NAME_LENGTH,
     MAX_VALUES,
 } from '../referral/request/validate';
+import { MAX_UPDATE_BODY_BYTES, UPDATE_MEDIA_TYPES } from '../referral/updateIntake';
 import { joiToJsonSchema, type JsonSchema } from './joiToJsonSchema';
 
 export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
 export const OPENAPI_PATH = 'docs/openapi.json';
 export const MESSAGE_SCHEMA_PATH = 'docs/referral-message.schema.json';
 export const MESSAGE_SCHEMA_ID = `urn:cosell-referrals:referral-message:${CONTRACT_VERSION}`;
+export const UPDATE_MESSAGE_SCHEMA_PATH = 'docs/referral-update-message.schema.json';
+export const UPDATE_MESSAGE_SCHEMA_ID = `urn:cosell-referrals:referral-update-message:${CONTRACT_VERSION}`;
+
+const PATCH_DESCRIPTION =
+    'A JSON Patch (RFC 6902) of the referral: "add" and "replace" only, on paths of the referral create body (RFC ' +
+    `6901 pointers; "-" appends to an array in an add). At most ${MAX_PATCH_OPERATIONS} operations. These may not ` +
+    `change: ${[...IMMUTABLE_PROPERTIES].map((name) => `/${name}`).join(', ')}. The patched referral must be valid ` +
+    'as a create body, and a status change must follow the transition table (New → New, Active, Closed; Active → ' +
+    "Active, Closed; Closed is final: nothing may change after it). It changes the partner's own referral.";
+
+const PATCH_SCHEMA: JsonSchema = {
+    type: 'array',
+    description: PATCH_DESCRIPTION,
+    minItems: 1,
+    maxItems: MAX_PATCH_OPERATIONS,
+    items: {
+        type: 'object',
+        required: ['op', 'path', 'value'],
+        properties: {
+            op: { type: 'string', enum: ['add', 'replace'] },
+            path: { type: 'string', pattern: '^/', examples: ['/details/dealValue', '/team/-', '/status'] },
+            value: {},
+        },
+    },
+    examples: [
+        [
+            { op: 'replace', path: '/status', value: 'Closed' },
+            { op: 'replace', path: '/substatus', value: 'Won' },
+        ],
+    ],
+};
 
 const REFERRAL_DESCRIPTION =
     'The body of POST /v1.0/engagements/referrals of the Partner API, as this service accepts it. Properties not ' +
@@ -98,6 +143,7 @@ const PARTNER_REFERRAL_STATUS: JsonSchema = {
         status: { type: ['string', 'null'] },
         substatus: { type: ['string', 'null'] },
         eTag: { type: ['string', 'null'] },
+        updatedDateTime: { type: ['string', 'null'], description: "Partner Center's time of its last change." },
     },
 };
 
@@ -117,6 +163,12 @@ const ACCEPTED_SCHEMA: JsonSchema = {
     },
 };
 
+const ERROR_SCHEMA: JsonSchema = {
+    type: ['object', 'null'],
+    required: ['code', 'message'],
+    properties: { code: { type: 'string' }, message: { type: 'string' } },
+};
+
 const STATUS_SCHEMA: JsonSchema = {
     type: 'object',
     description: 'What happened to a referral: identifiers and statuses only, no customer data.',
@@ -130,6 +182,7 @@ const STATUS_SCHEMA: JsonSchema = {
         'attempts',
         'createdAt',
         'updatedAt',
+        'updates',
         'history',
     ],
     properties: {
@@ -138,25 +191,57 @@ const STATUS_SCHEMA: JsonSchema = {
         type: { type: ['string', 'null'], enum: [...REFERRAL_TYPES, null] },
         partnerReferral: { $ref: '#/components/schemas/PartnerReferralStatus' },
         connectedReferral: { $ref: '#/components/schemas/PartnerReferralStatus' },
-        error: {
-            type: ['object', 'null'],
-            required: ['code', 'message'],
-            properties: { code: { type: 'string' }, message: { type: 'string' } },
-        },
+        error: ERROR_SCHEMA,
         attempts: { type: 'integer', minimum: 0 },
         createdAt: { type: 'string', format: 'date-time' },
         updatedAt: { type: 'string', format: 'date-time' },
+        updates: {
+            type: 'array',
+            description: 'Each update in the order accepted: where it stands, never what it changes.',
+            items: {
+                type: 'object',
+                required: ['id', 'status', 'acceptedAt', 'appliedAt', 'error'],
+                properties: {
+                    id: { $ref: '#/components/schemas/ReferralKey' },
+                    status: { type: 'string', enum: [...UPDATE_STATUSES] },
+                    acceptedAt: { type: 'string', format: 'date-time' },
+                    appliedAt: { type: ['string', 'null'], format: 'date-time' },
+                    error: ERROR_SCHEMA,
+                },
+            },
+        },
         history: {
             type: 'array',
+            description: 'Lifecycle statuses reached, and updates applied (with the update key in `update`).',
             items: {
                 type: 'object',
                 required: ['status', 'at'],
                 properties: {
-                    status: { $ref: '#/components/schemas/LifecycleStatus' },
+                    status: {
+                        anyOf: [{ $ref: '#/components/schemas/LifecycleStatus' }, { const: 'Applied' }],
+                    },
+                    update: { $ref: '#/components/schemas/ReferralKey' },
                     at: { type: 'string', format: 'date-time' },
                 },
             },
         },
+    },
+};
+
+const UPDATE_ACCEPTED_SCHEMA: JsonSchema = {
+    type: 'object',
+    required: ['id', 'update', 'statusUrl'],
+    properties: {
+        id: { $ref: '#/components/schemas/ReferralKey' },
+        update: {
+            type: 'object',
+            required: ['id', 'status'],
+            properties: {
+                id: { $ref: '#/components/schemas/ReferralKey' },
+                status: { type: 'string', enum: [...UPDATE_STATUSES] },
+            },
+        },
+        statusUrl: { type: 'string' },
     },
 };
 
@@ -272,6 +357,55 @@ export function openApiDocument(): JsonSchema {
                         '503': unavailableResponse('Cosmos DB cannot be reached right now; retry later.'),
                     },
                 },
+                patch: {
+                    operationId: 'updateReferral',
+                    summary: 'Records an update of the referral (a JSON Patch) and queues it to be applied once.',
+                    parameters: [
+                        { name: 'id', in: 'path', required: true, schema: KEY_SCHEMA },
+                        {
+                            name: 'Idempotency-Key',
+                            in: 'header',
+                            required: false,
+                            schema: KEY_SCHEMA,
+                            description:
+                                'The update key (a new UUID when absent): the same key with the same body answers as ' +
+                                'before; with another body, 409.',
+                        },
+                    ],
+                    requestBody: {
+                        required: true,
+                        content: Object.fromEntries(
+                            UPDATE_MEDIA_TYPES.map((type) => [
+                                type,
+                                { schema: { $ref: '#/components/schemas/ReferralPatch' } },
+                            ]),
+                        ),
+                    },
+                    responses: {
+                        '202': {
+                            description: 'The update is recorded Pending and queued; follow it at statusUrl.',
+                            headers: {
+                                Location: { schema: { type: 'string' } },
+                                'x-correlation-id': CORRELATION_HEADER,
+                            },
+                            content: {
+                                'application/json': { schema: { $ref: '#/components/schemas/UpdateAccepted' } },
+                            },
+                        },
+                        '400': problemResponse('The update is not valid; `errors` lists every problem, never a value.'),
+                        '401': { description: 'No valid function key.' },
+                        '404': problemResponse('No referral has this id.'),
+                        '409': problemResponse(
+                            'The referral can no longer change (Closed, or rejected before Partner Center), it holds ' +
+                                'the most updates it can keep, or the Idempotency-Key was used for another update.',
+                        ),
+                        '413': problemResponse(`The body is larger than ${MAX_UPDATE_BODY_BYTES} bytes.`),
+                        '415': problemResponse('The body is not application/json-patch+json or application/json.'),
+                        '503': unavailableResponse(
+                            'Cannot record or queue the update right now; retry with the same Idempotency-Key.',
+                        ),
+                    },
+                },
             },
             '/api/openapi.json': {
                 get: {
@@ -293,6 +427,8 @@ export function openApiDocument(): JsonSchema {
                 LifecycleStatus: LIFECYCLE_STATUS,
                 ReferralAccepted: ACCEPTED_SCHEMA,
                 ReferralStatus: STATUS_SCHEMA,
+                ReferralPatch: PATCH_SCHEMA,
+                UpdateAccepted: UPDATE_ACCEPTED_SCHEMA,
                 PartnerReferralStatus: PARTNER_REFERRAL_STATUS,
                 ProblemDetails: PROBLEM_SCHEMA,
                 Problem: ITEM_PROBLEM_SCHEMA,
@@ -347,6 +483,47 @@ export function referralMessageSchema(): JsonSchema {
             body: { $ref: '#/$defs/ReferralRequest' },
         },
         $defs: { ReferralRequest: referralRequestSchema() },
+    };
+}
+
+/**
+ * The JSON Schema of a message on the "referral-updates" queue, for upstream publishers: one update of one referral.
+ */
+export function referralUpdateMessageSchema(): JsonSchema {
+    return {
+        $schema: JSON_SCHEMA_DIALECT,
+        $id: UPDATE_MESSAGE_SCHEMA_ID,
+        title: `A message on the Service Bus queue "${UPDATES_QUEUE}"`,
+        description:
+            'Publish one message per update. The body is the JSON Patch array (the same as PATCH ' +
+            '/api/referrals/{id} takes). messageId is the update key, remembered on the referral: a repeat is ' +
+            'recorded once, and a different body under a used key is refused. The queue drops repeats of a ' +
+            'messageId across all referrals within its one-day window, so make it unique (a UUID). An invalid update ' +
+            'is recorded as Rejected on the referral and never retried; one for a referral without a record is ' +
+            'dead-lettered after the delivery count.',
+        type: 'object',
+        required: ['messageId', 'contentType', 'applicationProperties', 'body'],
+        properties: {
+            messageId: { ...KEY_SCHEMA, description: 'The update key (Service Bus MessageId).' },
+            correlationId: { ...KEY_SCHEMA, description: 'Optional (Service Bus CorrelationId).' },
+            contentType: { const: 'application/json' },
+            applicationProperties: {
+                type: 'object',
+                required: [REFERRAL_ID_PROPERTY, CONTRACT_VERSION_PROPERTY],
+                properties: {
+                    [CONTRACT_VERSION_PROPERTY]: { const: CONTRACT_VERSION },
+                    [REFERRAL_ID_PROPERTY]: {
+                        ...KEY_SCHEMA,
+                        description: 'The referral key of the referral to change.',
+                    },
+                    [UPDATE_KEY_PROPERTY]: {
+                        ...KEY_SCHEMA,
+                        description: 'Set by the service on the updates it sends itself; publishers leave it out.',
+                    },
+                },
+            },
+            body: PATCH_SCHEMA,
+        },
     };
 }
 

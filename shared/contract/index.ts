@@ -7,5 +7,7 @@ export {
     openApiDocument,
     referralMessageSchema,
     referralRequestSchema,
+    referralUpdateMessageSchema,
+    UPDATE_MESSAGE_SCHEMA_PATH,
 } from './documents';
 export { joiToJsonSchema, type JsonSchema, UnsupportedJoiError } from './joiToJsonSchema';

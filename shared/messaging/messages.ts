@@ -14,6 +14,17 @@
  * the key and the reason for the run (see `RunReason`); `referralKey` then names the referral. Queue duplicate
  * detection and so exactly once depend on these messageIds: the same reason always gives the same id, to the byte,
  * across releases (messages already in flight carry the old ones).
+ *
+ * An update (queue `referral-updates`) is published the same way:
+ *
+ *   body            the JSON Patch array, exactly as PATCH /api/referrals/{id} takes it
+ *   messageId       the update key (same characters as a referral key); duplicate detection is per queue, so a
+ *                   publisher makes it unique across referrals (a UUID)
+ *   applicationProperties.referralId        the referral key of the referral to change
+ *   applicationProperties.contractVersion   "1"
+ *
+ * The PATCH intake sends that message too, with `updateKey` naming the update and a messageId derived from both keys
+ * (`updateMessageId`), since its callers choose update keys per referral.
  */
 import { createHash } from 'node:crypto';
 
@@ -26,6 +37,11 @@ export const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const ATTEMPT_PROPERTY = 'attempt';
 /** The referral key of a message whose messageId is not the bare key (a connection, a retry). */
 export const REFERRAL_KEY_PROPERTY = 'referralKey';
+
+/** The referral an update message changes (a publisher sets it). */
+export const REFERRAL_ID_PROPERTY = 'referralId';
+/** The update key of an update message whose messageId is not the bare key (one the PATCH intake sends). */
+export const UPDATE_KEY_PROPERTY = 'updateKey';
 
 /** The host hands JSON bodies over parsed; a publisher that sent JSON as text or bytes gets the same treatment. */
 export function parseMessageBody(body: unknown): unknown {
@@ -83,6 +99,17 @@ export function referralMessageId(key: string, reason?: RunReason): string {
 /** The messageId of a connections-queue message: `<key>:connect`, or `<key>:connect:<reason>` for a later run. */
 export function connectionMessageId(key: string, reason?: RunReason): string {
     return derivedMessageId(key, reason ? `:connect:${suffixOf(reason)}` : ':connect');
+}
+
+/**
+ * The messageId of an update the PATCH intake sends: `<referral key>:update:<update key>`, or, over 128 characters,
+ * `update:` and the SHA-256 in hex of both keys.
+ */
+export function updateMessageId(referralKey: string, updateKey: string): string {
+    const id = `${referralKey}:update:${updateKey}`;
+    return id.length <= MAX_MESSAGE_ID_LENGTH
+        ? id
+        : `update:${createHash('sha256').update(`${referralKey}\n${updateKey}`).digest('hex')}`;
 }
 
 /** What a key is read back from: a delivery to a worker, or a message in a dead-letter queue. */
@@ -156,5 +183,39 @@ export function connectionMessage(fields: {
         contentType: 'application/json',
         applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),
         ...scheduling(fields.run),
+    };
+}
+
+function usableKey(key: unknown): string | undefined {
+    return typeof key === 'string' && isValidKey(key) ? key : undefined;
+}
+
+/** The referral an update message names (`referralId`), if it names a usable key. */
+export function updatedReferralKeyOf(message: Pick<ArrivedMessage, 'applicationProperties'>): string | undefined {
+    return usableKey(message.applicationProperties[REFERRAL_ID_PROPERTY]);
+}
+
+/** The update key of an update message: the `updateKey` property when present (ours), else the messageId. */
+export function updateKeyOf(message: Omit<ArrivedMessage, 'body'>): string | undefined {
+    return usableKey(message.applicationProperties[UPDATE_KEY_PROPERTY] ?? message.messageId);
+}
+
+/** The message the PATCH intake sends for an accepted update: a publisher's message, with the update key named. */
+export function updateMessage(fields: {
+    referralKey: string;
+    updateKey: string;
+    body: unknown;
+    correlationId: string;
+}): ServiceBusMessage {
+    return {
+        body: fields.body,
+        messageId: updateMessageId(fields.referralKey, fields.updateKey),
+        correlationId: fields.correlationId,
+        contentType: 'application/json',
+        applicationProperties: {
+            [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION,
+            [REFERRAL_ID_PROPERTY]: fields.referralKey,
+            [UPDATE_KEY_PROPERTY]: fields.updateKey,
+        },
     };
 }

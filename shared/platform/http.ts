@@ -75,6 +75,62 @@ export function correlationIdOf(request: HttpRequest): string {
     return supplied !== null && isValidKey(supplied) ? supplied : randomUUID();
 }
 
+type Checked<T> = ({ ok: true } & T) | { ok: false; response: HttpResponseInit };
+
+/** The caller's `Idempotency-Key` (null when absent), or the 400 for one that is not a usable key. */
+export function idempotencyKeyOf(request: HttpRequest): Checked<{ key: string | null }> {
+    const key = request.headers.get('idempotency-key');
+    if (key === null || isValidKey(key)) return { ok: true, key };
+    return {
+        ok: false,
+        response: problem(400, 'The Idempotency-Key header is not valid.', {
+            errors: [
+                { path: 'headers.Idempotency-Key', message: 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -' },
+            ],
+        }),
+    };
+}
+
+/** What a JSON body may be: its size, its media types (any JSON one when not listed), and the answers otherwise. */
+export interface JsonBodyRules {
+    maxBytes: number;
+    mediaTypes?: readonly string[];
+    /** The 415 answer's detail. */
+    unsupportedMediaType: string;
+    /** The 413 answer's detail. */
+    tooLarge: string;
+}
+
+function isAcceptedMediaType(contentType: string | null, mediaTypes: readonly string[] | undefined): boolean {
+    if (!contentType) return false;
+    const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+    if (mediaTypes) return mediaTypes.includes(mediaType);
+    return mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
+}
+
+/** The parsed JSON body, or the 415, 413 or 400 answer; nothing of the body is ever quoted. */
+export async function readJsonBody(request: HttpRequest, rules: JsonBodyRules): Promise<Checked<{ body: unknown }>> {
+    const refuse = (response: HttpResponseInit) => ({ ok: false as const, response });
+    if (!isAcceptedMediaType(request.headers.get('content-type'), rules.mediaTypes)) {
+        return refuse(problem(415, rules.unsupportedMediaType));
+    }
+    if (Number(request.headers.get('content-length')) > rules.maxBytes) return refuse(problem(413, rules.tooLarge));
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > rules.maxBytes) return refuse(problem(413, rules.tooLarge));
+    let text: string;
+    try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+        return refuse(problem(400, 'The body is not valid UTF-8.'));
+    }
+    try {
+        // The parser's own message quotes the input, so it is never passed on.
+        return { ok: true, body: JSON.parse(text) as unknown };
+    } catch {
+        return refuse(problem(400, 'The body is not valid JSON.'));
+    }
+}
+
 /** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
 function loggableToken(value: unknown): string | undefined {
     if (typeof value !== 'string' && typeof value !== 'number') return undefined;

@@ -9,6 +9,8 @@ import type { LifecycleStatus } from '../referral/record';
 
 export interface LogFields {
     referralKey?: string;
+    /** The key of an update of the referral (shared/referral/updates.ts). */
+    updateKey?: string;
     correlationId?: string;
     /** The MS-CorrelationId sent for `correlationId` when that is not a GUID (a UUIDv5 of it). */
     partnerCorrelationId?: string;
@@ -73,6 +75,16 @@ export const LOG_EVENTS = [
     'outbox.resent',
     'outbox.sendFailed',
     'outbox.swept',
+    // Updates: the PATCH intake and the referral-updates queue (shared/referral/updateAdmission.ts).
+    'update.accepted',
+    'update.repeated',
+    'update.invalid',
+    'update.refused',
+    'update.keyConflict',
+    'update.rejected',
+    'update.unknownReferral',
+    'update.storeUnavailable',
+    'update.queueUnavailable',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',

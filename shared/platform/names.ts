@@ -10,7 +10,9 @@ export const COSMOS_CONNECTION = 'CosmosDbConnection';
 export const REFERRALS_QUEUE = 'referrals';
 /** Queue of follow-up work for Shared referrals, read by connectReferral. */
 export const CONNECTIONS_QUEUE = 'referral-connections';
-export const QUEUE_NAMES = [REFERRALS_QUEUE, CONNECTIONS_QUEUE] as const;
+/** Queue of referral updates (JSON Patch): written by the PATCH intake and by upstream publishers. */
+export const UPDATES_QUEUE = 'referral-updates';
+export const QUEUE_NAMES = [REFERRALS_QUEUE, CONNECTIONS_QUEUE, UPDATES_QUEUE] as const;
 
 export const COSMOS_DATABASE = 'referrals';
 export const COSMOS_CONTAINER = 'referrals';

@@ -19,9 +19,15 @@ import { randomUUID } from 'node:crypto';
 
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
-import { isValidKey } from '../messaging/messages';
 import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
-import { json, problem, RETRY_AFTER_SECONDS } from '../platform/http';
+import {
+    idempotencyKeyOf,
+    json,
+    type JsonBodyRules,
+    problem,
+    readJsonBody,
+    RETRY_AFTER_SECONDS,
+} from '../platform/http';
 import type { EventLogger } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
 import { type Admission, admit, correlationIdOr } from './admission';
@@ -42,16 +48,6 @@ export interface IntakeDependencies {
 
 export function statusUrl(key: string): string {
     return `/api/referrals/${encodeURIComponent(key)}`;
-}
-
-function isJsonContentType(contentType: string | null): boolean {
-    if (!contentType) return false;
-    const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
-    return mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
-}
-
-function tooLarge(): HttpResponseInit {
-    return problem(413, `The body is larger than ${MAX_BODY_BYTES} bytes, the most one queue message can carry.`);
 }
 
 function tooLargeForQueue(): HttpResponseInit {
@@ -79,47 +75,25 @@ function accepted(record: ReferralRecord, listed: Warnings, correlationId: strin
 
 type Warnings = Pick<ListedProblems, 'warnings' | 'warningsOmitted'>;
 
-type ParsedBody = { ok: true; body: unknown } | { ok: false; response: HttpResponseInit };
-
-async function readJsonBody(request: HttpRequest): Promise<ParsedBody> {
-    if (!isJsonContentType(request.headers.get('content-type'))) {
-        return { ok: false, response: problem(415, 'Send the referral as JSON, with Content-Type: application/json.') };
-    }
-    if (Number(request.headers.get('content-length')) > MAX_BODY_BYTES) return { ok: false, response: tooLarge() };
-    const bytes = new Uint8Array(await request.arrayBuffer());
-    if (bytes.byteLength > MAX_BODY_BYTES) return { ok: false, response: tooLarge() };
-    let text: string;
-    try {
-        text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-        return { ok: false, response: problem(400, 'The body is not valid UTF-8.') };
-    }
-    try {
-        // The parser's own message quotes the input, so it is never passed on.
-        return { ok: true, body: JSON.parse(text) as unknown };
-    } catch {
-        return { ok: false, response: problem(400, 'The body is not valid JSON.') };
-    }
-}
+/** A referral body: any JSON media type, at most what one queue message can carry. */
+const REFERRAL_BODY: JsonBodyRules = {
+    maxBytes: MAX_BODY_BYTES,
+    unsupportedMediaType: 'Send the referral as JSON, with Content-Type: application/json.',
+    tooLarge: `The body is larger than ${MAX_BODY_BYTES} bytes, the most one queue message can carry.`,
+};
 
 export async function acceptReferral(
     request: HttpRequest,
     deps: IntakeDependencies,
     log: EventLogger,
 ): Promise<HttpResponseInit> {
-    const idempotencyKey = request.headers.get('idempotency-key');
-    if (idempotencyKey !== null && !isValidKey(idempotencyKey)) {
-        return problem(400, 'The Idempotency-Key header is not valid.', {
-            errors: [
-                { path: 'headers.Idempotency-Key', message: 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -' },
-            ],
-        });
-    }
-    const parsed = await readJsonBody(request);
+    const idempotencyKey = idempotencyKeyOf(request);
+    if (!idempotencyKey.ok) return idempotencyKey.response;
+    const parsed = await readJsonBody(request, REFERRAL_BODY);
     if (!parsed.ok) return parsed.response;
 
     const correlationId = correlationIdOr(request.headers.get('x-correlation-id'), randomUUID());
-    const key = idempotencyKey ?? deps.newKey();
+    const key = idempotencyKey.key ?? deps.newKey();
     const fields = { referralKey: key, correlationId };
     const message = intakeMessage({ id: key, body: parsed.body, correlationId });
 

@@ -9,6 +9,7 @@
  */
 import type { PartnerReferral } from '../partnerApi/types';
 import type { ReferralType } from './request/enums';
+import type { JsonPatch } from './request/jsonPatch';
 import type { Problem, ReferralRequest } from './request/types';
 
 export const LIFECYCLE_STATUSES = [
@@ -44,6 +45,8 @@ export interface PartnerReferralSummary {
     substatus: string | null;
     eTag: string | null;
     createdDateTime: string | null;
+    /** Partner Center's time of its last change (each applied update moves it on). */
+    updatedDateTime: string | null;
 }
 
 /** The identifiers and status of a Partner API answer, as the record keeps them (no customer data). */
@@ -55,6 +58,7 @@ export function summarize(referral: PartnerReferral): PartnerReferralSummary {
         substatus: referral.substatus ?? null,
         eTag: referral.eTag ?? null,
         createdDateTime: referral.createdDateTime ?? null,
+        updatedDateTime: referral.updatedDateTime ?? null,
     };
 }
 
@@ -67,6 +71,28 @@ export interface RecordedError {
     /** The step it happened in (a connect failure leaves the submitted partner referral on the record). */
     step?: StepName;
 }
+
+/** Where an update stands (its state machine is in updates.ts). */
+export const UPDATE_STATUSES = ['Pending', 'Applying', 'Applied', 'Rejected', 'Failed'] as const;
+export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
+
+export interface ReferralUpdate {
+    /** The update key: the caller's Idempotency-Key or the publisher's messageId. */
+    id: string;
+    status: UpdateStatus;
+    source: 'http' | 'queue';
+    correlationId: string;
+    /** SHA-256 of the update body in canonical form: tells a repeated update from a different one. */
+    requestHash: string;
+    /** The validated operations (customer data: stays in Cosmos, never in logs). Null when the update was invalid. */
+    patch: JsonPatch | null;
+    acceptedAt: string;
+    appliedAt: string | null;
+    error: RecordedError | null;
+}
+
+/** A history entry: the record reached a lifecycle status, or one of its updates was applied. */
+export type HistoryEntry = { status: LifecycleStatus; at: string } | { update: string; status: 'Applied'; at: string };
 
 export interface ReferralRecord {
     id: string;
@@ -100,7 +126,9 @@ export interface ReferralRecord {
      * after the client gave up, and the list lags behind creates). Absent on records written before it existed.
      */
     uncertainSince?: string | null;
-    history: Array<{ status: LifecycleStatus; at: string }>;
+    history: HistoryEntry[];
+    /** The updates, in the order they were accepted (updates.ts). Absent on records written before updates existed. */
+    updates?: ReferralUpdate[];
     /** Cosmos DB per-item time to live, in seconds (customer data is not kept forever). */
     ttl?: number;
 }

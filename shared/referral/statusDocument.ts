@@ -6,9 +6,10 @@ import type { HttpResponseInit } from '@azure/functions';
 
 import { isValidKey } from '../messaging/messages';
 import { json, problem } from '../platform/http';
-import type { LifecycleStatus, PartnerReferralSummary, ReferralRecord } from './record';
+import type { HistoryEntry, LifecycleStatus, PartnerReferralSummary, ReferralRecord, ReferralUpdate } from './record';
 import type { ReferralType } from './request/enums';
 import type { ReferralStore } from './store';
+import { updatesOf } from './updates';
 
 /** A Partner API answer as the status document shows it: the record's summary without its creation time. */
 type PartnerReferralStatus = Omit<PartnerReferralSummary, 'createdDateTime'>;
@@ -23,13 +24,30 @@ export interface ReferralStatusDocument {
     attempts: number;
     createdAt: string;
     updatedAt: string;
-    history: Array<{ status: LifecycleStatus; at: string }>;
+    /** Each update: where it stands, never what it changes (a patch may carry names and emails). */
+    updates: UpdateStatusEntry[];
+    history: HistoryEntry[];
+}
+
+type UpdateStatusEntry = Pick<ReferralUpdate, 'id' | 'status' | 'acceptedAt' | 'appliedAt'> & {
+    error: { code: string; message: string } | null;
+};
+
+/** A recorded error as answered: its code and our message, without the problem list kept for operators. */
+function errorStatus(error: { code: string; message: string } | null): { code: string; message: string } | null {
+    return error ? { code: error.code, message: error.message } : null;
+}
+
+function historyEntry(entry: HistoryEntry): HistoryEntry {
+    return 'update' in entry
+        ? { update: entry.update, status: entry.status, at: entry.at }
+        : { status: entry.status, at: entry.at };
 }
 
 function partnerStatus(summary: PartnerReferralSummary | null): PartnerReferralStatus | null {
     if (!summary) return null;
-    const { id, engagementId, status, substatus, eTag } = summary;
-    return { id, engagementId, status, substatus, eTag };
+    const { id, engagementId, status, substatus, eTag, updatedDateTime } = summary;
+    return { id, engagementId, status, substatus, eTag, updatedDateTime: updatedDateTime ?? null };
 }
 
 /** Picks each field by name: whatever else the record holds (the request, with customer data) stays out. */
@@ -40,11 +58,18 @@ export function statusDocument(record: ReferralRecord): ReferralStatusDocument {
         type: record.type,
         partnerReferral: partnerStatus(record.partnerReferral),
         connectedReferral: partnerStatus(record.connectedReferral),
-        error: record.error ? { code: record.error.code, message: record.error.message } : null,
+        error: errorStatus(record.error),
         attempts: record.attempts,
         createdAt: record.createdAt,
         updatedAt: record.updatedAt,
-        history: record.history.map(({ status, at }) => ({ status, at })),
+        updates: updatesOf(record).map(({ id, status, acceptedAt, appliedAt, error }) => ({
+            id,
+            status,
+            acceptedAt,
+            appliedAt,
+            error: errorStatus(error),
+        })),
+        history: record.history.map(historyEntry),
     };
 }
 

@@ -48,7 +48,7 @@ export function formatPath(path: ReadonlyArray<string | number>): string {
 }
 
 /** The first problems that fit the limits, with paths cut short (a caller's property names can be long). */
-function listed(all: readonly Problem[]): { list: Problem[]; omitted?: number } {
+export function listed(all: readonly Problem[]): { list: Problem[]; omitted?: number } {
     const list: Problem[] = [];
     let size = 0;
     for (const problem of all.slice(0, MAX_LISTED_PROBLEMS)) {
@@ -74,6 +74,7 @@ function listedProblems(problems: readonly Problem[], warnings: readonly Problem
     };
 }
 
+/** Whether a string is clean text for where it stands in the referral (notes may hold line breaks). */
 function isCleanText(text: string, path: ReadonlyArray<string | number>): boolean {
     const freeText = path.at(-1) === 'notes' && FREE_TEXT_PATHS.has(formatPath(path));
     return (freeText ? FREE_TEXT : SINGLE_LINE_TEXT).test(text);
@@ -85,16 +86,20 @@ const UNCLEAN_TEXT = 'must not contain control characters, bidi controls or unpa
  * Walks the parsed JSON once, before joi or anything recursive sees it, for what the schema cannot guard: nesting,
  * size, prototype-polluting and unclean property names, unclean strings and non-finite numbers (`1e309` parses to
  * Infinity) anywhere, unknown properties included. Iterative, so no input can exhaust the stack; it stops at the
- * first excess of size instead of counting on.
+ * first excess of size instead of counting on. `isClean` decides on strings: a JSON Patch's values are checked where
+ * they land, in the patched referral, so its own walk accepts every string.
  */
-function structuralProblems(root: object): Problem[] {
+export function structuralProblems(
+    root: object,
+    isClean: (text: string, path: ReadonlyArray<string | number>) => boolean = isCleanText,
+): Problem[] {
     const problems: Problem[] = [];
     const stack: Array<{ node: unknown; path: Array<string | number> }> = [{ node: root, path: [] }];
     let values = 0;
     while (stack.length > 0) {
         const { node, path } = stack.pop()!;
         if (typeof node === 'string') {
-            if (!isCleanText(node, path)) problems.push({ path: formatPath(path), message: UNCLEAN_TEXT });
+            if (!isClean(node, path)) problems.push({ path: formatPath(path), message: UNCLEAN_TEXT });
             continue;
         }
         if (typeof node === 'number') {

@@ -18,7 +18,9 @@ import {
     OPENAPI_PATH,
     openApiDocument,
     referralMessageSchema,
+    referralUpdateMessageSchema,
     UnsupportedJoiError,
+    UPDATE_MESSAGE_SCHEMA_PATH,
 } from '../../../shared/contract';
 import { transition } from '../../../shared/referral/record';
 import { validateReferral } from '../../../shared/referral/request/validate';
@@ -43,6 +45,27 @@ describe('checked-in contract documents', () => {
 
     it(`${MESSAGE_SCHEMA_PATH} is what the generator builds from the joi schema (run npm run contract:generate)`, () => {
         expect(readJson(MESSAGE_SCHEMA_PATH)).toEqual(referralMessageSchema());
+    });
+
+    it(`${UPDATE_MESSAGE_SCHEMA_PATH} is what the generator builds (run npm run contract:generate)`, () => {
+        expect(readJson(UPDATE_MESSAGE_SCHEMA_PATH)).toEqual(referralUpdateMessageSchema());
+    });
+
+    it('the update message schema takes the documented close and refuses other operations', () => {
+        const validate = ajv().compile(referralUpdateMessageSchema());
+        const message = (body: unknown) => ({
+            messageId: 'u-1',
+            contentType: 'application/json',
+            applicationProperties: { contractVersion: '1', referralId: 'k1' },
+            body,
+        });
+        const close = [
+            { op: 'replace', path: '/status', value: 'Closed' },
+            { op: 'replace', path: '/substatus', value: 'Won' },
+        ];
+        expect(validate(message(close))).toBe(true);
+        expect(validate(message([{ op: 'remove', path: '/name', value: 1 }]))).toBe(false);
+        expect(validate(message([]))).toBe(false);
     });
 });
 

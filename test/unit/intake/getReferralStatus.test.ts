@@ -24,6 +24,7 @@ describe('GET /api/referrals/{id}', () => {
                 substatus: 'Accepted',
                 eTag: '"x"',
                 createdDateTime: '2026-11-21T09:00:02Z',
+                updatedDateTime: '2026-11-21T09:00:02Z',
             },
         });
         store.put(record);
@@ -37,12 +38,20 @@ describe('GET /api/referrals/{id}', () => {
             id: 'k1',
             status: 'Submitted',
             type: 'Shared',
-            partnerReferral: { id: 'p1', engagementId: 'e1', status: 'Active', substatus: 'Accepted', eTag: '"x"' },
+            partnerReferral: {
+                id: 'p1',
+                engagementId: 'e1',
+                status: 'Active',
+                substatus: 'Accepted',
+                eTag: '"x"',
+                updatedDateTime: '2026-11-21T09:00:02Z',
+            },
             connectedReferral: null,
             error: null,
             attempts: 1,
             createdAt: '2026-11-21T09:00:00.000Z',
             updatedAt: '2026-11-21T09:00:02.000Z',
+            updates: [],
             history: [
                 { status: 'Queued', at: '2026-11-21T09:00:00.000Z' },
                 { status: 'Submitting', at: '2026-11-21T09:00:01.000Z' },

@@ -57,6 +57,8 @@ describe('submitReferral', () => {
             substatus: 'Accepted',
             eTag: setup.api.referrals[0]!.eTag,
             createdDateTime: expect.any(String),
+            // The fake answers without one; the simulator and Partner Center send it.
+            updatedDateTime: null,
         });
         expect(record.history.map((h) => h.status)).toEqual(['Queued', 'Submitting', 'Submitted']);
         expect(record).toMatchObject({ attempts: 1, leaseUntil: null, error: null });
