@@ -167,5 +167,13 @@ function referralWithPiiAnd(externalReferenceId: string) {
 }
 
 function partnerReferral() {
-    return { id: 'p1', engagementId: 'e1', status: 'New', substatus: 'Pending', eTag: null, createdDateTime: null };
+    return {
+        id: 'p1',
+        engagementId: 'e1',
+        status: 'New',
+        substatus: 'Pending',
+        eTag: null,
+        createdDateTime: null,
+        updatedDateTime: null,
+    };
 }
