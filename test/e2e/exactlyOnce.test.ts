@@ -13,6 +13,7 @@ import {
     postReferral,
     queuesIdle,
     referralStatus,
+    sendReferral,
     startApp,
     startLocalPeers,
 } from '../support/localRuntime';
@@ -82,15 +83,7 @@ it('a second key with an externalReferenceId another key holds is answered 409 n
     const second = independentReferral();
     second.externalReferenceId = 'CRM-bound';
     second.customerProfile.name = 'Second Customer Ltd';
-    const response = await fetch(`${host.url}/api/referrals`, {
-        method: 'POST',
-        headers: {
-            'content-type': 'application/json',
-            'x-functions-key': host.functionKey,
-            'idempotency-key': 'e2e-taker',
-        },
-        body: JSON.stringify(second),
-    });
+    const response = await sendReferral(host, 'e2e-taker', second);
     expect(response.status).toBe(409);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
     const text = await response.text();
