@@ -487,7 +487,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         await sleep(1000); // let the last follow-up messages settle before reading the queues
 
         // 1. Terminal statuses.
-        const { resources: records } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
+        const { resources: items } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
+        // The container also holds one externalReferenceId binding per referral (shared/referral/store.ts).
+        const records = items.filter((item) => !('kind' in item));
         const recordOf = new Map(records.map((r) => [r.id, r]));
         const wrongStatus: string[] = [];
         const statusCounts: Record<string, number> = {};

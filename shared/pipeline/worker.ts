@@ -125,6 +125,10 @@ async function submit(
         case 'keyConflict':
             log.event('error', 'referral.keyConflict', fields);
             throw new UnprocessableMessageError(`Referral key ${key} is already used by a different referral.`);
+        case 'externalReferenceIdInUse':
+            // Kept Rejected (ExternalReferenceIdInUse, naming the holder's key), or an earlier arrival's record.
+            log.event('warn', 'referral.externalReferenceIdInUse', { ...fields, to: 'Rejected' });
+            return 'rejected';
         case 'tooLarge': // only the intake asks: a message that is on the queue fits it
         case 'admitted':
         case 'repeated':

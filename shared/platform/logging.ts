@@ -85,6 +85,8 @@ export const LOG_EVENTS = [
     'referral.accepted',
     'referral.repeated',
     'referral.keyConflict',
+    /** Another key holds the referral's externalReferenceId (admission.ts): 409, or Rejected from the queue. */
+    'referral.externalReferenceIdInUse',
     'referral.storeUnavailable',
     'referral.queueUnavailable',
     // The intake's outbox sweep (shared/referral/outbox.ts).

@@ -213,9 +213,14 @@ export function newRecord(fields: {
 }
 
 /** The validated request the steps submit (an invalid referral has none and never reaches a step). */
-export function storedRequest(record: ReferralRecord): ReferralRequest {
+export function storedRequest(record: Pick<ReferralRecord, 'id' | 'request'>): ReferralRequest {
     if (!record.request) throw new Error(`Referral ${record.id} has no stored request.`);
     return record.request;
+}
+
+/** The externalReferenceId a referral is submitted with: the caller's own, else the referral key. */
+export function submittedExternalReferenceId(record: Pick<ReferralRecord, 'id' | 'request'>): string {
+    return storedRequest(record).externalReferenceId || record.id;
 }
 
 export type StepName = 'submit' | 'connect';

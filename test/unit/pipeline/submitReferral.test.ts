@@ -45,6 +45,8 @@ describe('submitReferral', () => {
             createRequestId: createRequestId('k1', 'submit'),
             // Safely before the claim's lease (90 s) runs out.
             deadline: new Date(setup.clock.now.getTime() + 90_000 - 15_000),
+            // Aborts the attempt's calls if its lease is lost (another delivery took the step).
+            signal: expect.any(AbortSignal),
         });
         const record = recordOf(setup, 'k1');
         expect(record.status).toBe('Submitted');
