@@ -76,7 +76,12 @@ export type RunReason =
      * `origin` (a messageId): `o<copy>-<first 16 hex digits of the origin's SHA-256>`. A redelivery of the same
      * message makes the same copy; two different messages of one referral make different ones.
      */
-    | { kind: 'outage'; origin: string; copy: number };
+    | { kind: 'outage'; origin: string; copy: number }
+    /**
+     * The outbox's re-send of a record still Queued in its `round`-th resend interval (2 and later; the first
+     * re-send is the intake's own message): `s<round>`.
+     */
+    | { kind: 'resend'; round: number };
 
 function suffixOf(reason: RunReason): string {
     switch (reason.kind) {
@@ -90,6 +95,8 @@ function suffixOf(reason: RunReason): string {
             return `replay-dlq-${reason.sequenceNumber}`;
         case 'outage':
             return `o${reason.copy}-${createHash('sha256').update(reason.origin).digest('hex').slice(0, 16)}`;
+        case 'resend':
+            return `s${reason.round}`;
     }
 }
 
