@@ -33,6 +33,10 @@ export interface LogFields {
     outcome?: string;
     /** How many items a run handled (a sweep's re-sends). */
     count?: number;
+    /** The check a Partner Center webhook failed (shared/partnerCenter/webhookVerification.ts): a code only. */
+    failedCheck?: string;
+    /** The EventName of a Partner Center webhook, when it is one of the known events. */
+    partnerCenterEvent?: string;
 }
 
 /** What a step of the pipeline (shared/pipeline/steps.ts) logs, as `<step>.<what>` (`submit.attempt`). */
@@ -83,6 +87,13 @@ export const LOG_EVENTS = [
     'update.unknownReferral',
     'update.storeUnavailable',
     'update.queueUnavailable',
+    // Partner Center's webhooks (shared/partnerCenter/webhookReceiver.ts).
+    'webhook.refused',
+    'webhook.queued',
+    'webhook.validation',
+    'webhook.ignored',
+    'webhook.invalid',
+    'webhook.queueUnavailable',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',
