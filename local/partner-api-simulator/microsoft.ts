@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
+import { REFERRAL_EVENTS, VALIDATION_EVENT } from '../../shared/partnerCenter/events';
 import { MICROSOFT_TARGET, type ReferralStatus } from '../../shared/referral/request/enums';
 import { CertificateAuthority } from './certificateAuthority';
 import { errorAnswer, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
@@ -19,13 +20,7 @@ import type { ReferralStore, StoredReferral } from './store';
 import { isObject, type Json } from './validation';
 import { signedWebhookHeaders } from './webhookSigning';
 
-export const WEBHOOK_EVENTS = [
-    'referral-created',
-    'referral-updated',
-    'related-referral-created',
-    'related-referral-updated',
-    'test-created',
-] as const;
+export const WEBHOOK_EVENTS = [...REFERRAL_EVENTS, VALIDATION_EVENT] as const;
 
 /** Where the signing certificate (leaf and root, PEM) is served, outside the API's auth and faults. */
 export const CERTIFICATE_PATH = '/_certificates/pcnotifications-dispatch.pem';
@@ -292,7 +287,7 @@ export class MicrosoftSide {
 
     private requestValidationEvent(): SimulatorAnswer {
         if (!this.registration) return errorAnswer(404, 'itemNotFound', 'No webhook is registered.', 'registration');
-        const delivery = this.deliver('test-created');
+        const delivery = this.deliver(VALIDATION_EVENT);
         return { status: 200, body: { correlationId: delivery?.correlationId } };
     }
 
@@ -306,7 +301,7 @@ export class MicrosoftSide {
     private deliver(eventName: string, referral?: StoredReferral): WebhookDelivery | undefined {
         const registration = this.registration;
         // The validation event goes to the registered URL whatever events it registered for.
-        if (!registration || (eventName !== 'test-created' && !registration.WebhookEvents.includes(eventName)))
+        if (!registration || (eventName !== VALIDATION_EVENT && !registration.WebhookEvents.includes(eventName)))
             return undefined;
         const changedAt = referral?.updatedDateTime ?? new Date(this.options.now()).toISOString();
         const body = JSON.stringify({
