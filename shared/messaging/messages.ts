@@ -89,8 +89,8 @@ export type RunReason =
      */
     | { kind: 'outage'; origin: string; copy: number }
     /**
-     * The outbox's re-send of a record still Queued in its `round`-th resend interval (2 and later; the first
-     * re-send is the intake's own message): `s<round>`.
+     * The outbox's re-send of a record still Queued in its `round`-th round of resend intervals (1 and later;
+     * before that a re-send is the intake's own message): `s<round>`.
      */
     | { kind: 'resend'; round: number };
 

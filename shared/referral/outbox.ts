@@ -7,12 +7,13 @@
  * every request, and a crash between send and mark would leave the same doubt). A record is stuck when it is still
  * `Queued` `INTAKE_RESEND_AFTER_MS` after its last change; the worker moves a delivered one on within seconds.
  *
- * The first re-send (the record Queued for one to two INTAKE_RESEND_AFTER_MS) is the very message the intake sends
- * (`intakeMessage`: messageId = the referral key), so if the intake's send did reach the queue, the queue drops the
- * re-send. A record still Queued after that was not moved on by whatever delivered that message (or the message
- * never got anywhere): each later interval re-sends it under a messageId of its own (`<key>:s<round>`), which the
- * queue cannot mistake for the consumed one, once per interval however many sweeps run in it. The worker reads the
- * record first, so an extra delivery changes nothing: a record whose message merely waits on a busy queue is re-sent
+ * A re-send is at first the very message the intake sends (`intakeMessage`: messageId = the referral key), so if the
+ * intake's send did reach the queue, the queue drops the re-send. A record still Queued a whole round after its last
+ * change (RESEND_ROUND intervals of INTAKE_RESEND_AFTER_MS, and at least MIN_RESEND_ROUND_MS: longer than an outage
+ * that merely kept the intake's send from the queue) was not moved on by whatever delivered that message: every round
+ * from then on it is re-sent under a messageId of its own (`<key>:s<round>`), which the queue cannot mistake for the
+ * consumed one, once per round however many sweeps run in it. The worker reads the record
+ * first, so an extra delivery changes nothing: a record whose message merely waits on a busy queue is re-sent
  * harmlessly. The sweep keeps no state of its own: it is safe to run twice, or on two instances.
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
@@ -24,6 +25,9 @@ import type { QueuedReferral, ReferralStore } from './store';
 
 /** Records read per query page. */
 export const SWEEP_PAGE_SIZE = 100;
+/** Resend intervals per round of re-sends under a new messageId, and a round's least length (module comment). */
+export const RESEND_ROUND = 10;
+export const MIN_RESEND_ROUND_MS = 15 * 60_000;
 /** Re-sends per run at most, so one run stays short; the next run goes on with the rest. */
 export const MAX_RESENDS_PER_RUN = 1_000;
 
@@ -34,12 +38,13 @@ export function intakeMessage(referral: Pick<QueuedReferral, 'id' | 'correlation
 
 /**
  * The message of a Queued record, rebuilt from it (the stored request is the body as received, unchanged): the
- * intake's own in the first resend interval, then one messageId per interval (see the module comment).
+ * intake's own for the first round, then one messageId per round (see the module comment).
  */
 export function resendMessage(referral: QueuedReferral, resendAfterMs: number, now: Date): ServiceBusMessage {
-    const round = Math.floor((now.getTime() - Date.parse(referral.updatedAt)) / resendAfterMs);
+    const roundMs = Math.max(resendAfterMs * RESEND_ROUND, MIN_RESEND_ROUND_MS);
+    const round = Math.floor((now.getTime() - Date.parse(referral.updatedAt)) / roundMs);
     const body = referral.request;
-    if (round <= 1) return intakeMessage({ id: referral.id, correlationId: referral.correlationId, body });
+    if (round < 1) return intakeMessage({ id: referral.id, correlationId: referral.correlationId, body });
     return referralMessage({
         key: referral.id,
         body,

@@ -2,7 +2,12 @@ import type { Timer } from '@azure/functions';
 
 import { createReferral } from '../../../functions/createReferral';
 import { resendQueuedReferrals } from '../../../functions/resendQueuedReferrals';
-import { MAX_RESENDS_PER_RUN, type OutboxDependencies, SWEEP_PAGE_SIZE } from '../../../shared/referral/outbox';
+import {
+    MAX_RESENDS_PER_RUN,
+    MIN_RESEND_ROUND_MS,
+    type OutboxDependencies,
+    SWEEP_PAGE_SIZE,
+} from '../../../shared/referral/outbox';
 import { newRecord, transition } from '../../../shared/referral/record';
 import { requestHash } from '../../../shared/referral/request/canonicalJson';
 import { invocationContext, postJson } from '../../support/functions';
@@ -118,18 +123,18 @@ describe('the outbox sweep (resendQueuedReferrals)', () => {
         expect(store.items.get('stuck')).toEqual(before);
     });
 
-    it('re-sends a record still Queued in a later interval under a new messageId, once per interval', async () => {
+    it('re-sends a record still Queued a round (15 min) on under a new messageId, once per round', async () => {
         // The intake's message reached the queue and was consumed, yet the record never moved on: a re-send under the
         // key itself would be dropped as a duplicate for the queue's whole detection window.
         const { queue, clock, store, sweep } = setup();
         store.put(queuedRecord('consumed', T0 - RESEND_AFTER_MS - 1));
         await sweep();
-        clock.advance(RESEND_AFTER_MS);
+        clock.advance(MIN_RESEND_ROUND_MS);
         await sweep();
         await sweep();
-        clock.advance(RESEND_AFTER_MS);
+        clock.advance(MIN_RESEND_ROUND_MS);
         await sweep();
-        expect(queue.sent.map((m) => m.messageId)).toEqual(['consumed', 'consumed:s2', 'consumed:s2', 'consumed:s3']);
+        expect(queue.sent.map((m) => m.messageId)).toEqual(['consumed', 'consumed:s1', 'consumed:s1', 'consumed:s2']);
         const later = queue.sent[1]!;
         expect(later.body).toEqual(queue.sent[0]!.body);
         expect(later.applicationProperties).toMatchObject({ referralKey: 'consumed', attempt: 1 });
