@@ -6,6 +6,7 @@
 import { connectionMessage, referralMessage } from '../messaging/messages';
 import { type ReferralRecord, storedRequest } from '../referral/record';
 import type { StepDefinition } from './step';
+import { kickPendingUpdates } from './updateStep';
 
 /** The externalReferenceId the referral is submitted with: the caller's own, else the referral key. */
 export function externalReferenceIdOf(record: ReferralRecord): string {
@@ -52,5 +53,7 @@ export const submitStep: StepDefinition = {
                 connectionMessage({ key: record.id, correlationId: record.correlationId }),
             );
         }
+        // Updates accepted while the create was in flight waited for it: the oldest one's turn has come.
+        if (deps.updatesQueue) await kickPendingUpdates(record, deps.updatesQueue);
     },
 };

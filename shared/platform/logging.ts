@@ -83,6 +83,16 @@ export const LOG_EVENTS = [
     'update.unknownReferral',
     'update.storeUnavailable',
     'update.queueUnavailable',
+    // The applier (shared/pipeline/updateStep.ts).
+    'update.waitingForCreate',
+    'update.waitingForLease',
+    'update.waitingForRetryTime',
+    'update.attempt',
+    'update.applied',
+    'update.applyRejected',
+    'update.applyFailed',
+    'update.retryScheduled',
+    'update.leaseLost',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',
