@@ -24,7 +24,7 @@
  * Every write after the claim re-reads the record (`updateWithRetry`): admissions of new updates change it meanwhile,
  * and only the delivery still holding the update's lease may settle it.
  */
-import { updateRunMessage,type UpdateRunReason } from '../messaging/messages';
+import { updateRunMessage, type UpdateRunReason } from '../messaging/messages';
 import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../partnerApi';
 import type { EventLogger, LogEvent, LogFields } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
@@ -173,7 +173,8 @@ async function attempt(run: UpdateRun): Promise<UpdateStepOutcome> {
                 const current = await deps.partnerApi.getReferral(partner.id, context);
                 if (isReflected(patch, current)) return await settleApplied(run, current, 'alreadyApplied');
                 const problem = recheck(record, patch, current);
-                if (problem) return await settle(run, 'Rejected', problem);
+                // What Partner Center now holds is kept either way: later updates are checked against it.
+                if (problem) return await settle(run, 'Rejected', problem, { referral: current });
                 eTag = current.eTag ?? null;
             }
             try {
