@@ -1,4 +1,4 @@
-import { runStep } from '../../../shared/pipeline/step';
+import { runStep, type StepDependencies } from '../../../shared/pipeline/step';
 import { submitStep } from '../../../shared/pipeline/submitStep';
 import { applyNextUpdate, isReflected, type UpdateStepDependencies } from '../../../shared/pipeline/updateStep';
 import { type ReferralRecord, summarize } from '../../../shared/referral/record';
@@ -24,7 +24,8 @@ async function setup(options: { submitted?: boolean } = {}) {
     const worker = workerSetup();
     const { store, api, clock } = worker;
     const updatesQueue = new RecordingSender();
-    const deps: UpdateStepDependencies = { ...worker.deps, partnerApi: api, updatesQueue };
+    const stepDeps: StepDependencies = { ...worker.deps, updatesQueue };
+    const deps: UpdateStepDependencies = { ...stepDeps, partnerApi: api, updatesQueue };
     if (options.submitted === false) {
         store.put(givenRecord());
     } else {
@@ -40,9 +41,9 @@ async function setup(options: { submitted?: boolean } = {}) {
     };
     const record = (): ReferralRecord => store.items.get('k1')!.record;
     const statuses = () => (record().updates ?? []).map((update) => [update.id, update.status, update.error?.code]);
-    const held = () => api.referrals[0]!;
+    const held = () => api.referrals[0] as Record<string, any>;
     const apply = () => applyNextUpdate('k1', deps, worker.log);
-    return { ...worker, deps, updatesQueue, admit, record, statuses, held, apply };
+    return { ...worker, deps, stepDeps, updatesQueue, admit, record, statuses, held, apply };
 }
 
 describe('the applier', () => {
@@ -97,14 +98,14 @@ describe('the applier', () => {
     });
 
     it('keeps an update accepted while the create is in flight waiting; the submit step’s completion kicks it', async () => {
-        const { admit, apply, api, deps, log, statuses, updatesQueue } = await setup({ submitted: false });
+        const { admit, apply, api, stepDeps, log, statuses, updatesQueue } = await setup({ submitted: false });
         await admit('u1', CLOSE_WON);
 
         expect(await apply()).toBe('waitingForCreate');
         expect(api.patches).toEqual([]);
         expect(updatesQueue.sent).toEqual([]);
 
-        expect(await runStep(submitStep, 'k1', 'corr-1', deps, log)).toBe('created');
+        expect(await runStep(submitStep, 'k1', 'corr-1', stepDeps, log)).toBe('created');
         expect(updatesQueue.sent.map((message) => message.messageId)).toEqual(['k1:update:u1:apply']);
 
         expect(await apply()).toBe('applied');
