@@ -127,7 +127,10 @@ export function updateRunMessageId(referralKey: string, updateKey: string, reaso
     return derivedMessageId(updateMessageId(referralKey, updateKey), `:${suffix}`);
 }
 
-/** A later run of the applier for an update (no admission: the update is on the record already). */
+/**
+ * A later run of the applier for an update: the update's message (`updateMessage`) with the referral key for its body
+ * (no admission: the update is on the record already), an `attempt`, and a messageId of its own.
+ */
 export function updateRunMessage(fields: {
     referralKey: string;
     updateKey: string;
@@ -136,17 +139,12 @@ export function updateRunMessage(fields: {
     attempt: number;
     notBefore?: Date;
 }): ServiceBusMessage {
+    const { referralKey, updateKey, correlationId } = fields;
+    const message = updateMessage({ referralKey, updateKey, correlationId, body: { id: referralKey } });
     return {
-        body: { id: fields.referralKey },
-        messageId: updateRunMessageId(fields.referralKey, fields.updateKey, fields.reason),
-        correlationId: fields.correlationId,
-        contentType: 'application/json',
-        applicationProperties: {
-            [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION,
-            [REFERRAL_ID_PROPERTY]: fields.referralKey,
-            [UPDATE_KEY_PROPERTY]: fields.updateKey,
-            [ATTEMPT_PROPERTY]: fields.attempt,
-        },
+        ...message,
+        messageId: updateRunMessageId(referralKey, updateKey, fields.reason),
+        applicationProperties: { ...message.applicationProperties, [ATTEMPT_PROPERTY]: fields.attempt },
         ...(fields.notBefore ? { scheduledEnqueueTimeUtc: fields.notBefore } : {}),
     };
 }

@@ -1,3 +1,4 @@
+import { recordReferralUpdate } from '../../../functions/recordReferralUpdate';
 import { runStep, type StepDependencies } from '../../../shared/pipeline/step';
 import { submitStep } from '../../../shared/pipeline/submitStep';
 import { applyNextUpdate, isReflected, type UpdateStepDependencies } from '../../../shared/pipeline/updateStep';
@@ -5,6 +6,7 @@ import { type ReferralRecord, summarize } from '../../../shared/referral/record'
 import type { JsonPatch } from '../../../shared/referral/request/jsonPatch';
 import { admitUpdate } from '../../../shared/referral/updateAdmission';
 import { permanentError, transientError } from '../../support/fakePartnerApi';
+import { invocationContext } from '../../support/functions';
 import { givenRecord } from '../../support/givenRecord';
 import { RecordingSender } from '../../support/recordingSender';
 import { expectNoPii, PII, seedReferral } from '../../support/referrals';
@@ -297,6 +299,45 @@ describe('the applier', () => {
         };
         expect(await applyNextUpdate('k1', deps, log)).toBe('superseded');
         expect(record().updates![0]!.status).toBe('Applying');
+    });
+});
+
+describe('queue referral-updates', () => {
+    const delivered = (message: { messageId?: unknown; applicationProperties?: Record<string, unknown> }) =>
+        invocationContext('recordReferralUpdate', {
+            messageId: message.messageId,
+            deliveryCount: 1,
+            applicationProperties: message.applicationProperties,
+        }).context;
+
+    it('admits a published update, then applies it; a run the applier scheduled only applies', async () => {
+        const { deps, api, statuses, updatesQueue, held } = await setup();
+        const published = { messageId: 'pub-1', applicationProperties: { contractVersion: '1', referralId: 'k1' } };
+        const second = { messageId: 'pub-2', applicationProperties: { contractVersion: '1', referralId: 'k1' } };
+        api.patchScript.push(transientError({ status: 503, retryAfterMs: 1000 }));
+
+        await recordReferralUpdate(DEAL_VALUE, delivered(published), deps);
+        await recordReferralUpdate(ADD_MEMBER, delivered(second), deps);
+        expect(statuses()).toEqual([
+            ['pub-1', 'Pending', undefined],
+            ['pub-2', 'Pending', undefined],
+        ]);
+        // pub-2's delivery found pub-1 waiting for its retry: it re-sent that retry (the queue keeps one).
+        const retry = updatesQueue.sent.at(-1)!;
+        expect(retry.messageId).toBe('k1:update:pub-1:r2');
+
+        deps.now = () => new Date(Date.parse(retry.scheduledEnqueueTimeUtc!.toString()));
+        await recordReferralUpdate(retry.body, delivered(retry), deps);
+        const turn = updatesQueue.sent.at(-1)!;
+        expect(turn.messageId).toBe('k1:update:pub-2:apply');
+        await recordReferralUpdate(turn.body, delivered(turn), deps);
+
+        expect(statuses()).toEqual([
+            ['pub-1', 'Applied', undefined],
+            ['pub-2', 'Applied', undefined],
+        ]);
+        expect(held()).toMatchObject({ details: { dealValue: 75000 } });
+        expect(held().team).toHaveLength(2);
     });
 });
 
