@@ -4,7 +4,8 @@
  *
  * Settings (environment): FAULTS_REFERRALS (default 2000), FAULTS_HOST_KILLS (default 3), FAULTS_SEED,
  * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
- * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (900).
+ * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (1500),
+ * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages lasts; default 180, 0 = none).
  */
 import { exitOnHelp } from '../../scripts/usage';
 import { builtScripts } from '../support/runtime';
@@ -13,7 +14,8 @@ import { formatSummary, runFaultSuite } from './suite';
 const USAGE = [
     'Usage: npm run test:faults',
     '  Runs the reliability suite against the built runtime and prints its invariants; exits 1 when one is violated.',
-    '  Settings: FAULTS_REFERRALS, FAULTS_HOST_KILLS, FAULTS_SEED, FAULTS_LEASE_MS, FAULTS_LOCK_MS, FAULTS_DEADLINE_S.',
+    '  Settings: FAULTS_REFERRALS, FAULTS_HOST_KILLS, FAULTS_SEED, FAULTS_LEASE_MS, FAULTS_LOCK_MS, FAULTS_DEADLINE_S,',
+    '  FAULTS_OUTAGE_S.',
 ].join('\n');
 
 function numberFrom(name: string, fallback: number | undefined): number | undefined {
@@ -33,7 +35,8 @@ async function main(): Promise<void> {
         seed: numberFrom('FAULTS_SEED', 20_251),
         leaseMs: numberFrom('FAULTS_LEASE_MS', 5000),
         lockDurationMs: numberFrom('FAULTS_LOCK_MS', 10_000),
-        deadlineMs: numberFrom('FAULTS_DEADLINE_S', 900)! * 1000,
+        deadlineMs: numberFrom('FAULTS_DEADLINE_S', 1500)! * 1000,
+        outageMs: numberFrom('FAULTS_OUTAGE_S', 180)! * 1000,
         progress: (line) => console.log(`[faults] ${line}`),
     });
     console.log('');

@@ -10,6 +10,10 @@
  * 5. a hostile-input corpus gets only 4xx answers, enqueues nothing, and no submitted value shows up in answers or in
  *    the host's logs.
  *
+ * Cosmos DB and Service Bus fail too: throughout the load, seeded bursts of Cosmos DB 429s (with
+ * `x-ms-retry-after-ms`) and 503s, refused Service Bus sends and locks lost mid-step; and, one after the other, an
+ * outage of each (every Cosmos DB request answered 503; every Service Bus send refused) lasting `outageMs`.
+ *
  * Used by `npm run test:faults` (bench/faults/cli.ts, the full run) and by test/faults (a reduced run in npm test).
  */
 import { randomBytes } from 'node:crypto';
@@ -21,8 +25,10 @@ import { CosmosClient } from '@azure/cosmos';
 import { ServiceBusClient } from '@azure/service-bus';
 
 import { COSMOS_EMULATOR_KEY } from '../../local/cosmos/constants';
+import { type CosmosFaults, readCosmosFaults, setCosmosFaults } from '../../local/cosmos/faults';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import type { RequestLogEntry, SimulatorFaults, StoredReferral } from '../../local/partner-api-simulator';
+import type { BrokerFaults } from '../../local/servicebus/faults';
 import type { DeadLetterEntry, QueueStats } from '../../local/servicebus/queueReports';
 import {
     CONNECTIONS_QUEUE,
@@ -63,6 +69,8 @@ export interface FaultSuiteOptions {
     lockDurationMs?: number;
     /** Parallel HTTP requests of the load. */
     concurrency?: number;
+    /** How long each dependency outage lasts (Cosmos DB, then Service Bus); 0: none. Default 3 minutes. */
+    outageMs?: number;
     progress?: (line: string) => void;
 }
 
@@ -92,15 +100,25 @@ export const SUITE_FAULTS: Partial<SimulatorFaults> = {
     latencyMs: 0,
 };
 
+/** Faults of the local Cosmos DB and Service Bus throughout the load (their outages come on top). */
+export const SUITE_COSMOS_FAULTS: Partial<CosmosFaults> = { rate429: 0.05, retryAfterMs: 200, rate503: 0.01 };
+export const SUITE_BROKER_FAULTS: Partial<BrokerFaults> = {
+    rateSendFailure: 0.02,
+    rateLockLoss: 0.01,
+    lockLossAfterMs: 300,
+};
+
 /** App settings of the host under test: short timeouts and delays so a run takes minutes, not hours. */
 export function suiteHostEnv(leaseMs: number | undefined): Record<string, string> {
     return {
         PARTNER_API_TIMEOUT_MS: '2000',
         RETRY_BASE_DELAY_MS: '200',
         RETRY_MAX_DELAY_MS: '5000',
-        SUBMIT_MAX_ATTEMPTS: '20',
         // Longer than any commit delay the simulator is given, so a late commit is found, never created twice.
         PARTNER_API_SETTLE_MS: '3000',
+        // The outbox's sweep every 5 s: referrals kept Queued through a Service Bus outage go on soon after it.
+        INTAKE_RESEND_AFTER_MS: '5000',
+        INTAKE_SWEEP_SCHEDULE: '*/5 * * * * *',
         ...(leaseMs === undefined ? {} : { STEP_LEASE_MS: String(leaseMs) }),
     };
 }
@@ -290,8 +308,10 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         let statuses = new Map<string, string>();
         const answerLeaks: string[] = [];
         const loadProblems: string[] = [];
+        const deadlineMs = options.deadlineMs ?? 600_000;
         const postReferral = async (p: Planned): Promise<void> => {
-            for (let attempt = 1; attempt <= 2000; attempt++) {
+            // Until the run's deadline: a Cosmos DB outage answers 503 for minutes.
+            while (Date.now() - started < deadlineMs) {
                 try {
                     const response = await fetch(`${runtime.hostUrl}/api/referrals`, {
                         method: 'POST',
@@ -318,12 +338,25 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 } catch {
                     // The host is down (killed) or the answer was lost: retry with the same Idempotency-Key.
                 }
-                await sleep(100);
+                await sleep(250);
             }
             loadProblems.push(`${p.key}: never accepted`);
         };
-        busClient = new ServiceBusClient(runtime.endpoints.serviceBusConnectionString!);
+        busClient = new ServiceBusClient(runtime.endpoints.serviceBusConnectionString!, {
+            retryOptions: { maxRetries: 1, retryDelayInMs: 250, timeoutInMs: 10_000 },
+        });
         const sender = busClient.createSender(REFERRALS_QUEUE);
+        /** A publisher that retries while Service Bus refuses sends (until the run's deadline). */
+        const sendUntilAccepted = async (message: Parameters<typeof sender.sendMessages>[0]): Promise<void> => {
+            for (;;) {
+                try {
+                    return await sender.sendMessages(message);
+                } catch (error) {
+                    if (Date.now() - started > deadlineMs) throw error;
+                    await sleep(500);
+                }
+            }
+        };
         const publish = async (p: Planned): Promise<void> => {
             const message = {
                 body: p.body,
@@ -332,14 +365,13 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 contentType: 'application/json',
                 applicationProperties: { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION },
             };
-            await sender.sendMessages(message);
+            await sendUntilAccepted(message);
             // A publisher that sends twice: the queue's duplicate detection (and the record) keep it to one.
-            if (p.repeat) await sender.sendMessages(message);
+            if (p.repeat) await sendUntilAccepted(message);
             accepted.add(p.key);
         };
 
         const total = planned.length;
-        const deadlineMs = options.deadlineMs ?? 600_000;
         let loadDone = false;
         const pollStatuses = async () => {
             const { resources } = await container.items
@@ -383,6 +415,24 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             }
         })();
 
+        const cosmosEndpoint = runtime.endpoints.cosmosEndpoint!;
+        const brokerFaultsUrl = `${runtime.brokerAdminUrl}/faults`;
+        const seedOf = options.seed ?? 20_251;
+        await setCosmosFaults(cosmosEndpoint, { ...SUITE_COSMOS_FAULTS, seed: seedOf });
+        await putJson(brokerFaultsUrl, { ...SUITE_BROKER_FAULTS, seed: seedOf });
+        // The outages, one after the other, from a few seconds into the load (referrals in flight).
+        const outageMs = options.outageMs ?? 180_000;
+        const outages = (async () => {
+            if (outageMs <= 0) return;
+            await sleep(Math.min(20_000, Math.max(2_000, outageMs / 4)));
+            say(`Cosmos DB outage for ${outageMs / 1000} s`);
+            await setCosmosFaults(cosmosEndpoint, { outageMs });
+            await sleep(outageMs + 5_000);
+            say(`Service Bus send outage for ${outageMs / 1000} s`);
+            await putJson(brokerFaultsUrl, { outageMs });
+            await sleep(outageMs);
+        })();
+
         const loadStarted = Date.now();
         const httpPlanned = planned.filter((p) => p.channel === 'http');
         await Promise.all([
@@ -404,15 +454,42 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             10_000,
         );
         try {
-            await Promise.all([killer, poller]);
+            await Promise.all([killer, poller, outages]);
         } finally {
             clearInterval(progress);
         }
+        // Faults off for the checks (the outages are over: the pipeline waited for them).
+        await setCosmosFaults(cosmosEndpoint, { rate429: 0, rate503: 0, outageMs: 0 });
+        await putJson(brokerFaultsUrl, { rateSendFailure: 0, rateLockLoss: 0, outageMs: 0 });
+        const cosmosInjected = (await readCosmosFaults(cosmosEndpoint)).injected;
+        const brokerInjected = (await getJson<{ injected: Record<string, number> }>(brokerFaultsUrl)).injected;
+        const cosmosFaults = (kind: string) => cosmosInjected[kind] ?? 0;
+        const busFaults = (kind: string) => brokerInjected[kind] ?? 0;
+        figures.cosmos429 = cosmosFaults('429');
+        figures.cosmos503 = cosmosFaults('503');
+        figures.cosmosOutage503 = cosmosFaults('outage503');
+        figures.serviceBusSendsRefused = busFaults('send');
+        figures.serviceBusOutageSendsRefused = busFaults('outageSend');
+        figures.serviceBusLocksLost = busFaults('lockLoss');
+        figures.outageSeconds = outageMs / 1000;
+        checks.push({
+            name: 'Cosmos DB and Service Bus faults were injected',
+            ok:
+                cosmosFaults('429') + cosmosFaults('503') > 0 &&
+                busFaults('send') + busFaults('lockLoss') > 0 &&
+                (outageMs === 0 || (cosmosFaults('outage503') > 0 && busFaults('outageSend') > 0)),
+            detail:
+                `Cosmos DB: ${cosmosFaults('429')} x 429, ${cosmosFaults('503')} x 503, ${cosmosFaults('outage503')} x 503 in a ` +
+                `${outageMs / 1000} s outage; Service Bus: ${busFaults('send')} sends refused, ${busFaults('lockLoss')} locks ` +
+                `lost, ${busFaults('outageSend')} sends refused in a ${outageMs / 1000} s outage`,
+        });
         figures.pipelineSeconds = (Date.now() - loadStarted) / 1000;
         await sleep(1000); // let the last follow-up messages settle before reading the queues
 
         // 1. Terminal statuses.
-        const { resources: records } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
+        const { resources: items } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
+        // The container also holds one externalReferenceId binding per referral (shared/referral/store.ts).
+        const records = items.filter((item) => !('kind' in item));
         const recordOf = new Map(records.map((r) => [r.id, r]));
         const wrongStatus: string[] = [];
         const statusCounts: Record<string, number> = {};
@@ -618,6 +695,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.adopted = (hostLog.match(/"event":"(submit|connect)\.adopted"/g) ?? []).length;
         figures.retriesScheduled = (hostLog.match(/"event":"(submit|connect)\.retryScheduled"/g) ?? []).length;
         figures.waitedForLease = (hostLog.match(/"event":"(submit|connect)\.waitingForLease"/g) ?? []).length;
+        figures.deliveriesRescheduled = (hostLog.match(/"event":"delivery\.rescheduled"/g) ?? []).length;
+        figures.deliveriesFailedInOutage = (hostLog.match(/"event":"delivery\.dependencyUnavailable"/g) ?? []).length;
+        figures.outboxResent = (hostLog.match(/"event":"outbox\.resent"/g) ?? []).length;
         figures.maxAttempts = Math.max(0, ...records.map((r) => r.attempts));
         figures.leaseMs = options.leaseMs ?? 'default (2 x 2000 + 30000)';
         figures.lockDurationMs = options.lockDurationMs ?? 60_000;

@@ -2,9 +2,13 @@
  * Cosmos DB for local development: `@vercel/cosmosdb-server` (in memory, HTTPS with a bundled self-signed
  * certificate) reached through the real `@azure/cosmos` client, with the app's database and container created.
  *
+ * Faults (429 with `x-ms-retry-after-ms`, 503, an outage) are injected in front of the server, switched through
+ * `/_admin/faults` on the same address (faults.ts); none by default.
+ *
  * Clients must turn endpoint discovery off (the server advertises `localhost` as its regional endpoint) and accept
  * the self-signed certificate: the app does both when `COSMOS_DISABLE_TLS_VERIFICATION=true` on a loopback endpoint.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent } from 'node:https';
 import { type AddressInfo } from 'node:net';
 
@@ -12,6 +16,8 @@ import { CosmosClient } from '@azure/cosmos';
 import { createHttpsServer } from '@vercel/cosmosdb-server';
 
 import { COSMOS_CONTAINER, COSMOS_DATABASE, COSMOS_PARTITION_KEY_PATH } from '../../shared/platform/names';
+import type { FaultChange } from '../faults/dependencyFaults';
+import { type CosmosFaults, cosmosFaultSwitch, interceptCosmosRequest } from './faults';
 
 /** The well-known key of Microsoft's Cosmos DB emulator; the local server accepts any key, this keeps docs alike. */
 export const COSMOS_EMULATOR_KEY =
@@ -32,6 +38,8 @@ export interface CosmosEmulator {
     /** `AccountEndpoint=...;AccountKey=...;`, the form the app's `CosmosDbConnection` setting takes. */
     connectionString: string;
     port: number;
+    /** The injected faults, as `/_admin/faults` also sets them. */
+    faults: { current(): CosmosFaults; update(change: FaultChange<CosmosFaults>): CosmosFaults; reset(): CosmosFaults };
     close(): Promise<void>;
 }
 
@@ -57,6 +65,14 @@ export async function startCosmosEmulator(options: CosmosEmulatorOptions = {}): 
     const host = options.host ?? '127.0.0.1';
     // The server answers `connection: close` unless told otherwise: a new TLS handshake per Cosmos request.
     const server = createHttpsServer({ keepAlive: true });
+    // The fault layer sees each request first and hands the rest to the server's own handler.
+    const faults = cosmosFaultSwitch();
+    const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    server.removeAllListeners('request');
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+        if (interceptCosmosRequest(faults, request, response)) return;
+        for (const handle of handlers) handle(request, response);
+    });
     await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(options.port ?? DEFAULT_COSMOS_PORT, host, () => {
@@ -85,6 +101,7 @@ export async function startCosmosEmulator(options: CosmosEmulatorOptions = {}): 
         key: COSMOS_EMULATOR_KEY,
         connectionString: `AccountEndpoint=${endpoint};AccountKey=${COSMOS_EMULATOR_KEY};`,
         port,
+        faults,
         close,
     };
 }

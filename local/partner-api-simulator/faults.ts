@@ -9,6 +9,8 @@
  * token-bucket rate limit): one place, one admin endpoint, all off by default.
  */
 
+import { seededRandom } from '../faults/dependencyFaults';
+
 export const FAULT_METHODS = ['GET', 'POST', 'PUT', 'PATCH'] as const;
 export type FaultMethod = (typeof FAULT_METHODS)[number];
 
@@ -99,18 +101,6 @@ export const NO_FAULTS: SimulatorFaults = {
     rateLimitPerSecond: 0,
     rateLimitBurst: 0,
 };
-
-/** mulberry32: tiny, fast, good enough to spread faults; not for anything secret. */
-function seededRandom(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-        state = (state + 0x6d2b79f5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 /** The draw's slices, in order: the cumulative order is part of the seed's contract. */
 function slices(faults: SimulatorFaults): [Exclude<InjectedFault, 'none' | 'rateLimited'>, number][] {

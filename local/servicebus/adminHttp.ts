@@ -2,12 +2,16 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { serveFaults } from '../faults/dependencyFaults';
+import type { BrokerFaultSwitch } from './faults';
 import type { DeadLetterEntry, QueueStats } from './queueReports';
 
 export interface AdminSource {
     stats(): Record<string, QueueStats>;
     /** undefined when no such queue exists. */
     deadLetters(queue: string): DeadLetterEntry[] | undefined;
+    /** The broker's injected faults: `GET`/`PUT /faults`. */
+    faults?: BrokerFaultSwitch;
 }
 
 export interface AdminServer {
@@ -16,8 +20,9 @@ export interface AdminServer {
 }
 
 /**
- * Read-only counters for tests and benchmarks running in another process. Always bound to loopback, and dead-letter
- * listings never include bodies or application properties: they hold customer data.
+ * Counters for tests and benchmarks running in another process, and the switch of injected faults (`/faults`, the
+ * only thing that may be PUT). Always bound to loopback, and dead-letter listings never include bodies or
+ * application properties: they hold customer data.
  */
 export async function startAdminServer(source: AdminSource, port: number): Promise<AdminServer> {
     const server: Server = createServer((request, response) => {
@@ -25,12 +30,16 @@ export async function startAdminServer(source: AdminSource, port: number): Promi
             response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
             response.end(JSON.stringify(body));
         };
+        const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
+        if (path === '/faults' && source.faults) {
+            void serveFaults(source.faults, request, response);
+            return;
+        }
         if (request.method !== 'GET') {
             response.setHeader('allow', 'GET');
             send(405, { error: 'Only GET is supported.' });
             return;
         }
-        const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
         if (path === '/queues') {
             send(200, source.stats());
             return;
@@ -43,7 +52,7 @@ export async function startAdminServer(source: AdminSource, port: number): Promi
                 return;
             }
         }
-        send(404, { error: 'Not found. Try GET /queues or GET /queues/<name>/deadletter.' });
+        send(404, { error: 'Not found. Try GET /queues, GET /queues/<name>/deadletter or GET/PUT /faults.' });
     });
     server.listen(port, '127.0.0.1');
     await Promise.race([

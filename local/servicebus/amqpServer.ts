@@ -12,6 +12,7 @@ import {
     type Sender,
 } from 'rhea';
 
+import { type BrokerFaultSwitch, refusesSend } from './faults';
 import { deliveryTagFor } from './lockToken';
 import { handleManagementRequest } from './management';
 import { type AmqpMessage, BrokerError, Condition, type Entity, type QueueStore, type ReceiveMode } from './queueStore';
@@ -160,7 +161,10 @@ function settle(delivery: Delivery, state?: unknown): void {
     (delivery as unknown as DeliveryInternals).remote_settled = true;
 }
 
-export async function startAmqpServer(store: QueueStore, options: { port: number; host: string }): Promise<AmqpServer> {
+export async function startAmqpServer(
+    store: QueueStore,
+    options: { port: number; host: string; faults?: BrokerFaultSwitch },
+): Promise<AmqpServer> {
     const container = create_container({ id: 'servicebus-dev-broker' });
     const consumers = new Map<Sender, Consumer>();
     const consumersByEntity = new Map<Entity, Consumer[]>();
@@ -350,6 +354,10 @@ export async function startAmqpServer(store: QueueStore, options: { port: number
         if (!entity) {
             delivery.accept();
             onRequest(context, receiver, context.message as unknown as AmqpMessage);
+            return;
+        }
+        if (options.faults && refusesSend(options.faults)) {
+            delivery.reject({ condition: Condition.internalError, description: 'Send refused (injected fault).' });
             return;
         }
         try {

@@ -1,5 +1,7 @@
+import type { FaultChange } from '../faults/dependencyFaults';
 import { type AdminServer, startAdminServer } from './adminHttp';
 import { type AmqpServer, startAmqpServer } from './amqpServer';
+import { type BrokerFaults, brokerFaultSwitch } from './faults';
 import type { DeadLetterEntry, QueueStats } from './queueReports';
 import { QueueStore } from './queueStore';
 
@@ -22,7 +24,15 @@ export interface DevBroker {
     readonly connectionString: string;
     stats(): Record<string, QueueStats>;
     deadLetters(queue: string): DeadLetterEntry[];
+    /** The injected faults (faults.ts), as the admin server's `/faults` also sets them. */
+    readonly faults: BrokerFaultControl;
     close(): Promise<void>;
+}
+
+export interface BrokerFaultControl {
+    current(): BrokerFaults;
+    update(change: FaultChange<BrokerFaults>): BrokerFaults;
+    reset(): BrokerFaults;
 }
 
 export interface BrokerOptions {
@@ -56,7 +66,8 @@ function connectHost(host: string): string {
 
 export async function startBroker(options: BrokerOptions): Promise<DevBroker> {
     validate(options.queues);
-    const store = new QueueStore(options.queues);
+    const faults = brokerFaultSwitch();
+    const store = new QueueStore(options.queues, faults);
     const host = options.host ?? '127.0.0.1';
     let amqp: AmqpServer | undefined;
     let admin: AdminServer | undefined;
@@ -89,9 +100,9 @@ export async function startBroker(options: BrokerOptions): Promise<DevBroker> {
             });
 
     try {
-        amqp = await startAmqpServer(store, { port: options.port ?? 5672, host });
+        amqp = await startAmqpServer(store, { port: options.port ?? 5672, host, faults });
         if (options.adminPort !== undefined) {
-            admin = await startAdminServer({ stats, deadLetters: listDeadLetters }, options.adminPort);
+            admin = await startAdminServer({ stats, deadLetters: listDeadLetters, faults }, options.adminPort);
         }
     } catch (error) {
         await amqp?.close();
@@ -106,6 +117,7 @@ export async function startBroker(options: BrokerOptions): Promise<DevBroker> {
         adminPort: admin?.port,
         connectionString: `Endpoint=sb://${connectHost(host)}:${port};SharedAccessKeyName=local;SharedAccessKey=local;UseDevelopmentEmulator=true`,
         stats,
+        faults,
         deadLetters(queue: string): DeadLetterEntry[] {
             const entries = listDeadLetters(queue);
             if (!entries) throw new Error(`Unknown queue "${queue}".`);

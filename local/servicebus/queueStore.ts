@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import { type BrokerFaultSwitch, lockLossAfter } from './faults';
 import { newLockToken, uuidString } from './lockToken';
 
 /**
@@ -79,6 +80,8 @@ interface Lock {
     readonly stored: StoredMessage;
     lockedUntil: number;
     timer: NodeJS.Timeout;
+    /** An injected lock loss: it runs out early and cannot be renewed. */
+    lost?: boolean;
 }
 
 interface Scheduled {
@@ -142,6 +145,7 @@ export class Entity {
     constructor(
         readonly definition: EntityDefinition,
         readonly deadLetterQueue?: Entity,
+        private readonly faults?: BrokerFaultSwitch,
     ) {}
 
     get name(): string {
@@ -260,6 +264,7 @@ export class Entity {
 
     renewLock(token: string): number {
         const lock = this.lockFor(token);
+        if (lock.lost) throw new BrokerError(Condition.lockLost, 'The lock on the message was lost (injected).');
         lock.lockedUntil = Date.now() + this.definition.lockDurationMs;
         clearTimeout(lock.timer);
         lock.timer = this.armLockTimer(lock);
@@ -326,12 +331,14 @@ export class Entity {
         const priorDeliveries = stored.deliveries;
         if (mode === 'receiveAndDelete') return { stored, priorDeliveries };
         stored.deliveries++;
-        const lockedUntil = Date.now() + this.definition.lockDurationMs;
+        const lostAfterMs = this.faults && lockLossAfter(this.faults);
+        const lockedUntil = Date.now() + (lostAfterMs ?? this.definition.lockDurationMs);
         const lock: Lock = {
             token: newLockToken(),
             stored,
             lockedUntil,
             timer: undefined as unknown as NodeJS.Timeout,
+            lost: lostAfterMs !== undefined,
         };
         lock.timer = this.armLockTimer(lock);
         this.locks.set(lock.token, lock);
@@ -467,7 +474,8 @@ export class QueueStore {
     private readonly entities = new Map<string, Entity>();
     private readonly queues = new Map<string, Entity>();
 
-    constructor(definitions: EntityDefinition[]) {
+    /** @param faults injected faults (lock loss) of the queues, not of their dead-letter queues */
+    constructor(definitions: EntityDefinition[], faults?: BrokerFaultSwitch) {
         for (const definition of definitions) {
             if (this.queues.has(definition.name)) throw new Error(`Queue "${definition.name}" is declared twice.`);
             const deadLetterQueue = new Entity({
@@ -476,7 +484,7 @@ export class QueueStore {
                 lockDurationMs: definition.lockDurationMs,
                 duplicateDetectionWindowMs: 0,
             });
-            const queue = new Entity(definition, deadLetterQueue);
+            const queue = new Entity(definition, deadLetterQueue, faults);
             this.queues.set(definition.name, queue);
             this.entities.set(queue.name, queue);
             this.entities.set(deadLetterQueue.name, deadLetterQueue);

@@ -322,7 +322,13 @@ export function openApiDocument(): JsonSchema {
                         },
                         '400': problemResponse('Not valid: `errors` lists each problem as { path, message }.'),
                         '401': { description: 'No valid function key.' },
-                        '409': problemResponse('The Idempotency-Key was used for a different referral.'),
+                        '409': problemResponse(
+                            "The Idempotency-Key was used for a different referral; or the referral's " +
+                                'externalReferenceId (its key when it has none) is held by another referral key whose ' +
+                                'referral may be at Partner Center: `detail` and `errors` name that key (never the ' +
+                                'externalReferenceId). Give each referral its own externalReferenceId; one is free ' +
+                                'again only after its referral was Rejected without reaching Partner Center.',
+                        ),
                         '413': problemResponse(
                             `The body is larger than ${MAX_BODY_BYTES} bytes, or the queue message it makes (the body ` +
                                 `as JSON, numbers re-serialised, plus its properties) would exceed ${MAX_MESSAGE_BYTES} bytes.`,

@@ -40,6 +40,9 @@ export const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const ATTEMPT_PROPERTY = 'attempt';
 /** The referral key of a message whose messageId is not the bare key (a connection, a retry). */
 export const REFERRAL_KEY_PROPERTY = 'referralKey';
+/** On a copy made after an outage: the messageId the chain of copies began with, and which copy this is. */
+export const OUTAGE_ORIGIN_PROPERTY = 'outageOrigin';
+export const OUTAGE_COPY_PROPERTY = 'outageCopy';
 
 /** The referral an update message changes (a publisher sets it). */
 export const REFERRAL_ID_PROPERTY = 'referralId';
@@ -70,7 +73,13 @@ export type RunReason =
     /** A replay of the record as it was at `updatedAt` (ISO time): `replay-<epoch ms>`. */
     | { kind: 'replay'; updatedAt: string }
     /** A dead-lettered message that never got a record, published again: `replay-dlq-<sequence number>`. */
-    | { kind: 'replayDeadLetter'; sequenceNumber: string };
+    | { kind: 'replayDeadLetter'; sequenceNumber: string }
+    /**
+     * Copy `copy` of a delivery that met a Cosmos DB or Service Bus outage, the first of the chain being the message
+     * `origin` (a messageId): `o<copy>-<first 16 hex digits of the origin's SHA-256>`. A redelivery of the same
+     * message makes the same copy; two different messages of one referral make different ones.
+     */
+    | { kind: 'outage'; origin: string; copy: number };
 
 function suffixOf(reason: RunReason): string {
     switch (reason.kind) {
@@ -82,6 +91,8 @@ function suffixOf(reason: RunReason): string {
             return `replay-${Date.parse(reason.updatedAt)}`;
         case 'replayDeadLetter':
             return `replay-dlq-${reason.sequenceNumber}`;
+        case 'outage':
+            return `o${reason.copy}-${createHash('sha256').update(reason.origin).digest('hex').slice(0, 16)}`;
     }
 }
 
@@ -177,8 +188,17 @@ export function referralKeyOf(queue: string, message: ArrivedMessage): string | 
     return typeof key === 'string' && isValidKey(key) ? key : undefined;
 }
 
-function properties(key: string, attempt: number): Record<string, string | number> {
-    return { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION, [REFERRAL_KEY_PROPERTY]: key, [ATTEMPT_PROPERTY]: attempt };
+function properties(key: string, run: ScheduledRun | undefined): Record<string, string | number> {
+    const outage: Record<string, string | number> =
+        run?.reason.kind === 'outage'
+            ? { [OUTAGE_ORIGIN_PROPERTY]: run.reason.origin, [OUTAGE_COPY_PROPERTY]: run.reason.copy }
+            : {};
+    return {
+        [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION,
+        [REFERRAL_KEY_PROPERTY]: key,
+        [ATTEMPT_PROPERTY]: run?.attempt ?? 1,
+        ...outage,
+    };
 }
 
 /** A later run of a step: why (which sets its messageId), which attempt it is, and the time it may run. */
@@ -204,7 +224,7 @@ export function referralMessage(fields: {
         messageId: referralMessageId(fields.key, fields.run?.reason),
         correlationId: fields.correlationId,
         contentType: 'application/json',
-        applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),
+        applicationProperties: properties(fields.key, fields.run),
         ...scheduling(fields.run),
     };
 }
@@ -223,7 +243,7 @@ export function connectionMessage(fields: {
         messageId: connectionMessageId(fields.key, fields.run?.reason),
         correlationId: fields.correlationId,
         contentType: 'application/json',
-        applicationProperties: properties(fields.key, fields.run?.attempt ?? 1),
+        applicationProperties: properties(fields.key, fields.run),
         ...scheduling(fields.run),
     };
 }

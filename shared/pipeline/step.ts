@@ -14,10 +14,13 @@
  *      PARTNER_API_SETTLE_MS after the uncertain attempt started (a create may commit after the client gave up, and
  *      the list lags behind creates): before then the attempt only looks, and the next look waits for that time;
  *    - else create it, check the answer (`check`), and record it.
- *    Every call of the attempt ends by a deadline safely before the lease does; a create carries its own
- *    `MS-RequestId` (the same on every retry of that create, another for the connect).
+ *    Every call of the attempt ends by a deadline safely before the lease does; the lease is renewed (fenced by the
+ *    etag) while the calls run, moving the deadline on, and a renewal refused (another delivery took the step)
+ *    aborts the remaining calls. A create carries its own `MS-RequestId` (the same on every retry of that create,
+ *    another for the connect).
  * 5. A transient failure re-sends the message scheduled no earlier than Retry-After (a new, deterministic messageId
- *    per attempt) and completes this one; after `maxAttempts` the referral is Failed. A permanent 4xx is Rejected.
+ *    per attempt) and completes this one; once the retry window (SUBMIT_RETRY_WINDOW_HOURS) has passed the referral
+ *    is Failed. An auth failure holds the referral without spending its window. A permanent 4xx is Rejected.
  *
  * "Come back later" is a scheduled copy of the message, never a sleep: a worker never holds a lock while waiting.
  */
@@ -47,7 +50,7 @@ import {
     transition,
 } from '../referral/record';
 import { type ReferralStore, type StoredRecord, updateWithRetry } from '../referral/store';
-import { retryDelayMs } from './backoff';
+import { RETRY_AFTER_CAP_MS, retryDelayMs } from './backoff';
 
 /** The two Partner API calls a step makes. */
 export interface PartnerReferralsApi {
@@ -117,6 +120,7 @@ export type StepOutcome =
     | 'waitingForLease'
     | 'waitingForRetryTime'
     | 'retryScheduled'
+    | 'held'
     | 'rejected'
     | 'failed'
     | 'superseded';
@@ -230,49 +234,119 @@ interface StepRun {
 }
 
 /**
+ * Keeps the claimed step's lease while the attempt's Partner API calls run (lookup pages, a slow create): every
+ * third of the lease, a conditional write (fenced by the etag) moves `leaseUntil` a whole lease on, and the attempt
+ * carries on with the new etag (`run.claimed`) and a deadline that many seconds later. Only `leaseUntil` changes:
+ * `updatedAt` stays the claim's time, which is when the attempt started. A renewal refused because the record
+ * changed means another delivery took the step: the attempt's remaining calls are aborted (the context's signal),
+ * and its own writes then find the record changed (superseded). A renewal that fails (Cosmos DB unreachable) keeps
+ * the deadline it had and tries again at the next tick.
+ */
+function keepLease(run: StepRun, context: PartnerApiCallContext): { stop(): Promise<void> } {
+    const { deps } = run;
+    const lost = new AbortController();
+    context.signal = context.signal ? AbortSignal.any([context.signal, lost.signal]) : lost.signal;
+    let renewing: Promise<void> = Promise.resolve();
+    const renew = async () => {
+        const leaseUntil = new Date(deps.now().getTime() + deps.leaseMs).toISOString();
+        const written = await deps.store.replace({ ...run.claimed.record, leaseUntil }, run.claimed.etag);
+        if (!written.replaced) {
+            run.log.event('warn', `${run.step.name}.leaseLost`, run.fields);
+            lost.abort();
+            clearInterval(timer);
+            return;
+        }
+        run.claimed = written.stored;
+        context.deadline = attemptDeadline(leaseUntil, deps.leaseMs);
+    };
+    const timer = setInterval(() => {
+        renewing = renewing.then(renew).catch(() => undefined);
+    }, deps.leaseMs / 3);
+    return {
+        async stop() {
+            clearInterval(timer);
+            // The attempt's writes use the etag of the last renewal, so they wait for one under way.
+            await renewing;
+        },
+    };
+}
+
+/** What an attempt's Partner API calls came to, before anything is written. */
+type CallsResult =
+    | { kind: 'ambiguous'; count: number }
+    | { kind: 'found'; referral: PartnerReferral; outcome: 'created' | 'adopted' }
+    | { kind: 'settling'; settledAt: Date }
+    | { kind: 'failed'; error: PartnerApiError; mayHaveCreatedSince: string | undefined };
+
+/**
  * One attempt. `uncertainSince`: an earlier attempt, started then, may have created the referral; look it up first,
- * and create again only once a lookup made PARTNER_API_SETTLE_MS after that time found nothing.
+ * and create again only once a lookup made PARTNER_API_SETTLE_MS after that time found nothing. The calls run under
+ * a kept lease (keepLease); the record is written once they are over.
  */
 async function attempt(run: StepRun, uncertainSince: string | undefined): Promise<StepOutcome> {
-    const { step, claimed, deps, log, fields } = run;
-    const { record } = claimed;
+    const { step, deps, log, fields } = run;
+    const { record } = run.claimed;
     const context: PartnerApiCallContext = {
         correlationId: run.correlationId,
         createRequestId: createRequestId(record.id, step.name),
         deadline: attemptDeadline(record.leaseUntil!, deps.leaseMs),
     };
     const started = Date.now();
+    const lease = keepLease(run, context);
+    let result: CallsResult;
+    try {
+        result = await callPartnerApi(run, context, uncertainSince);
+    } finally {
+        await lease.stop();
+    }
+    try {
+        switch (result.kind) {
+            case 'ambiguous':
+                return await stop(run, ambiguity(step.name, result.count), true);
+            case 'settling':
+                return await awaitSettling(run, uncertainSince!, result.settledAt);
+            case 'found': {
+                const { referral, outcome } = result;
+                const ids = { partnerReferralId: referral.id, engagementId: referral.engagementId };
+                if (outcome === 'adopted') log.event('info', `${step.name}.adopted`, { ...fields, ...ids });
+                else log.event('info', `${step.name}.created`, { ...fields, ...ids, durationMs: Date.now() - started });
+                return await finish(run, referral, outcome);
+            }
+            case 'failed':
+                return await handleFailure(run, result.error, result.mayHaveCreatedSince, Date.now() - started);
+        }
+    } catch (error) {
+        // A created or adopted referral that `check` refused: retried, as an attempt of unknown outcome.
+        if (!(error instanceof PartnerApiError)) throw error;
+        return handleFailure(run, error, undefined, Date.now() - started);
+    }
+}
+
+/** The attempt's Partner API calls: look up what an earlier attempt may have made, else create. */
+async function callPartnerApi(
+    run: StepRun,
+    context: PartnerApiCallContext,
+    uncertainSince: string | undefined,
+): Promise<CallsResult> {
+    const { step, deps } = run;
     // Until a lookup has settled the question, an earlier attempt may still have created the referral.
     let mayHaveCreatedSince = uncertainSince;
     try {
         if (uncertainSince) {
             const lookedAt = deps.now();
             const verdict = await lookUp(run, context);
-            if (verdict.verdict === 'ambiguous') return await stop(run, ambiguity(step.name, verdict.count), true);
-            if (verdict.verdict === 'ours') {
-                log.event('info', `${step.name}.adopted`, {
-                    ...fields,
-                    partnerReferralId: verdict.referral.id,
-                    engagementId: verdict.referral.engagementId,
-                });
-                return await finish(run, verdict.referral, 'adopted');
-            }
+            if (verdict.verdict === 'ambiguous') return { kind: 'ambiguous', count: verdict.count };
+            if (verdict.verdict === 'ours') return { kind: 'found', referral: verdict.referral, outcome: 'adopted' };
             const settledAt = new Date(Date.parse(uncertainSince) + deps.settleMs);
-            if (lookedAt < settledAt) return await awaitSettling(run, uncertainSince, settledAt);
+            if (lookedAt < settledAt) return { kind: 'settling', settledAt };
         }
         // Settled: nothing earlier was created. A create without an answer makes this attempt the uncertain one.
         mayHaveCreatedSince = undefined;
-        const created = await deps.partnerApi.createReferral(step.body(record), context);
-        log.event('info', `${step.name}.created`, {
-            ...fields,
-            partnerReferralId: created.id,
-            engagementId: created.engagementId,
-            durationMs: Date.now() - started,
-        });
-        return await finish(run, created, 'created');
+        const created = await deps.partnerApi.createReferral(step.body(run.claimed.record), context);
+        return { kind: 'found', referral: created, outcome: 'created' };
     } catch (error) {
         if (!(error instanceof PartnerApiError)) throw error;
-        return handleFailure(run, error, mayHaveCreatedSince, Date.now() - started);
+        return { kind: 'failed', error, mayHaveCreatedSince };
     }
 }
 
@@ -377,7 +451,7 @@ async function finish(run: StepRun, referral: PartnerReferral, outcome: 'created
     return outcome;
 }
 
-/** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: retry, and alert. */
+/** 401/403 and token failures are ours to fix (consent, roles), never the referral's fault: hold it, and alert. */
 function isAuthProblem(error: PartnerApiError): boolean {
     return error.kind === 'auth' || error.status === 401 || error.status === 403;
 }
@@ -387,18 +461,39 @@ function failureCode(error: PartnerApiError): string {
     return error.code ?? (error.status ? `HTTP${error.status}` : error.kind);
 }
 
+/** The error code of a referral held because the Partner API refuses our credentials (visible on its status). */
+export const WAITING_FOR_CONSENT = 'WaitingForConsent';
+
 export interface FailureDecision {
     next: ReferralRecord;
-    outcome: 'rejected' | 'failed' | 'retryScheduled';
-    /** For a scheduled retry: how long until it may run. */
+    outcome: 'rejected' | 'failed' | 'retryScheduled' | 'held';
+    /** For a scheduled retry or a hold: how long until it may run. */
     delayMs?: number;
 }
 
+type RetryWindow = NonNullable<ReferralRecord['retryWindow']>;
+
 /**
- * What a failed attempt leaves on the claimed record (its status is the step's working status): a permanent 4xx
- * rejects the referral (never an auth problem, which is ours to fix); the last allowed attempt fails it; anything
- * else schedules the next attempt, no earlier than Retry-After. `uncertain`: the attempt may have created the
- * referral, so the next one looks it up first.
+ * The retry window of the step the claimed record is in, as of `now`: it began when the record entered its working
+ * status (the step's first claim, or a replay), and grows by the time held for auth failures (a hold still going on
+ * counts up to now).
+ */
+function retryWindowOf(record: ReferralRecord, now: Date): RetryWindow {
+    const from = record.history.at(-1)?.at ?? record.stepStartedAt ?? record.updatedAt;
+    const window = record.retryWindow?.from === from ? record.retryWindow : { from, heldMs: 0 };
+    if (!window.heldSince) return window;
+    return { from, heldMs: window.heldMs + Math.max(0, now.getTime() - Date.parse(window.heldSince)) };
+}
+
+/**
+ * What a failed attempt leaves on the claimed record (its status is the step's working status):
+ * - a permanent 4xx rejects the referral (never an auth problem, which is ours to fix);
+ * - an auth problem holds it: the next attempt after the back-off, and the time held (from an auth failure to the
+ *   next failure) is added to the window, so however long consent takes to fix, the referral never fails for it
+ *   (`WaitingForConsent` on its status meanwhile);
+ * - any other failure schedules the next attempt (capped back-off, never before Retry-After up to its cap) while the
+ *   retry window (`retry.windowMs` from the step's start, plus time held) lasts, and fails the referral after it.
+ * `uncertain`: the attempt may have created the referral, so the next one looks it up first.
  */
 export function decideFailure(
     record: ReferralRecord,
@@ -410,34 +505,45 @@ export function decideFailure(
 ): FailureDecision {
     const code = failureCode(error);
     const message = redactSubmittedValues(error.apiMessage ?? error.message, record.request);
-    if (error.verdict === 'permanent' && !isAuthProblem(error)) {
+    const auth = isAuthProblem(error);
+    if (error.verdict === 'permanent' && !auth) {
         return {
             next: transition(record, 'Rejected', now, { leaseUntil: null, error: { code, message } }),
             outcome: 'rejected',
         };
     }
-    if (record.attempts >= retry.maxAttempts) {
+    const window = retryWindowOf(record, now);
+    const delayMs = retryDelayMs(record.attempts, error.retryAfterMs, retry, random);
+    const deadline = Date.parse(window.from) + retry.windowMs + window.heldMs;
+    if (!auth && now.getTime() + delayMs > deadline) {
         return {
             next: transition(record, 'Failed', now, {
                 leaseUntil: null,
                 lastAttemptUncertain: uncertain,
+                retryWindow: window,
                 error: {
                     code: 'RetriesExhausted',
-                    message: `Gave up after ${record.attempts} attempts; last error ${code}: ${message}`,
+                    message: `Gave up after ${record.attempts} attempts over the retry window; last error ${code}: ${message}`,
                 },
             }),
             outcome: 'failed',
         };
     }
-    const delayMs = retryDelayMs(record.attempts, error.retryAfterMs, retry, random);
     return {
         next: transition(record, record.status, now, {
             leaseUntil: null,
             notBefore: new Date(now.getTime() + delayMs).toISOString(),
             lastAttemptUncertain: uncertain,
-            error: { code, message },
+            // Held from now on (the time held so far is in `heldMs`): the next failure adds the rest to the window.
+            retryWindow: auth ? { ...window, heldSince: now.toISOString() } : window,
+            error: auth
+                ? {
+                      code: WAITING_FOR_CONSENT,
+                      message: `The Partner API refused our credentials (${code}): ${message}`,
+                  }
+                : { code, message },
         }),
-        outcome: 'retryScheduled',
+        outcome: auth ? 'held' : 'retryScheduled',
         delayMs,
     };
 }
@@ -462,6 +568,9 @@ async function handleFailure(
         attempt: record.attempts,
     };
     if (isAuthProblem(error)) log.event('error', 'partnerApi.authFailed', failure);
+    if (error.retryAfterMs !== undefined && error.retryAfterMs > RETRY_AFTER_CAP_MS) {
+        log.event('warn', `${step.name}.retryAfterCapped`, { ...failure, retryAfterMs: error.retryAfterMs });
+    }
 
     // The claim's time is this attempt's start.
     const uncertainSince = error.outcomeUnknown ? record.updatedAt : mayHaveCreatedSince;
@@ -475,8 +584,8 @@ async function handleFailure(
     };
     const written = await deps.store.replace(next, claimed.etag);
     if (!written.replaced) return 'superseded';
-    if (outcome === 'retryScheduled') await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore!)));
-    log.event(outcome === 'retryScheduled' ? 'warn' : 'error', `${step.name}.${outcome}`, {
+    if (next.notBefore) await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore)));
+    log.event(outcome === 'rejected' || outcome === 'failed' ? 'error' : 'warn', `${step.name}.${outcome}`, {
         ...failure,
         delayMs,
         from: step.working,

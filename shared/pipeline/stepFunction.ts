@@ -7,15 +7,15 @@ import type { InvocationContext } from '@azure/functions';
 
 import { workerDependencies } from '../dependencies';
 import { type EventLogger, invocationLogger } from '../platform/logging';
-import type { StepDependencies, StepOutcome } from './step';
-import { type DeliveryInfo, deliveryInfo } from './worker';
+import type { StepDependencies } from './step';
+import { type DeliveryInfo, deliveryInfo, type DeliveryOutcome } from './worker';
 
 type ProcessDelivery = (
     body: unknown,
     delivery: DeliveryInfo,
     deps: StepDependencies,
     log: EventLogger,
-) => Promise<StepOutcome>;
+) => Promise<DeliveryOutcome>;
 
 export function stepFunction(process: ProcessDelivery) {
     return async (

@@ -4,14 +4,9 @@
  * externalReferenceId (compared exactly), our type and the submitted body's fingerprint.
  */
 import { connectionMessage, referralMessage } from '../messaging/messages';
-import { type ReferralRecord, storedRequest } from '../referral/record';
+import { storedRequest, submittedExternalReferenceId } from '../referral/record';
 import type { StepDefinition } from './step';
 import { kickPendingUpdates } from './updateStep';
-
-/** The externalReferenceId the referral is submitted with: the caller's own, else the referral key. */
-export function externalReferenceIdOf(record: ReferralRecord): string {
-    return storedRequest(record).externalReferenceId || record.id;
-}
 
 export const submitStep: StepDefinition = {
     name: 'submit',
@@ -20,9 +15,9 @@ export const submitStep: StepDefinition = {
     done: 'Submitted',
     result: 'partnerReferral',
     applies: (record) => record.request !== null,
-    body: (record) => ({ ...storedRequest(record), externalReferenceId: externalReferenceIdOf(record) }),
+    body: (record) => ({ ...storedRequest(record), externalReferenceId: submittedExternalReferenceId(record) }),
     search(record) {
-        const externalReferenceId = externalReferenceIdOf(record);
+        const externalReferenceId = submittedExternalReferenceId(record);
         const type = storedRequest(record).type;
         return {
             key: { externalReferenceId, type },

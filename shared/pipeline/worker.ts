@@ -1,16 +1,53 @@
 /**
  * What the two queue-triggered functions do with a delivery, apart from the Functions plumbing.
+ *
+ * A Cosmos DB or Service Bus failure inside a step (throttled beyond the SDK's own retries, a 5xx, the network) would
+ * abandon the delivery, and Service Bus redelivers at once: a few minutes' outage would use up the message's ten
+ * deliveries and dead-letter every referral in flight. Instead the worker sends a scheduled copy of the same message
+ * after a back-off and completes the delivery; what the step had written stays valid, and the copy resumes from the
+ * record. When not even the copy can be sent, it waits (bounded, well inside the lock) before letting the delivery
+ * fail, so the deliveries left are spread over the outage.
  */
-import type { InvocationContext } from '@azure/functions';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import { parseMessageBody, referralKeyOf } from '../messaging/messages';
-import type { EventLogger } from '../platform/logging';
+import type { InvocationContext } from '@azure/functions';
+import type { ServiceBusMessage } from '@azure/service-bus';
+
+import {
+    ATTEMPT_PROPERTY,
+    connectionMessage,
+    OUTAGE_COPY_PROPERTY,
+    OUTAGE_ORIGIN_PROPERTY,
+    parseMessageBody,
+    referralKeyOf,
+    referralMessage,
+    type ScheduledRun,
+} from '../messaging/messages';
+import { isDependencyOutage, outageRetryAfterMs } from '../platform/dependencyOutage';
+import { errorFields, type EventLogger, type LogFields } from '../platform/logging';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../platform/names';
+import type { MessageSender } from '../platform/serviceBus';
 import { admit, correlationIdOr } from '../referral/admission';
 import { loggablePaths } from '../referral/request/validate';
+import { retryDelayMs } from './backoff';
 import { connectStep } from './connectStep';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
 import { submitStep } from './submitStep';
+
+/** Back-off of the copies of a delivery that met an outage: 5 s doubling up to a minute (or Cosmos DB's ask). */
+const OUTAGE_BACKOFF = { baseDelayMs: 5_000, maxDelayMs: 60_000 };
+/** Copies after which a delivery fails as it used to (about two hours of outage): it dead-letters, with an alert. */
+export const MAX_OUTAGE_COPIES = 120;
+/**
+ * The longest a delivery waits before failing when its copy could not be sent: half the 1-minute lock (which the
+ * host renews meanwhile). With the growing back-off, a queue's ten deliveries span about four minutes.
+ */
+export const MAX_OUTAGE_WAIT_MS = 30_000;
+
+export type DeliveryOutcome = StepOutcome | 'rescheduled';
+
+/** Waits before a delivery fails (tests pass their own). */
+export type Pause = (ms: number) => Promise<unknown>;
 
 /** The trigger metadata the worker reads, as the Functions host passes it. */
 export interface DeliveryInfo {
@@ -54,10 +91,26 @@ export async function processReferralMessage(
     delivery: DeliveryInfo,
     deps: StepDependencies,
     log: EventLogger,
-): Promise<StepOutcome> {
+    pause: Pause = sleep,
+): Promise<DeliveryOutcome> {
     const key = requireReferralKey(REFERRALS_QUEUE, delivery, body);
     const correlationId = correlationIdOr(delivery.correlationId, key);
     const fields = { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount };
+    return outlastingOutages(
+        { queue: deps.referralsQueue, delivery, fields, deps, log, pause },
+        (run) => referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
+        () => submit(body, key, correlationId, fields, deps, log),
+    );
+}
+
+async function submit(
+    body: unknown,
+    key: string,
+    correlationId: string,
+    fields: LogFields,
+    deps: StepDependencies,
+    log: EventLogger,
+): Promise<StepOutcome> {
     const admission = await admit({ key, body: parseMessageBody(body), correlationId, source: 'queue' }, deps);
     switch (admission.outcome) {
         case 'invalid': // only the intake answers an invalid referral without keeping it
@@ -72,6 +125,10 @@ export async function processReferralMessage(
         case 'keyConflict':
             log.event('error', 'referral.keyConflict', fields);
             throw new UnprocessableMessageError(`Referral key ${key} is already used by a different referral.`);
+        case 'externalReferenceIdInUse':
+            // Kept Rejected (ExternalReferenceIdInUse, naming the holder's key), or an earlier arrival's record.
+            log.event('warn', 'referral.externalReferenceIdInUse', { ...fields, to: 'Rejected' });
+            return 'rejected';
         case 'tooLarge': // only the intake asks: a message that is on the queue fits it
         case 'admitted':
         case 'repeated':
@@ -85,7 +142,71 @@ export async function processConnectionMessage(
     delivery: DeliveryInfo,
     deps: StepDependencies,
     log: EventLogger,
-): Promise<StepOutcome> {
+    pause: Pause = sleep,
+): Promise<DeliveryOutcome> {
     const key = requireReferralKey(CONNECTIONS_QUEUE, delivery, body);
-    return runStep(connectStep, key, correlationIdOr(delivery.correlationId, key), deps, log);
+    const correlationId = correlationIdOr(delivery.correlationId, key);
+    const fields = { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount };
+    return outlastingOutages(
+        { queue: deps.connectionsQueue, delivery, fields, deps, log, pause },
+        (run) => connectionMessage({ key, correlationId, run }),
+        () => runStep(connectStep, key, correlationId, deps, log),
+    );
+}
+
+interface OutageHandling {
+    /** Where the copy goes: the queue the delivery came from. */
+    queue: MessageSender;
+    delivery: DeliveryInfo;
+    fields: LogFields;
+    deps: StepDependencies;
+    log: EventLogger;
+    pause: Pause;
+}
+
+/**
+ * Runs `work` for a delivery; when Cosmos DB or Service Bus fails under it, sends `copy` of the delivery scheduled
+ * after a back-off and completes, or, if that send fails too, waits before letting the delivery fail.
+ */
+async function outlastingOutages(
+    handling: OutageHandling,
+    copy: (run: ScheduledRun) => ServiceBusMessage,
+    work: () => Promise<StepOutcome>,
+): Promise<DeliveryOutcome> {
+    try {
+        return await work();
+    } catch (error) {
+        if (!isDependencyOutage(error)) throw error;
+        const { queue, delivery, fields, deps, log, pause } = handling;
+        const properties = delivery.applicationProperties;
+        const previous = Number(properties[OUTAGE_COPY_PROPERTY]);
+        const number = Number.isSafeInteger(previous) && previous > 0 ? previous + 1 : 1;
+        const origin = properties[OUTAGE_ORIGIN_PROPERTY];
+        const attempt = Number(properties[ATTEMPT_PROPERTY]);
+        // Redeliveries that could not send a copy count too: each waits longer than the one before.
+        const step = Math.max(number, delivery.deliveryCount ?? 1);
+        const delayMs = retryDelayMs(step, outageRetryAfterMs(error), OUTAGE_BACKOFF, deps.random);
+        const failure = { ...fields, ...errorFields(error), attempt: number, delayMs };
+        if (number > MAX_OUTAGE_COPIES) throw error;
+        try {
+            await queue.send(
+                copy({
+                    reason: {
+                        kind: 'outage',
+                        origin: typeof origin === 'string' && origin ? origin : (delivery.messageId ?? ''),
+                        copy: number,
+                    },
+                    attempt: Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1,
+                    notBefore: new Date(deps.now().getTime() + delayMs),
+                }),
+            );
+        } catch (sendError) {
+            if (!isDependencyOutage(sendError)) throw error;
+            log.event('error', 'delivery.dependencyUnavailable', failure);
+            await pause(Math.min(delayMs, MAX_OUTAGE_WAIT_MS));
+            throw error;
+        }
+        log.event('warn', 'delivery.rescheduled', failure);
+        return 'rescheduled';
+    }
 }

@@ -360,11 +360,14 @@ const SECTIONS = {
     ),
     retry: section(
         {
-            SUBMIT_MAX_ATTEMPTS: setting({
-                meaning: 'Partner API attempts per step (submit, connect) before the referral is marked Failed.',
-                default: '8',
+            SUBMIT_RETRY_WINDOW_HOURS: setting({
+                meaning:
+                    'How long a step (submit, connect) keeps retrying transient Partner API failures, counted from ' +
+                    'when the step started, before the referral is marked Failed; time held for an auth failure ' +
+                    'does not count. Hours (a fraction is allowed).',
+                default: '24',
                 azure: 'optional',
-                parse: positiveInteger,
+                parse: positiveNumber,
             }),
             RETRY_BASE_DELAY_MS: setting({
                 meaning:
@@ -374,14 +377,16 @@ const SECTIONS = {
                 parse: positiveInteger,
             }),
             RETRY_MAX_DELAY_MS: setting({
-                meaning: 'Upper bound of one back-off delay (Retry-After from the Partner API still wins when longer).',
+                meaning:
+                    'Upper bound of one back-off delay; a longer Retry-After from the Partner API wins, up to 1 hour.',
                 default: '900000',
                 azure: 'optional',
                 parse: positiveInteger,
             }),
         },
         (v) => ({
-            maxAttempts: v.SUBMIT_MAX_ATTEMPTS,
+            /** How long a step retries transient failures, from when it started (plus any time held for auth). */
+            windowMs: Math.round(v.SUBMIT_RETRY_WINDOW_HOURS * 3_600_000),
             baseDelayMs: v.RETRY_BASE_DELAY_MS,
             maxDelayMs: v.RETRY_MAX_DELAY_MS,
         }),

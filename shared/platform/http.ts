@@ -14,7 +14,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { isValidKey } from '../messaging/messages';
 import type { Problem } from '../referral/request/types';
 import { isDependencyOutage } from './dependencyOutage';
-import { type EventLogger, invocationLogger } from './logging';
+import { errorFields, type EventLogger, invocationLogger } from './logging';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -131,17 +131,8 @@ export async function readJsonBody(request: HttpRequest, rules: JsonBodyRules): 
     }
 }
 
-/** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
-function loggableToken(value: unknown): string | undefined {
-    if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-    const token = String(value);
-    return /^[A-Za-z0-9_.:-]{1,64}$/.test(token) ? token : undefined;
-}
-
 function failureAnswer(error: unknown, correlationId: string, log: EventLogger): HttpResponseInit {
-    const { name, code } =
-        typeof error === 'object' && error !== null ? (error as { name?: unknown; code?: unknown }) : {};
-    const fields = { correlationId, errorName: loggableToken(name), errorCode: loggableToken(code) };
+    const fields = { correlationId, ...errorFields(error) };
     const headers = { 'x-correlation-id': correlationId };
     if (isDependencyOutage(error)) {
         log.event('error', 'http.dependencyUnavailable', { ...fields, httpStatus: 503 });

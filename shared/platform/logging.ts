@@ -22,6 +22,8 @@ export interface LogFields {
     deliveryCount?: number;
     durationMs?: number;
     delayMs?: number;
+    /** A Retry-After as the dependency asked for it (when we did not honour it as given). */
+    retryAfterMs?: number;
     httpStatus?: number;
     /** An error's class name (`ErrorResponse`, `TypeError`): never its message, which may quote customer data. */
     errorName?: string;
@@ -33,6 +35,20 @@ export interface LogFields {
     outcome?: string;
     /** How many items a run handled (a sweep's re-sends). */
     count?: number;
+}
+
+/** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
+function loggableToken(value: unknown): string | undefined {
+    if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+    const token = String(value);
+    return /^[A-Za-z0-9_.:-]{1,64}$/.test(token) ? token : undefined;
+}
+
+/** What a log line may say of an error: its class name and code when identifier-like, never its message. */
+export function errorFields(error: unknown): Pick<LogFields, 'errorName' | 'errorCode'> {
+    const { name, code } =
+        typeof error === 'object' && error !== null ? (error as { name?: unknown; code?: unknown }) : {};
+    return { errorName: loggableToken(name), errorCode: loggableToken(code) };
 }
 
 /** What a step of the pipeline (shared/pipeline/steps.ts) logs, as `<step>.<what>` (`submit.attempt`). */
@@ -49,6 +65,8 @@ const STEP_EVENTS = [
     'created',
     'leaseLost',
     'retryScheduled',
+    'retryAfterCapped',
+    'held',
     'rejected',
     'failed',
 ] as const;
@@ -67,6 +85,8 @@ export const LOG_EVENTS = [
     'referral.accepted',
     'referral.repeated',
     'referral.keyConflict',
+    /** Another key holds the referral's externalReferenceId (admission.ts): 409, or Rejected from the queue. */
+    'referral.externalReferenceIdInUse',
     'referral.storeUnavailable',
     'referral.queueUnavailable',
     // The intake's outbox sweep (shared/referral/outbox.ts).
@@ -99,6 +119,9 @@ export const LOG_EVENTS = [
     ...stepEvents('submit'),
     ...stepEvents('connect'),
     'partnerApi.authFailed',
+    // A delivery that met a Cosmos DB or Service Bus failure (shared/pipeline/worker.ts).
+    'delivery.rescheduled',
+    'delivery.dependencyUnavailable',
     // Any HTTP function whose handler threw (shared/platform/http.ts).
     'http.dependencyUnavailable',
     'http.failed',

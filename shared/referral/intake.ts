@@ -4,7 +4,8 @@
  * Idempotency guarantee: a referral key (the caller's `Idempotency-Key`, else a new UUID) is remembered in the
  * referral's Cosmos DB record for REFERRAL_TTL_DAYS after its last change, not only for the queue's
  * duplicate-detection window. The same key with the same body answers with the same id and never leads to a second
- * submission; the same key with another body is a 409.
+ * submission; the same key with another body is a 409. So is another key with an externalReferenceId that a referral
+ * which may be at Partner Center holds (admission.ts): the answer names that referral's key.
  *
  * A 202 means the referral is recorded and will reach the Partner API, even if this process dies right after
  * answering: the record, written `Queued` before the message is sent, is the outbox entry (outbox.ts). When the send
@@ -124,6 +125,22 @@ export async function acceptReferral(
         case 'keyConflict':
             log.event('warn', 'referral.keyConflict', fields);
             return problem(409, 'This Idempotency-Key was already used for a different referral. Use a new key.');
+        case 'externalReferenceIdInUse':
+            // The holder's key is its caller's identifier, not customer data; the externalReferenceId is never echoed.
+            log.event('warn', 'referral.externalReferenceIdInUse', fields);
+            return problem(
+                409,
+                `This referral's externalReferenceId is already used by the referral with key ${admission.holder}, ` +
+                    'which may be at Partner Center. Give each referral its own externalReferenceId.',
+                {
+                    errors: [
+                        {
+                            path: 'externalReferenceId',
+                            message: `is already used by the referral with key ${admission.holder}`,
+                        },
+                    ],
+                },
+            );
         case 'repeated': {
             // Its message was sent, or is the sweep's to send if it was not: a repeat sends nothing.
             const existing = admission.stored;

@@ -2,7 +2,7 @@
  * The referral record kept in Cosmos DB (one per referral key) and its state machine:
  *
  *   Queued → Submitting → Submitted → (Shared) Connecting → Connected
- *   any non-terminal step → Rejected (invalid, or a permanent 4xx) | Failed (retries exhausted)
+ *   any non-terminal step → Rejected (invalid, or a permanent 4xx) | Failed (retry window used up)
  *
  * Every transition is written with `If-Match` on the document's etag (see store.ts). The record's rules live here:
  * which status may follow which, what a Partner API answer leaves on it, and how a Failed referral restarts.
@@ -137,6 +137,13 @@ export interface ReferralRecord {
      * after the client gave up, and the list lags behind creates). Absent on records written before it existed.
      */
     uncertainSince?: string | null;
+    /**
+     * The current step's retry window (SUBMIT_RETRY_WINDOW_HOURS): when its run began (`from`, the time the record
+     * entered the working status), how long it has been held for auth failures (`heldMs`, added to the window), and
+     * since when it is held now (`heldSince`, while auth keeps failing). Absent, or with another `from`: a fresh
+     * window (an earlier step's or run's is never carried over).
+     */
+    retryWindow?: { from: string; heldMs: number; heldSince?: string };
     history: HistoryEntry[];
     /** The updates, in the order they were accepted (updates.ts). Absent on records written before updates existed. */
     updates?: ReferralUpdate[];
@@ -217,9 +224,14 @@ export function newRecord(fields: {
 }
 
 /** The validated request the steps submit (an invalid referral has none and never reaches a step). */
-export function storedRequest(record: ReferralRecord): ReferralRequest {
+export function storedRequest(record: Pick<ReferralRecord, 'id' | 'request'>): ReferralRequest {
     if (!record.request) throw new Error(`Referral ${record.id} has no stored request.`);
     return record.request;
+}
+
+/** The externalReferenceId a referral is submitted with: the caller's own, else the referral key. */
+export function submittedExternalReferenceId(record: Pick<ReferralRecord, 'id' | 'request'>): string {
+    return storedRequest(record).externalReferenceId || record.id;
 }
 
 export type StepName = 'submit' | 'connect';

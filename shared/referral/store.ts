@@ -1,9 +1,12 @@
 /**
- * The store of referral records: one Cosmos DB item per referral key, partitioned on `/id`.
+ * The store of referral records: one Cosmos DB item per referral key, partitioned on `/id`; and beside them, in the
+ * same container, one small binding per externalReferenceId naming the referral key that holds it (admission.ts).
  *
  * Writes are create-once and conditional replace. A 409 on create or a 412 on replace means another delivery got
  * there first: the caller gets the current record back and decides again; nothing is ever overwritten blindly.
  */
+import { createHash } from 'node:crypto';
+
 import type { Container, ItemDefinition } from '@azure/cosmos';
 
 import { getConfig } from '../platform/config';
@@ -22,6 +25,31 @@ export type ReplaceResult =
 /** What re-sending a Queued referral's message takes from its record (the outbox and replay read only this). */
 export type QueuedReferral = Pick<ReferralRecord, 'id' | 'correlationId' | 'request' | 'updatedAt'>;
 
+/**
+ * Which referral key holds an externalReferenceId. Its id is `xref~` and the SHA-256 (hex) of the externalReferenceId,
+ * exact (case-sensitive): the value itself, the caller's CRM identifier, is not kept twice. `~` is outside the
+ * referral keys' alphabet, so no key can ever name a binding.
+ */
+export interface ExternalReferenceBinding {
+    id: string;
+    kind: 'externalReferenceIdBinding';
+    referralKey: string;
+    createdAt: string;
+    ttl?: number;
+}
+
+export interface StoredBinding {
+    binding: ExternalReferenceBinding;
+    etag: string;
+}
+
+export type BindResult = { bound: true; stored: StoredBinding } | { bound: false; existing: StoredBinding };
+
+/** The id of the binding document of `externalReferenceId`. */
+export function bindingId(externalReferenceId: string): string {
+    return `xref~${createHash('sha256').update(externalReferenceId, 'utf8').digest('hex')}`;
+}
+
 export interface ReferralStore {
     read(id: string): Promise<StoredRecord | undefined>;
     create(record: ReferralRecord): Promise<CreateResult>;
@@ -31,6 +59,10 @@ export interface ReferralStore {
     remove(id: string, etag: string): Promise<boolean>;
     /** The records still `Queued` whose last change was before `updatedBefore`, `pageSize` at most per page. */
     listQueued(updatedBefore: Date, pageSize: number): AsyncIterable<QueuedReferral[]>;
+    /** Creates the binding once: when one with its id exists, nothing changes and the existing one comes back. */
+    bind(binding: ExternalReferenceBinding): Promise<BindResult>;
+    /** Replaces the binding only if it still has `etag` (a takeover); false when it changed or is gone. */
+    rebind(binding: ExternalReferenceBinding, etag: string): Promise<boolean>;
 }
 
 /** What a decision on the current record comes to: an answer now, or a conditional write and what follows it. */
@@ -68,12 +100,22 @@ export async function updateWithRetry<T>(
 
 const SYSTEM_PROPERTIES = ['_rid', '_self', '_etag', '_attachments', '_ts'] as const;
 
+function withoutSystemProperties(resource: ItemDefinition): Record<string, unknown> {
+    const item = { ...resource } as Record<string, unknown>;
+    for (const property of SYSTEM_PROPERTIES) delete item[property];
+    return item;
+}
+
 function toStored(resource: ItemDefinition | undefined): StoredRecord | undefined {
     if (!resource) return undefined;
-    const etag = resource._etag as string;
-    const record = { ...resource } as Record<string, unknown>;
-    for (const property of SYSTEM_PROPERTIES) delete record[property];
-    return { record: record as unknown as ReferralRecord, etag };
+    return { record: withoutSystemProperties(resource) as unknown as ReferralRecord, etag: resource._etag as string };
+}
+
+function toStoredBinding(resource: ItemDefinition): StoredBinding {
+    return {
+        binding: withoutSystemProperties(resource) as unknown as ExternalReferenceBinding,
+        etag: resource._etag as string,
+    };
 }
 
 function statusCodeOf(error: unknown): number | undefined {
@@ -82,9 +124,12 @@ function statusCodeOf(error: unknown): number | undefined {
     return typeof code === 'number' ? code : undefined;
 }
 
-/** The record as written: with the configured time to live (REFERRAL_TTL_DAYS; -1 = kept for ever). */
-export function withTtl(record: ReferralRecord, ttlSeconds: number): ReferralRecord {
-    return { ...record, ttl: ttlSeconds };
+/**
+ * The record (or binding) as written: with the configured time to live (REFERRAL_TTL_DAYS; -1 = kept for ever). A
+ * binding, written with its record, lives as long as the record's last change, the time the key itself is remembered.
+ */
+export function withTtl<T extends { ttl?: number }>(item: T, ttlSeconds: number): T {
+    return { ...item, ttl: ttlSeconds };
 }
 
 export class CosmosReferralStore implements ReferralStore {
@@ -100,7 +145,9 @@ export class CosmosReferralStore implements ReferralStore {
 
     async read(id: string): Promise<StoredRecord | undefined> {
         const response = await this.container().item(id, id).read<ItemDefinition>();
-        return response.statusCode === 404 ? undefined : toStored(response.resource);
+        // A binding is not a record (no key can name one: see ExternalReferenceBinding).
+        if (response.statusCode === 404 || response.resource?.kind !== undefined) return undefined;
+        return toStored(response.resource);
     }
 
     async create(record: ReferralRecord): Promise<CreateResult> {
@@ -136,6 +183,34 @@ export class CosmosReferralStore implements ReferralStore {
             await this.container()
                 .item(id, id)
                 .delete({ accessCondition: { type: 'IfMatch', condition: etag } });
+            return true;
+        } catch (error) {
+            const status = statusCodeOf(error);
+            if (status === 412 || status === 404) return false;
+            throw error;
+        }
+    }
+
+    async bind(binding: ExternalReferenceBinding): Promise<BindResult> {
+        try {
+            const response = await this.container().items.create<ItemDefinition>(withTtl(binding, this.ttlSeconds()));
+            return { bound: true, stored: toStoredBinding(response.resource!) };
+        } catch (error) {
+            if (statusCodeOf(error) !== 409) throw error;
+            const existing = await this.container().item(binding.id, binding.id).read<ItemDefinition>();
+            // Created and deleted (expired) in between: the caller's admission fails and is retried.
+            if (existing.statusCode === 404 || !existing.resource) throw error;
+            return { bound: false, existing: toStoredBinding(existing.resource) };
+        }
+    }
+
+    async rebind(binding: ExternalReferenceBinding, etag: string): Promise<boolean> {
+        try {
+            await this.container()
+                .item(binding.id, binding.id)
+                .replace<ItemDefinition>(withTtl(binding, this.ttlSeconds()), {
+                    accessCondition: { type: 'IfMatch', condition: etag },
+                });
             return true;
         } catch (error) {
             const status = statusCodeOf(error);

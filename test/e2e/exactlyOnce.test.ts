@@ -1,16 +1,19 @@
 /**
  * Exactly once against a Partner API less kind than its documentation (issue 12), end to end on the local runtime:
  * the simulator commits creates after the client gave up, refuses or ignores the externalReferenceId filter, checks
- * and deduplicates on MS-RequestId, and holds another key's referral under the same externalReferenceId.
+ * and deduplicates on MS-RequestId, and holds another system's referral under the same externalReferenceId; the
+ * intake refuses a second key with an externalReferenceId another key holds.
  */
 import type { LocalHost } from '../../local/host/localHost';
 import { NO_FAULTS, type PartnerApiSimulator } from '../../local/partner-api-simulator';
+import { REFERRALS_PATH } from '../../local/partner-api-simulator/referralApi';
 import type { DevBroker } from '../../local/servicebus/broker';
 import {
     type LocalPeers,
     postReferral,
     queuesIdle,
     referralStatus,
+    sendReferral,
     startApp,
     startLocalPeers,
 } from '../support/localRuntime';
@@ -61,24 +64,55 @@ async function submitWithLostAnswer(key: string, body: unknown, faults: Record<s
     simulator.admin.setFaults({ ...NO_FAULTS, ...faults });
 }
 
-it('two keys with one externalReferenceId, the second’s answer lost: no wrong adoption, the second is held', async () => {
-    const first = seedReferral();
-    first.externalReferenceId = 'CRM-shared';
-    first.customerProfile.name = 'First Customer Ltd';
-    expect(await post('e2e-first', first)).toBe(202);
-    const firstDone = await waitForStatus(status, 'e2e-first', 'Connected');
+/** POSTs a referral straight to the Partner API, as another system (not this app) would. */
+async function createElsewhere(body: unknown) {
+    const response = await fetch(simulator.url + REFERRALS_PATH, {
+        method: 'POST',
+        headers: { authorization: 'Bearer another-system', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as { id: string; engagementId: string };
+}
+
+it('a second key with an externalReferenceId another key holds is answered 409 naming that key, and never sent', async () => {
+    const first = { ...independentReferral(), externalReferenceId: 'CRM-bound' };
+    expect(await post('e2e-holder', first)).toBe(202);
+    await waitForStatus(status, 'e2e-holder', 'Submitted');
+
+    const second = independentReferral();
+    second.externalReferenceId = 'CRM-bound';
+    second.customerProfile.name = 'Second Customer Ltd';
+    const response = await sendReferral(host, 'e2e-taker', second);
+    expect(response.status).toBe(409);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    const text = await response.text();
+    expect(text).toContain('e2e-holder');
+    expect(text).not.toContain('CRM-bound');
+    expect(text).not.toContain('Second Customer Ltd');
+    expect(await status('e2e-taker')).toBeUndefined();
+    // Keys and externalReferenceIds are case-sensitive: another case is another referral.
+    expect(await post('e2e-case', { ...independentReferral(), externalReferenceId: 'crm-bound' })).toBe(202);
+    await waitForStatus(status, 'e2e-case', 'Submitted');
+    await queuesIdle(broker);
+    expect(referralsFor('CRM-bound')).toHaveLength(1);
+    expect(postsFor('e2e-taker')).toHaveLength(0);
+});
+
+it('a referral another system made with our externalReferenceId, our answer lost: no wrong adoption, ours is held', async () => {
+    const elsewhere = seedReferral();
+    elsewhere.externalReferenceId = 'CRM-shared';
+    elsewhere.customerProfile.name = 'First Customer Ltd';
+    const stranger = await createElsewhere(elsewhere);
 
     await submitWithLostAnswer('e2e-second', { ...seedReferral(), externalReferenceId: 'CRM-shared' });
     const held = await waitForStatus(status, 'e2e-second', 'Failed', 20_000);
     expect(held.error?.code).toBe('AmbiguousPartnerReferral');
     expect(held.partnerReferral).toBeNull();
     await queuesIdle(broker);
-    // Nothing of the second customer went into the first one's engagement.
-    const engagement = simulator.admin
-        .referrals()
-        .filter((r) => r.engagementId === firstDone.partnerReferral!.engagementId);
-    expect(engagement).toHaveLength(2);
-    expect(engagement.every((r) => (r.customerProfile as { name: string }).name === 'First Customer Ltd')).toBe(true);
+    // Nothing of the second customer went into the other referral's engagement.
+    const engagement = simulator.admin.referrals().filter((r) => r.engagementId === stranger.engagementId);
+    expect(engagement.map((r) => r.id)).toEqual([stranger.id]);
 });
 
 it('a create that commits after the client gave up is adopted, not made twice', async () => {

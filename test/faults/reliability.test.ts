@@ -1,6 +1,7 @@
 /**
- * The reliability suite, reduced (60 referrals, one host SIGKILL), in npm test. The full run is
- * `npm run test:faults` (bench/faults/cli.ts): same code, 2,000 referrals, three kills.
+ * The reliability suite, reduced (60 referrals, one host SIGKILL, Cosmos DB and Service Bus outages of 4 s), in npm
+ * test. The full run is `npm run test:faults` (bench/faults/cli.ts): same code, 2,000 referrals, three kills,
+ * outages of 3 minutes.
  */
 import { formatSummary, runFaultSuite } from '../../bench/faults/suite';
 import { bundledScripts, type RuntimeScripts } from '../../bench/support/runtime';
@@ -11,7 +12,7 @@ let scripts: RuntimeScripts | undefined;
 
 afterAll(() => scripts?.cleanup?.());
 
-it('60 referrals under seeded faults and a host SIGKILL: none lost, none duplicated, Retry-After honoured', async () => {
+it('60 referrals under seeded faults, a host SIGKILL and dependency outages: none lost, none duplicated, Retry-After honoured', async () => {
     scripts = await bundledScripts();
     const result = await runFaultSuite({
         scripts,
@@ -20,9 +21,12 @@ it('60 referrals under seeded faults and a host SIGKILL: none lost, none duplica
         leaseMs: 5000,
         lockDurationMs: 5000,
         deadlineMs: 120_000,
+        outageMs: 4_000,
     });
     if (!result.ok) console.log(formatSummary(result));
     expect(result.violations).toEqual([]);
     expect(result.checks.length).toBeGreaterThanOrEqual(6);
     expect(result.figures.hostKills).toBe(1);
+    expect(result.figures.cosmosOutage503).toBeGreaterThan(0);
+    expect(result.figures.serviceBusOutageSendsRefused).toBeGreaterThan(0);
 });

@@ -68,13 +68,18 @@ export async function queuesIdle(broker: DevBroker): Promise<void> {
 }
 
 /** POST /api/referrals on the local host with an Idempotency-Key: the answer's status. */
-export async function postReferral(host: LocalHost, key: string, body: unknown): Promise<number> {
-    const response = await fetch(`${host.url}/api/referrals`, {
+/** POST /api/referrals on the local host with `key` as its Idempotency-Key: the answer as it came. */
+export function sendReferral(host: LocalHost, key: string, body: unknown): Promise<Response> {
+    return fetch(`${host.url}/api/referrals`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-functions-key': host.functionKey, 'idempotency-key': key },
         body: JSON.stringify(body),
     });
-    return response.status;
+}
+
+/** POST /api/referrals on the local host: the answer's status. */
+export async function postReferral(host: LocalHost, key: string, body: unknown): Promise<number> {
+    return (await sendReferral(host, key, body)).status;
 }
 
 /** GET /api/referrals/{key} on the local host: the status document, or undefined when there is none (yet). */

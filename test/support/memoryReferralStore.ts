@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 
 import type { ReferralRecord } from '../../shared/referral/record';
 import {
+    type BindResult,
     type CreateResult,
+    type ExternalReferenceBinding,
     type QueuedReferral,
     type ReferralStore,
     type ReplaceResult,
+    type StoredBinding,
     type StoredRecord,
     withTtl,
 } from '../../shared/referral/store';
@@ -14,11 +17,13 @@ import {
  * The ReferralStore contract (create-once, If-Match replace and remove, the ttl on every write) in memory, for handler
  * unit tests; test/integration/referral/store.contract.test.ts holds it to the same specification as the Cosmos DB
  * store. `beforeWrite` lets a test slip another writer in just before a write, to provoke the 409 and 412 races
- * deterministically; `put` seeds a record as it is, bypassing the contract.
+ * deterministically; `put` seeds a record as it is, bypassing the contract. Bindings are kept apart from records
+ * (`bindings`), so a test counting records counts only records.
  */
 export class MemoryReferralStore implements ReferralStore {
     readonly items = new Map<string, StoredRecord>();
-    beforeWrite?: (operation: 'create' | 'replace' | 'remove', id: string) => void | Promise<void>;
+    readonly bindings = new Map<string, StoredBinding>();
+    beforeWrite?: (operation: 'create' | 'replace' | 'remove' | 'bind' | 'rebind', id: string) => void | Promise<void>;
     failWith?: Error;
 
     /** @param ttlSeconds the `ttl` written on every create and replace, as CosmosReferralStore writes it. */
@@ -77,5 +82,27 @@ export class MemoryReferralStore implements ReferralStore {
             await Promise.resolve();
             yield queued.slice(start, start + pageSize);
         }
+    }
+
+    private storeBinding(binding: ExternalReferenceBinding): StoredBinding {
+        const stored = { binding: structuredClone(withTtl(binding, this.ttlSeconds)), etag: randomUUID() };
+        this.bindings.set(binding.id, stored);
+        return structuredClone(stored);
+    }
+
+    async bind(binding: ExternalReferenceBinding): Promise<BindResult> {
+        if (this.failWith) throw this.failWith;
+        await this.beforeWrite?.('bind', binding.id);
+        const existing = this.bindings.get(binding.id);
+        if (existing) return { bound: false, existing: structuredClone(existing) };
+        return { bound: true, stored: this.storeBinding(binding) };
+    }
+
+    async rebind(binding: ExternalReferenceBinding, etag: string): Promise<boolean> {
+        if (this.failWith) throw this.failWith;
+        await this.beforeWrite?.('rebind', binding.id);
+        if (this.bindings.get(binding.id)?.etag !== etag) return false;
+        this.storeBinding(binding);
+        return true;
     }
 }

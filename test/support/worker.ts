@@ -16,7 +16,7 @@ export function workerSetup() {
         partnerApi: api,
         referralsQueue,
         connectionsQueue,
-        retry: { maxAttempts: 4, baseDelayMs: 1000, maxDelayMs: 60_000 },
+        retry: { windowMs: 300_000, baseDelayMs: 1000, maxDelayMs: 60_000 },
         leaseMs: 90_000,
         settleMs: 120_000,
         now: () => new Date(clock.now),

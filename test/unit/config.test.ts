@@ -62,11 +62,15 @@ describe('configuration', () => {
         ).toMatchObject({ auth: 'none', baseUrl: 'http://127.0.0.1:7090', timeoutMs: 30000 });
     });
 
-    it('rejects a retry setting that is not a positive integer', () => {
-        expect(() => loadSection('retry', { SUBMIT_MAX_ATTEMPTS: '0' })).toThrow(
-            /SUBMIT_MAX_ATTEMPTS must be a positive integer/,
-        );
-        expect(loadSection('retry', {})).toEqual({ maxAttempts: 8, baseDelayMs: 2000, maxDelayMs: 900000 });
+    it('rejects a retry setting out of range, and takes the window in hours (fractions allowed)', () => {
+        for (const raw of ['0', '-1', 'x', 'Infinity']) {
+            expect(() => loadSection('retry', { SUBMIT_RETRY_WINDOW_HOURS: raw })).toThrow(
+                /SUBMIT_RETRY_WINDOW_HOURS must be a positive number/,
+            );
+        }
+        expect(() => loadSection('retry', { RETRY_BASE_DELAY_MS: '0' })).toThrow(/must be a positive integer/);
+        expect(loadSection('retry', {})).toEqual({ windowMs: 86_400_000, baseDelayMs: 2000, maxDelayMs: 900000 });
+        expect(loadSection('retry', { SUBMIT_RETRY_WINDOW_HOURS: '0.5' }).windowMs).toBe(1_800_000);
     });
 
     it('parses a setting read by two sections with its one declaration', () => {

@@ -47,7 +47,7 @@ beforeAll(async () => {
     peers = await startLocalPeers();
     ({ broker, cosmos, simulator } = peers);
     host = await startApp(peers, {
-        settings: { SUBMIT_MAX_ATTEMPTS: '2', RETRY_MAX_DELAY_MS: '200' },
+        settings: { SUBMIT_RETRY_WINDOW_HOURS: '0.0003', RETRY_MAX_DELAY_MS: '200' },
         logSink: (level, line) => hostLines.push(`${level} ${line}`),
     });
     serviceBus = new ServiceBusClient(broker.connectionString);

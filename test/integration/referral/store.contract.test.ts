@@ -7,7 +7,13 @@
 import { type CosmosEmulator, startCosmosEmulator } from '../../../local/cosmos/emulator';
 import { closeCosmos } from '../../../shared/platform/cosmos';
 import { type ReferralRecord, transition } from '../../../shared/referral/record';
-import { CosmosReferralStore, type ReferralStore, type StoredRecord } from '../../../shared/referral/store';
+import {
+    bindingId,
+    CosmosReferralStore,
+    type ExternalReferenceBinding,
+    type ReferralStore,
+    type StoredRecord,
+} from '../../../shared/referral/store';
 import { GIVEN_AT, givenRecord } from '../../support/givenRecord';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 
@@ -170,6 +176,52 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
             await store.remove(stored.record.id, stored.etag);
             const again = await created({ ...stored.record, correlationId: 'after-removal' });
             expect(again.record.correlationId).toBe('after-removal');
+        });
+    });
+
+    describe('externalReferenceId bindings', () => {
+        const binding = (externalReferenceId: string, referralKey: string): ExternalReferenceBinding => ({
+            id: bindingId(externalReferenceId),
+            kind: 'externalReferenceIdBinding',
+            referralKey,
+            createdAt: GIVEN_AT.toISOString(),
+        });
+
+        it('binds once: a second bind of the same id changes nothing and returns the holder with its etag', async () => {
+            const first = await store.bind(binding(`CRM-${++keys}`, 'holder'));
+            if (!first.bound) throw new Error('expected a new binding');
+            expect(first.stored.binding).toEqual({ ...binding(`CRM-${keys}`, 'holder'), ttl: TTL_SECONDS });
+            expect(await store.bind(binding(`CRM-${keys}`, 'other'))).toEqual({ bound: false, existing: first.stored });
+        });
+
+        it('tells externalReferenceIds apart by case, and never mixes a binding up with a record', async () => {
+            const upper = `Order-${++keys}`;
+            expect((await store.bind(binding(upper, 'a'))).bound).toBe(true);
+            expect((await store.bind(binding(upper.toLowerCase(), 'b'))).bound).toBe(true);
+            expect(await store.read(bindingId(upper))).toBeUndefined();
+        });
+
+        it('lets exactly one of two concurrent binds win', async () => {
+            const externalReferenceId = `CRM-${++keys}`;
+            const results = await Promise.all([
+                store.bind(binding(externalReferenceId, 'a')),
+                store.bind(binding(externalReferenceId, 'b')),
+            ]);
+            const winners = results.flatMap((r) => (r.bound ? [r.stored] : []));
+            const losers = results.flatMap((r) => (r.bound ? [] : [r.existing]));
+            expect(winners).toHaveLength(1);
+            expect(losers).toEqual(winners);
+        });
+
+        it('rebinds given the current etag, once: a takeover with a stale etag changes nothing', async () => {
+            const externalReferenceId = `CRM-${++keys}`;
+            const first = await store.bind(binding(externalReferenceId, 'first'));
+            if (!first.bound) throw new Error('expected a new binding');
+            expect(await store.rebind(binding(externalReferenceId, 'second'), first.stored.etag)).toBe(true);
+            expect(await store.rebind(binding(externalReferenceId, 'third'), first.stored.etag)).toBe(false);
+            const held = await store.bind(binding(externalReferenceId, 'fourth'));
+            expect(held).toMatchObject({ bound: false, existing: { binding: { referralKey: 'second' } } });
+            expect(await store.rebind(binding(`CRM-never-bound-${keys}`, 'x'), first.stored.etag)).toBe(false);
         });
     });
 });

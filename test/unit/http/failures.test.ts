@@ -193,7 +193,7 @@ describe('GET /api/openapi.json when building the document fails', () => {
 });
 
 describe('which errors are a dependency outage (503) and which are not (500)', () => {
-    it.each([408, 429, 449, 500, 503, undefined])('a Cosmos DB answer with code %p is', (code) => {
+    it.each([408, 429, 449, 500, 502, 503, 504, undefined])('a Cosmos DB answer with code %p is', (code) => {
         expect(isDependencyOutage(cosmosError(code))).toBe(true);
     });
 
@@ -204,6 +204,13 @@ describe('which errors are a dependency outage (503) and which are not (500)', (
     it('Service Bus errors are', () => {
         expect(isDependencyOutage(new ServiceBusError(LEAKY_MESSAGE, 'ServiceBusy'))).toBe(true);
         expect(isDependencyOutage(new MessagingError(LEAKY_MESSAGE))).toBe(true);
+    });
+
+    it('the Service Bus SDK giving up (an AggregateError of its tries) is, when every try was an outage', () => {
+        const busy = () => new ServiceBusError(LEAKY_MESSAGE, 'GeneralError');
+        expect(isDependencyOutage(new AggregateError([busy(), busy()]))).toBe(true);
+        expect(isDependencyOutage(new AggregateError([busy(), new TypeError('a bug')]))).toBe(false);
+        expect(isDependencyOutage(new AggregateError([]))).toBe(false);
     });
 
     it.each(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'])(

@@ -101,6 +101,26 @@ describe('POST /api/referrals', () => {
             expect(queue.sent).toHaveLength(1);
         });
 
+        it('answers 409 naming the key that holds an externalReferenceId, never echoing it, and sends nothing', async () => {
+            const { call, queue, store, lines } = setup();
+            const first = { ...seedReferral(), externalReferenceId: 'CRM-Opp-0042' };
+            await call(postJson(URL, first, { 'idempotency-key': 'first-key' }));
+            const second = { ...referralWithPii(), externalReferenceId: 'CRM-Opp-0042' };
+            const response = await call(postJson(URL, second, { 'idempotency-key': 'second-key' }));
+            expect(response.status).toBe(409);
+            expect(response.headers.get('content-type')).toBe('application/problem+json');
+            expect(response.json).toMatchObject({
+                detail: expect.stringContaining('first-key'),
+                errors: [{ path: 'externalReferenceId', message: expect.stringContaining('first-key') }],
+            });
+            expect(response.text).not.toContain('CRM-Opp-0042');
+            expectNoPii(response.text);
+            expect(store.items.has('second-key')).toBe(false);
+            expect(queue.sent.map((m) => m.messageId)).toEqual(['first-key']);
+            expect(lines.some((line) => line.includes('"event":"referral.externalReferenceIdInUse"'))).toBe(true);
+            expect(lines.join('\n')).not.toContain('CRM-Opp-0042');
+        });
+
         it('remembers a key for good, whatever the record has become', async () => {
             const { call, queue, store } = setup();
             await call(postJson(URL, seedReferral(), { 'idempotency-key': 'k' }));

@@ -28,6 +28,8 @@ const lease: RunReason = { kind: 'leaseWait', leaseUntil: LEASE_UNTIL };
 const retry: RunReason = { kind: 'retry', attempt: 3 };
 const replay: RunReason = { kind: 'replay', updatedAt: UPDATED_AT };
 const deadLetter: RunReason = { kind: 'replayDeadLetter', sequenceNumber: '42' };
+/** The first 16 hex digits of SHA-256('crm-4711:r3'). */
+const outage: RunReason = { kind: 'outage', origin: 'crm-4711:r3', copy: 2 };
 
 const runFor = (reason: RunReason | undefined) => reason && { reason, attempt: 2, notBefore: new Date(UPDATED_AT) };
 
@@ -38,6 +40,7 @@ describe('messageIds', () => {
         ['referral, retry', 'crm-4711', retry, 'crm-4711:r3'],
         ['referral, replay of a record', 'crm-4711', replay, 'crm-4711:replay-1795262400000'],
         ['referral, replay of a dead letter', 'crm-4711', deadLetter, 'crm-4711:replay-dlq-42'],
+        ['referral, copy after an outage', 'crm-4711', outage, 'crm-4711:o2-58ce2cff91c28649'],
         ['referral, 128-character key', LONG_KEY, undefined, LONG_KEY],
         ['referral, retry of a 128-character key', LONG_KEY, retry, `${LONG_KEY_HASH}:r3`],
     ])('%s', (_case, key, reason, expected) => {
@@ -50,6 +53,7 @@ describe('messageIds', () => {
         ['connection, waiting for a lease', 'crm-4711', lease, 'crm-4711:connect:w1795262490000'],
         ['connection, retry', 'crm-4711', retry, 'crm-4711:connect:r3'],
         ['connection, replay of a record', 'crm-4711', replay, 'crm-4711:connect:replay-1795262400000'],
+        ['connection, copy after an outage', 'crm-4711', outage, 'crm-4711:connect:o2-58ce2cff91c28649'],
         ['connection, 128-character key', LONG_KEY, undefined, `${LONG_KEY_HASH}:connect`],
         ['connection, retry of a 128-character key', LONG_KEY, retry, `${LONG_KEY_HASH}:connect:r3`],
     ])('%s', (_case, key, reason, expected) => {

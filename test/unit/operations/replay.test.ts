@@ -95,8 +95,9 @@ function queued(setup: Setup, key: string, body: Record<string, any>): ReferralR
 }
 
 const recordOf = (setup: Setup, key: string) => setup.store.items.get(key)!.record;
+/** `n` failures 100 s apart (Retry-After): the fourth comes after the 5-minute retry window and fails the step. */
 const failEvery = (setup: Setup, n: number) => {
-    for (let i = 0; i < n; i++) setup.api.script.push(transientError({ status: 503 }));
+    for (let i = 0; i < n; i++) setup.api.script.push(transientError({ status: 503, retryAfterMs: 100_000 }));
 };
 
 describe('replay of a Failed referral', () => {

@@ -3,7 +3,7 @@
  * each test fails on the code that adopted the earliest lookup match, trusted one negative lookup, sent the referral
  * key as MS-RequestId and stored any connect answer.
  */
-import { PartnerApiError } from '../../../shared/partnerApi';
+import { type PartnerApiCallContext, PartnerApiError } from '../../../shared/partnerApi';
 import { attemptDeadline } from '../../../shared/pipeline/step';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
 import { permanentError, transientError } from '../../support/fakePartnerApi';
@@ -166,6 +166,70 @@ describe('5. one deadline per attempt, before the lease', () => {
         const claimed = recordOf(setup, 'k1').history.find((h) => h.status === 'Submitting')!.at;
         expect(deadline.getTime()).toBeLessThan(Date.parse(claimed) + setup.deps.leaseMs);
         expect(attemptDeadline('2026-01-01T00:01:00.000Z', 8_000).toISOString()).toBe('2026-01-01T00:00:58.000Z');
+    });
+});
+
+describe('5. the lease is renewed while a long attempt runs (and lost, the attempt stops)', () => {
+    const LEASE_MS = 300; // renewed every 100 ms of real time
+
+    /** Makes the next create take `ms` of real time (the fake clock moves on by as much), or end on an abort. */
+    function slowCreate(setup: Setup, ms: number): PartnerApiCallContext[] {
+        const create = setup.api.createReferral.bind(setup.api);
+        const contexts: PartnerApiCallContext[] = [];
+        setup.api.createReferral = async (body, context) => {
+            contexts.push(context);
+            await new Promise<void>((resolve) => {
+                const timer = setTimeout(resolve, ms);
+                context.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()));
+                setup.advance(ms);
+            });
+            if (context.signal?.aborted)
+                throw transientError({ kind: 'timeout', code: 'aborted', outcomeUnknown: true });
+            return create(body, context);
+        };
+        return contexts;
+    }
+
+    it('a create slower than the lease: the lease and the deadline move on, and the answer is recorded', async () => {
+        const setup = workerSetup();
+        setup.deps.leaseMs = LEASE_MS;
+        slowCreate(setup, 3 * LEASE_MS);
+        setup.store.put(givenRecord({ id: 'k1', request: seedReferral(), at: setup.clock.now }));
+        const claimedLease = setup.clock.now.getTime() + LEASE_MS;
+        const renewals: string[] = [];
+        setup.store.beforeWrite = (operation, id) => {
+            if (operation === 'replace') renewals.push(setup.store.items.get(id)!.record.leaseUntil ?? 'none');
+        };
+
+        expect(await deliver(setup, 'k1', seedReferral())).toBe('created');
+        // Claim, at least one renewal, the answer: written in turn with each new etag, never superseded.
+        expect(renewals.length).toBeGreaterThanOrEqual(3);
+        const deadline = setup.api.creates[0]!.context.deadline as Date;
+        expect(deadline.getTime()).toBeGreaterThan(claimedLease);
+        const record = recordOf(setup, 'k1');
+        expect(record.status).toBe('Submitted');
+        // The attempt's start stays the claim's time: only leaseUntil moved.
+        expect(record.history.find((h) => h.status === 'Submitting')!.at).toBe('2026-11-21T12:00:00.000Z');
+    });
+
+    it('a renewal refused because another delivery took the step aborts the attempt’s calls', async () => {
+        const setup = workerSetup();
+        setup.deps.leaseMs = LEASE_MS;
+        const contexts = slowCreate(setup, 10 * LEASE_MS);
+        setup.store.put(givenRecord({ id: 'k1', request: seedReferral(), at: setup.clock.now }));
+        let replaces = 0;
+        setup.store.beforeWrite = (operation, id) => {
+            // After the claim, another delivery takes the step over (its lease ran out meanwhile).
+            if (operation === 'replace' && ++replaces === 2) setup.store.put({ ...recordOf(setup, id), attempts: 2 });
+        };
+        const started = Date.now();
+        expect(await deliver(setup, 'k1', seedReferral())).toBe('superseded');
+        expect(Date.now() - started).toBeLessThan(10 * LEASE_MS);
+        expect(contexts[0]!.signal!.aborted).toBe(true);
+        expect(setup.api.creates).toHaveLength(0);
+        expect(recordOf(setup, 'k1').attempts).toBe(2);
+        expect(setup.lines.some((line) => line.startsWith('warn submit.leaseLost'))).toBe(true);
+        expect(setup.referralsQueue.sent).toHaveLength(0);
     });
 });
 

@@ -45,6 +45,8 @@ describe('submitReferral', () => {
             createRequestId: createRequestId('k1', 'submit'),
             // Safely before the claim's lease (90 s) runs out.
             deadline: new Date(setup.clock.now.getTime() + 90_000 - 15_000),
+            // Aborts the attempt's calls if its lease is lost (another delivery took the step).
+            signal: expect.any(AbortSignal),
         });
         const record = recordOf(setup, 'k1');
         expect(record.status).toBe('Submitted');
@@ -212,7 +214,7 @@ describe('submitReferral', () => {
             });
         });
 
-        it('marks the referral Failed after the configured attempts', async () => {
+        it('marks the referral Failed once its retry window (5 minutes here) has passed', async () => {
             const setup = workerSetup();
             const body = seedReferral();
             queued(setup, 'k1', body);
@@ -228,13 +230,30 @@ describe('submitReferral', () => {
             expect(await deliver(setup, 'k1', body, { attempt: 5 })).toBe('notApplicable');
         });
 
-        it('retries (and alerts) on an auth failure instead of rejecting the referral', async () => {
+        it('holds (and alerts) on an auth failure instead of rejecting the referral', async () => {
             const setup = workerSetup();
             const body = seedReferral();
             queued(setup, 'k1', body);
             setup.api.script.push(permanentError(401, 'unauthenticated', 'token expired'));
-            expect(await deliver(setup, 'k1', body)).toBe('retryScheduled');
+            expect(await deliver(setup, 'k1', body)).toBe('held');
             expect(setup.lines.some((l) => l.startsWith('error partnerApi.authFailed'))).toBe(true);
+            expect(recordOf(setup, 'k1')).toMatchObject({ status: 'Submitting', error: { code: 'WaitingForConsent' } });
+            expect(setup.referralsQueue.sent.map((m) => m.messageId)).toEqual(['k1:r2']);
+        });
+
+        it('never fails a referral for auth failures, however long they last, and then retries within its window', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            // Ten auth failures an hour apart (twelve times the 5-minute window), then a transient one.
+            for (let attempt = 1; attempt <= 10; attempt++) {
+                setup.api.script.push(permanentError(401, 'unauthenticated', 'token expired'));
+                expect(await deliver(setup, 'k1', body, { attempt })).toBe('held');
+                setup.advance(3_600_000);
+            }
+            setup.api.script.push(transientError({ status: 503 }));
+            expect(await deliver(setup, 'k1', body, { attempt: 11 })).toBe('retryScheduled');
+            expect(await deliver(setup, 'k1', body, { attempt: 12 })).toBe('waitingForRetryTime');
         });
     });
 
