@@ -127,6 +127,8 @@ export async function applyNextUpdate(
             const released = deadLease ? transitionUpdate(record, update.id, 'Pending', now) : record;
             const claim = transitionUpdate(released, update.id, 'Applying', now, {
                 attempts: (update.attempts ?? 0) + 1,
+                // The retry window runs from the update's first attempt.
+                retryWindow: update.retryWindow ?? { from: now.toISOString(), heldMs: 0 },
                 leaseUntil: new Date(now.getTime() + deps.leaseMs).toISOString(),
                 notBefore: null,
                 uncertain: deadLease || (update.uncertain ?? false),
@@ -293,7 +295,13 @@ async function settle(
     run: UpdateRun,
     to: 'Applied' | 'Rejected' | 'Failed' | 'Pending',
     error: RecordedError | undefined,
-    extra: { outcome?: UpdateStepOutcome; referral?: PartnerReferral; notBefore?: string; uncertain?: boolean } = {},
+    extra: {
+        outcome?: UpdateStepOutcome;
+        referral?: PartnerReferral;
+        notBefore?: string;
+        uncertain?: boolean;
+        retryWindow?: ReferralUpdate['retryWindow'];
+    } = {},
 ): Promise<UpdateStepOutcome> {
     const { record, update, deps, log, fields } = run;
     const outcome: UpdateStepOutcome =
@@ -313,6 +321,7 @@ async function settle(
                 leaseUntil: null,
                 notBefore: extra.notBefore ?? null,
                 uncertain: extra.uncertain ?? false,
+                ...(extra.retryWindow && { retryWindow: extra.retryWindow }),
                 ...(error && { error }),
             });
             const next = extra.referral ? { ...moved, partnerReferral: movedOn(current, extra.referral) } : moved;
@@ -341,8 +350,9 @@ async function settle(
 }
 
 /**
- * A failed attempt, judged as a step's is (`decideFailure`). It decides on a record at a step's working status: the
- * update's attempt stands in as one (`Submitting`, the update's attempts). A 412 or a lost answer is never the
+ * A failed attempt, judged as a step's is (`decideFailure`: permanent 4xx, auth holds, Retry-After, back-off, the retry
+ * window). It decides on a record at a step's working status: the update's attempt stands in as one (`Submitting`
+ * since the update's first attempt, with the update's attempts and window). A 412 or a lost answer is never the
  * update's fault: retried, reading the referral first.
  */
 function handleFailure(run: UpdateRun, error: PartnerApiError, uncertain: boolean): Promise<UpdateStepOutcome> {
@@ -351,7 +361,14 @@ function handleFailure(run: UpdateRun, error: PartnerApiError, uncertain: boolea
         log.event('error', 'partnerApi.authFailed', { ...fields, errorCode: error.code, httpStatus: error.status });
     }
     const judged = leavesDoubt(error) ? error.asTransient() : error;
-    const standIn: ReferralRecord = { ...record, status: 'Submitting', attempts: update.attempts ?? 1 };
+    const window = update.retryWindow!;
+    const standIn: ReferralRecord = {
+        ...record,
+        status: 'Submitting',
+        attempts: update.attempts ?? 1,
+        history: [{ status: 'Submitting', at: window.from }],
+        retryWindow: window,
+    };
     const decision = decideFailure(standIn, judged, uncertain, deps.retry, deps.now(), deps.random);
     const recorded = decision.next.error ?? { code: 'PartnerApiError', message: error.message };
     switch (decision.outcome) {
@@ -360,6 +377,11 @@ function handleFailure(run: UpdateRun, error: PartnerApiError, uncertain: boolea
         case 'failed':
             return settle(run, 'Failed', recorded);
         case 'retryScheduled':
-            return settle(run, 'Pending', recorded, { notBefore: decision.next.notBefore!, uncertain });
+        case 'held':
+            return settle(run, 'Pending', recorded, {
+                notBefore: decision.next.notBefore!,
+                uncertain,
+                retryWindow: decision.next.retryWindow ?? window,
+            });
     }
 }

@@ -95,6 +95,8 @@ export interface ReferralUpdate {
     leaseUntil?: string | null;
     /** No Partner API call for this update before then (Retry-After, or our back-off). */
     notBefore?: string | null;
+    /** The update's retry window (as a step's, `retryWindow`): from its first attempt, plus the time held for auth. */
+    retryWindow?: ReferralRecord['retryWindow'];
     /**
      * An earlier attempt may have changed the referral without an answer coming back (a lost answer, a timeout, a
      * 412, a worker that died): read the referral before patching again.

@@ -91,7 +91,9 @@ export function transitionUpdate(
     id: string,
     to: UpdateStatus,
     at: Date,
-    changes: Partial<Pick<ReferralUpdate, 'error' | 'attempts' | 'leaseUntil' | 'notBefore' | 'uncertain'>> = {},
+    changes: Partial<
+        Pick<ReferralUpdate, 'error' | 'attempts' | 'leaseUntil' | 'notBefore' | 'uncertain' | 'retryWindow'>
+    > = {},
 ): ReferralRecord {
     const current = findUpdate(record, id);
     if (!current) throw new Error(`Referral ${record.id} has no update ${id}.`);

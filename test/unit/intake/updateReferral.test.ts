@@ -42,7 +42,7 @@ function setup(record = givenRecord({ request: referralWithPii() })) {
         newKey: () => `generated-${++keys}`,
         now: () => new Date('2026-11-21T13:00:00Z'),
         partnerApi: new FakePartnerApi(),
-        retry: { maxAttempts: 4, baseDelayMs: 1000, maxDelayMs: 60_000 },
+        retry: { windowMs: 300_000, baseDelayMs: 1000, maxDelayMs: 60_000 },
         leaseMs: 90_000,
         random: () => 0.5,
     };

@@ -225,19 +225,27 @@ describe('the applier', () => {
         expect(api.gets).toEqual([]);
     });
 
-    it('marks the update Failed once its attempts are used up, and the next one proceeds', async () => {
-        const { admit, apply, api, statuses, advance, deps } = await setup();
+    it('marks the update Failed once its retry window is over, and the next one proceeds', async () => {
+        const { admit, apply, api, statuses, advance, deps, record, clock } = await setup();
         await admit('u1', DEAL_VALUE);
         await admit('u2', ADD_MEMBER);
-        for (let attempt = 1; attempt <= deps.retry.maxAttempts; attempt++) {
+        const outcomes: string[] = [];
+        do {
             api.patchScript.push(transientError({ status: 500 }));
-            expect(await apply()).toBe(attempt < deps.retry.maxAttempts ? 'retryScheduled' : 'failed');
-            advance(120_000);
-        }
+            outcomes.push(await apply());
+            const { notBefore } = record().updates![0]!;
+            if (notBefore) clock.now = new Date(notBefore);
+        } while (outcomes.at(-1) === 'retryScheduled');
+        expect(outcomes.at(-1)).toBe('failed');
+        // Attempts kept coming until the next one would start past the window (from the first attempt).
+        const window = record().updates![0]!.retryWindow!;
+        expect(clock.now.getTime() - Date.parse(window.from)).toBeLessThanOrEqual(deps.retry.windowMs);
+        expect(outcomes.length).toBeGreaterThan(3);
         expect(statuses()).toEqual([
             ['u1', 'Failed', 'RetriesExhausted'],
             ['u2', 'Pending', undefined],
         ]);
+        advance(1);
         expect(await apply()).toBe('applied');
     });
 
