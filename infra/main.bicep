@@ -127,6 +127,7 @@ param entraAuthAllowedAudiences array = []
 var referralsQueueName = 'referrals'
 var connectionsQueueName = 'referral-connections'
 var updatesQueueName = 'referral-updates'
+var partnerCenterEventsQueueName = 'partner-center-events'
 var cosmosDatabaseName = 'referrals'
 var cosmosContainerName = 'referrals'
 var cosmosPartitionKeyPath = '/id'
@@ -195,6 +196,7 @@ module serviceBus 'app/servicebus.bicep' = {
       referralsQueueName
       connectionsQueueName
       updatesQueueName
+      partnerCenterEventsQueueName
     ]
     duplicateDetectionWindow: duplicateDetectionWindow
     appPrincipalId: identity.outputs.principalId

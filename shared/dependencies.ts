@@ -2,13 +2,16 @@
  * The production collaborators of the functions, created once per process on first use. Handlers take them as a
  * parameter with these defaults, so tests pass their own (a local store, a recording sender) and real requests.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 
 import { createPartnerApiClient, type PartnerApiClient } from './partnerApi';
+import { CertificateCache } from './partnerCenter/certificateDownload';
+import type { WebhookDependencies } from './partnerCenter/webhookReceiver';
 import type { StepDependencies } from './pipeline/step';
 import type { UpdateStepDependencies } from './pipeline/updateStep';
 import { getConfig } from './platform/config';
-import { CONNECTIONS_QUEUE, REFERRALS_QUEUE, UPDATES_QUEUE } from './platform/names';
+import { CONNECTIONS_QUEUE, PARTNER_CENTER_EVENTS_QUEUE, REFERRALS_QUEUE, UPDATES_QUEUE } from './platform/names';
 import { queueSender } from './platform/serviceBus';
 import type { IntakeDependencies } from './referral/intake';
 import type { OutboxDependencies } from './referral/outbox';
@@ -21,6 +24,7 @@ let updateIntake: UpdateIntakeDependencies | undefined;
 let worker: StepDependencies | undefined;
 let updateWorker: UpdateStepDependencies | undefined;
 let partnerApi: PartnerApiClient | undefined;
+let webhook: WebhookDependencies | undefined;
 
 export function intakeDependencies(): IntakeDependencies {
     intake ??= {
@@ -47,6 +51,23 @@ export function outboxDependencies(): OutboxDependencies {
         outbox = { store, referralsQueue, now, resendAfterMs: getConfig('outbox').resendAfterMs };
     }
     return outbox;
+}
+
+/** The webhook receiver's: its trust (certificate hosts, roots, the certificate cache) and `partner-center-events`. */
+export function webhookDependencies(): WebhookDependencies {
+    if (!webhook) {
+        const config = getConfig('partnerCenterWebhooks');
+        webhook = {
+            trust: {
+                certificates: new CertificateCache(),
+                certificateHosts: config.certificateHosts,
+                roots: config.trustedRoots ?? rootCertificates.map((pem) => new X509Certificate(pem)),
+                now: () => new Date(),
+            },
+            eventsQueue: queueSender(PARTNER_CENTER_EVENTS_QUEUE),
+        };
+    }
+    return webhook;
 }
 
 function partnerApiClient(): PartnerApiClient {

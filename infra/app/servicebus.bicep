@@ -48,7 +48,8 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
 
 // The app sends to and receives from every queue: intake sends to `referrals`, the submit worker reads it and
 // re-sends scheduled retries to it, then sends to `referral-connections`, which the connect worker reads; the
-// update intake (and publishers) send to `referral-updates`, which the update worker reads.
+// update intake (and publishers) send to `referral-updates`, which the update worker reads; the webhook receiver
+// sends Partner Center's verified events to `partner-center-events`.
 // Each assignment is scoped to one queue.
 resource appSenderOnQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for i in range(0, length(queueNames)): {

@@ -7,6 +7,7 @@ import { type AddressInfo } from 'node:net';
 
 import { type FaultDecision, FaultInjector, type SimulatorFaults } from './faults';
 import { errorAnswer, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
+import { CERTIFICATE_PATH, MicrosoftSide, type WebhookOptions } from './microsoft';
 import { tenantOf, TokenBuckets } from './rateLimit';
 import { ReferralApi } from './referralApi';
 import { checkRequestIdHeaders, RequestIdAnswers } from './requestIds';
@@ -23,6 +24,16 @@ export {
     NO_FAULTS,
     type SimulatorFaults,
 } from './faults';
+export {
+    CERTIFICATE_PATH,
+    INVITATION_DAYS,
+    type MicrosoftAction,
+    MicrosoftSide,
+    WEBHOOK_EVENTS,
+    type WebhookDelivery,
+    type WebhookOptions,
+    type WebhookRegistration,
+} from './microsoft';
 export { MAX_PAGE_SIZE, REFERRALS_PATH } from './referralApi';
 export type { RequestLogEntry } from './requestLog';
 export type { StoredReferral } from './store';
@@ -48,6 +59,8 @@ export interface PartnerApiSimulatorOptions {
     organizationName?: string;
     maxBodyBytes?: number;
     now?: () => number;
+    /** Delivery of the webhooks Microsoft's side sends (microsoft.ts). */
+    webhooks?: WebhookOptions;
 }
 
 export interface SimulatorAdmin {
@@ -69,15 +82,27 @@ export interface PartnerApiSimulator {
     url: string;
     port: number;
     admin: SimulatorAdmin;
+    /** Microsoft's side: its actions on referrals, the fast clock, webhook registration and deliveries. */
+    microsoft: MicrosoftSide;
     close(): Promise<void>;
 }
 
 const DEFAULT_ORGANIZATION_ID = '7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d';
 const ADMIN_PREFIX = '/_admin/';
+const WEBHOOKS_PREFIX = '/webhooks/v1/';
 
 export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptions = {}): Promise<PartnerApiSimulator> {
-    const now = options.now ?? Date.now;
+    const clock = options.now ?? Date.now;
+    let baseUrl = '';
+    // Microsoft's side moves the clock on (the 14-day expiry), so every reader of the time sees its offset.
+    const now = () => clock() + microsoft.clockOffsetMs;
     const store = new ReferralStore(now);
+    const microsoft: MicrosoftSide = new MicrosoftSide({
+        store,
+        now,
+        baseUrl: () => baseUrl,
+        webhooks: options.webhooks,
+    });
     const faults = new FaultInjector(options.faults);
     const log = new RequestLog();
     const buckets = new TokenBuckets(now);
@@ -88,7 +113,6 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
         for (const timer of lateCommits) clearTimeout(timer);
         lateCommits.clear();
     };
-    let baseUrl = '';
     const api = new ReferralApi({
         store,
         baseUrl: () => baseUrl,
@@ -109,10 +133,12 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
             buckets.clear();
             answersByRequestId.clear();
             faults.reseed();
+            microsoft.reset();
         },
     };
     const apiRoutes = api.routes();
-    const adminRoutes = adminRouteTable(admin);
+    const adminRoutes = [...adminRouteTable(admin), ...microsoft.adminRoutes()];
+    const registrationRoutes = microsoft.registrationRoutes();
     const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
     /** Answers held back on purpose (hung requests, latency): destroyed on close so the server can stop. */
     const timers = new Set<NodeJS.Timeout>();
@@ -160,6 +186,15 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
 
         if (url.pathname.startsWith(ADMIN_PREFIX)) {
             send(res, dispatch(adminRoutes, method, url, req, raw));
+            return;
+        }
+        if (url.pathname === CERTIFICATE_PATH && method === 'GET') {
+            res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(microsoft.certificatePem);
+            return;
+        }
+        // The webhook registration API: another Partner Center API, authenticated but outside the referral faults.
+        if (url.pathname.toLowerCase().startsWith(WEBHOOKS_PREFIX)) {
+            send(res, authorize(req, options) ?? dispatch(registrationRoutes, method, url, req, raw));
             return;
         }
 
@@ -270,11 +305,13 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
         url: baseUrl,
         port: address.port,
         admin,
+        microsoft,
         close: () =>
             new Promise<void>((resolve) => {
                 for (const timer of timers) clearTimeout(timer);
                 timers.clear();
                 cancelLateCommits();
+                microsoft.close();
                 server.close(() => resolve());
                 // Hung requests and idle keep-alive connections would otherwise hold close() open.
                 server.closeAllConnections();

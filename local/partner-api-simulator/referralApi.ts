@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import {
     isAllowedStatusPair,
     isAllowedTransition,
-    MICROSOFT_TARGET,
     type ReferralStatus,
     type ReferralSubstatus,
 } from '../../shared/referral/request/enums';
 import { type SimulatorFaults } from './faults';
 import { errorAnswer, header, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
 import { applyPatch, PatchError, readPatch } from './jsonPatch';
+import { invitationExpiry, isMicrosoftsReferral } from './microsoft';
 import {
     filterNames,
     type FilterNode,
@@ -81,7 +81,7 @@ export class ReferralApi {
             typeof input.engagementId === 'string' && input.engagementId ? input.engagementId : undefined;
         // A connected referral (target msft) joins the engagement of the partner's own referral: it must exist.
         if (engagementId && !store.engagementExists(engagementId)) {
-            const message = isConnectedReferral(input)
+            const message = isMicrosoftsReferral(input)
                 ? 'The connected referral names an engagementId that does not exist.'
                 : 'The engagementId does not exist.';
             return errorAnswer(400, 'invalidRequest', message, 'engagementId');
@@ -93,7 +93,9 @@ export class ReferralApi {
         const extras = Object.fromEntries(
             Object.entries(input).filter(([key]) => !SERVER_FIELDS.has(key) && !(key in ANSWER_ORDER_TEMPLATE)),
         );
-        // Outgoing referrals are created Active/Accepted whatever status was sent (the documented answer does this).
+        // Outgoing referrals are created Active/Accepted whatever status was sent (the documented answer does this),
+        // except the connected referral: Microsoft's seller has INVITATION_DAYS to accept or decline it (microsoft.ts).
+        const invitation = isMicrosoftsReferral(input);
         const referral: StoredReferral = {
             id,
             engagementId,
@@ -103,10 +105,10 @@ export class ReferralApi {
             externalReferenceId: input.externalReferenceId ?? null,
             createdDateTime: now,
             updatedDateTime: now,
-            acceptedDateTime: now,
-            expirationDateTime: input.expirationDateTime ?? null,
-            status: 'Active',
-            substatus: 'Accepted',
+            acceptedDateTime: invitation ? null : now,
+            expirationDateTime: input.expirationDateTime ?? (invitation ? invitationExpiry(now) : null),
+            status: invitation ? 'New' : 'Active',
+            substatus: invitation ? 'Pending' : 'Accepted',
             statusReason: input.statusReason ?? null,
             qualification: input.qualification ?? 'None',
             type: input.type,
@@ -326,17 +328,6 @@ const ANSWER_ORDER_TEMPLATE: Record<string, true> = Object.fromEntries(
         'inviteContext',
     ].map((key) => [key, true]),
 );
-
-function isConnectedReferral(input: Json): boolean {
-    const targets = Array.isArray(input.target) ? input.target : [];
-    return targets.some(
-        (t) =>
-            isObject(t) &&
-            t.type === MICROSOFT_TARGET.type &&
-            typeof t.id === 'string' &&
-            t.id.toLowerCase() === MICROSOFT_TARGET.id,
-    );
-}
 
 function unsupportedFilter(reason: string): SimulatorAnswer {
     return errorAnswer(400, 'invalidRequest', `The $filter is not supported: ${reason}.`, '$filter');

@@ -4,12 +4,14 @@
  * user points elsewhere (see localSettings.ts) is not started. State lives in this process's memory, so a host can
  * be stopped and restarted while queued messages and stored documents survive.
  */
+import { writeFileSync } from 'node:fs';
+
 import { exitOnHelp } from '../../scripts/usage';
 import { type CosmosEmulator, startCosmosEmulator } from '../cosmos/emulator';
 import { faultsFromEnv, type PartnerApiSimulator, startPartnerApiSimulator } from '../partner-api-simulator';
 import { type DevBroker, type QueueDefinition, startBroker } from '../servicebus/broker';
 import { APP_QUEUES } from '../servicebus/queues';
-import { LOCAL_PEER_HOST, localPorts, type PeerEndpoints, peersToStart } from './localSettings';
+import { LOCAL_PEER_HOST, localPorts, type PeerEndpoints, peersToStart, webhookRootsFile } from './localSettings';
 import { errorText, onShutdown, reportReady } from './processLifecycle';
 
 const USAGE = [
@@ -102,8 +104,11 @@ export async function startEmulators(env: Env = process.env): Promise<RunningEmu
                 faults: faultsFromEnv(env),
             });
             running.endpoints.partnerApiUrl = running.simulator.url;
+            running.endpoints.webhookRootsFile = webhookRootsFile(running.simulator.port);
+            writeFileSync(running.endpoints.webhookRootsFile, running.simulator.microsoft.rootCertificatePem);
             running.summary.push(
-                `Partner API simulator   ${running.simulator.url}  (admin: ${running.simulator.url}/_admin/referrals, /requests, /faults)`,
+                `Partner API simulator   ${running.simulator.url}  (admin: ${running.simulator.url}/_admin/referrals, /requests, /faults, /webhooks)`,
+                `  webhook test root     ${running.endpoints.webhookRootsFile}`,
             );
         } else {
             running.summary.push('Partner API simulator   not started (PARTNER_API_BASE_URL is set)');

@@ -7,6 +7,9 @@
  * - `CosmosDbConnection` or `CosmosDbConnection__accountEndpoint` set: no local Cosmos DB;
  * - `PARTNER_API_BASE_URL` set: no Partner API simulator (the app then uses `PARTNER_API_AUTH`/`PARTNER_API_TOKEN`).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { COSMOS_EMULATOR_KEY } from '../cosmos/constants';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../host/auth';
 
@@ -79,6 +82,8 @@ export interface PeerEndpoints {
     serviceBusConnectionString?: string;
     cosmosEndpoint?: string;
     partnerApiUrl?: string;
+    /** The PEM file of the simulator's webhook test root (it signs Microsoft's webhooks with a leaf of it). */
+    webhookRootsFile?: string;
 }
 
 export function serviceBusConnectionString(port: number, host: string = LOCAL_PEER_HOST): string {
@@ -94,6 +99,11 @@ export function partnerApiUrl(port: number, host: string = LOCAL_PEER_HOST): str
     return `http://${host}:${port}`;
 }
 
+/** Where the emulators write the simulator's webhook test root: one file per simulator port, so a host started alone finds it. */
+export function webhookRootsFile(port: number): string {
+    return join(tmpdir(), `cosell-referrals-simulator-webhook-root-${port}.pem`);
+}
+
 /** Endpoints of peers on their configured ports (a host started alone assumes `npm run emulators` on defaults). */
 export function defaultPeerEndpoints(env: Env = process.env): PeerEndpoints {
     const ports = localPorts(env);
@@ -101,6 +111,7 @@ export function defaultPeerEndpoints(env: Env = process.env): PeerEndpoints {
         serviceBusConnectionString: serviceBusConnectionString(ports.serviceBus),
         cosmosEndpoint: cosmosEndpoint(ports.cosmos),
         partnerApiUrl: partnerApiUrl(ports.partnerApiSimulator),
+        webhookRootsFile: webhookRootsFile(ports.partnerApiSimulator),
     };
 }
 
@@ -126,6 +137,11 @@ export function hostSettings(
         computed.PARTNER_API_BASE_URL = peers.partnerApiUrl;
         // The app sends no token in this mode; the simulator is started with acceptMissingToken.
         computed.PARTNER_API_AUTH = 'none';
+    }
+    if (selection.partnerApiSimulator && peers.webhookRootsFile) {
+        // The simulator signs Microsoft's webhooks with a certificate of its test root, served on loopback.
+        computed.PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS = peers.webhookRootsFile;
+        computed.PARTNER_CENTER_WEBHOOK_CERT_HOSTS = LOCAL_PEER_HOST;
     }
     computed.LOCAL_FUNCTION_KEY = DEFAULT_LOCAL_FUNCTION_KEY;
     const settings: Record<string, string> = {};

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { exitOnHelp } from '../../scripts/usage';
 import { hostSettings, type PeerEndpoints } from './localSettings';
 import { errorText } from './processLifecycle';
+import { localWebhookUrl, registerLocalWebhook } from './webhookRegistration';
 
 const USAGE = [
     'Usage: npm start',
@@ -99,6 +100,13 @@ async function main(): Promise<void> {
                     'start a host again with `npm run host` in another terminal, or press Ctrl-C to stop everything.',
             );
         });
+        if (endpoints.partnerApiUrl && ready.url && ready.functionKey) {
+            // Where the simulator delivers Microsoft's changes (only a simulator this runtime started).
+            await registerLocalWebhook(endpoints.partnerApiUrl, ready.url, ready.functionKey);
+            console.log(
+                `[start] Partner Center webhook registered with the simulator: ${localWebhookUrl(ready.url, '<key>')}`,
+            );
+        }
         console.log('');
         console.log(`[start] Local runtime ready: ${ready.url ?? ''}`);
         console.log(`[start] Function key: ${ready.functionKey ?? ''}  (header x-functions-key, or ?code=)`);

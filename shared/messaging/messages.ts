@@ -28,11 +28,22 @@
  * runs again through the same queue: a copy of the update's message that carries only the referral key in its body
  * (the patch stays in Cosmos DB), an `attempt` property, and a messageId derived from the update's and the reason
  * (`updateRunMessage`).
+ *
+ * A Partner Center webhook event, verified by the receiver (queue `partner-center-events`, sent only by the app):
+ *
+ *   body            the event as Partner Center delivered it, its documented fields only: EventName, ResourceUri,
+ *                   ResourceName, AuditUri, ResourceChangeUtcDate
+ *   messageId       `pc-event:` and the SHA-256 in hex of EventName, ResourceUri and ResourceChangeUtcDate, so
+ *                   Partner Center's re-delivery of one event is dropped by duplicate detection
+ *   applicationProperties.eventName         the EventName
+ *   applicationProperties.referralId        the Partner Center referral id the ResourceUri carries
+ *   applicationProperties.contractVersion   "1"
  */
 import { createHash } from 'node:crypto';
 
 import type { ServiceBusMessage } from '@azure/service-bus';
 
+import type { PartnerCenterEvent } from '../partnerCenter/events';
 import { CONNECTIONS_QUEUE, CONTRACT_VERSION, CONTRACT_VERSION_PROPERTY, REFERRALS_QUEUE } from '../platform/names';
 
 export const KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -79,7 +90,12 @@ export type RunReason =
      * `origin` (a messageId): `o<copy>-<first 16 hex digits of the origin's SHA-256>`. A redelivery of the same
      * message makes the same copy; two different messages of one referral make different ones.
      */
-    | { kind: 'outage'; origin: string; copy: number };
+    | { kind: 'outage'; origin: string; copy: number }
+    /**
+     * The outbox's re-send of a record still Queued in its `round`-th resend interval (2 and later; the first
+     * re-send is the intake's own message): `s<round>`.
+     */
+    | { kind: 'resend'; round: number };
 
 function suffixOf(reason: RunReason): string {
     switch (reason.kind) {
@@ -93,6 +109,8 @@ function suffixOf(reason: RunReason): string {
             return `replay-dlq-${reason.sequenceNumber}`;
         case 'outage':
             return `o${reason.copy}-${createHash('sha256').update(reason.origin).digest('hex').slice(0, 16)}`;
+        case 'resend':
+            return `s${reason.round}`;
     }
 }
 
@@ -278,6 +296,36 @@ export function updateMessage(fields: {
             [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION,
             [REFERRAL_ID_PROPERTY]: fields.referralKey,
             [UPDATE_KEY_PROPERTY]: fields.updateKey,
+        },
+    };
+}
+
+/** The Partner Center event a message on `partner-center-events` carries (its EventName). */
+export const EVENT_NAME_PROPERTY = 'eventName';
+/** The Partner Center referral id an event names (not a referral key: a GUID of Partner Center's). */
+export const PARTNER_REFERRAL_ID_PROPERTY = 'referralId';
+
+/** One event, one id: the same event delivered again gets the same messageId, to the byte. */
+export function partnerCenterEventMessageId(event: PartnerCenterEvent): string {
+    const identity = `${event.EventName}\n${event.ResourceUri}\n${event.ResourceChangeUtcDate}`;
+    return `pc-event:${createHash('sha256').update(identity).digest('hex')}`;
+}
+
+/** The message the webhook receiver queues for a verified referral event. */
+export function partnerCenterEventMessage(fields: {
+    event: PartnerCenterEvent;
+    referralId: string;
+    correlationId: string;
+}): ServiceBusMessage {
+    return {
+        body: fields.event,
+        messageId: partnerCenterEventMessageId(fields.event),
+        correlationId: fields.correlationId,
+        contentType: 'application/json',
+        applicationProperties: {
+            [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION,
+            [EVENT_NAME_PROPERTY]: fields.event.EventName,
+            [PARTNER_REFERRAL_ID_PROPERTY]: fields.referralId,
         },
     };
 }

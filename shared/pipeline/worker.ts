@@ -82,6 +82,13 @@ function requireReferralKey(queue: string, delivery: DeliveryInfo, body: unknown
     return key;
 }
 
+/** The referral a delivery is for, its correlation id, and the log fields that follow it through the step. */
+function deliveryOf(queue: string, delivery: DeliveryInfo, body: unknown) {
+    const key = requireReferralKey(queue, delivery, body);
+    const correlationId = correlationIdOr(delivery.correlationId, key);
+    return { key, correlationId, fields: { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount } };
+}
+
 /**
  * A message on the referrals queue: from the intake (the record exists) or straight from an upstream publisher (the
  * record is created here, Rejected with its problem list when the referral is invalid, and never retried).
@@ -93,9 +100,7 @@ export async function processReferralMessage(
     log: EventLogger,
     pause: Pause = sleep,
 ): Promise<DeliveryOutcome> {
-    const key = requireReferralKey(REFERRALS_QUEUE, delivery, body);
-    const correlationId = correlationIdOr(delivery.correlationId, key);
-    const fields = { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount };
+    const { key, correlationId, fields } = deliveryOf(REFERRALS_QUEUE, delivery, body);
     return outlastingOutages(
         { queue: deps.referralsQueue, delivery, fields, deps, log, pause },
         (run) => referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
@@ -144,9 +149,7 @@ export async function processConnectionMessage(
     log: EventLogger,
     pause: Pause = sleep,
 ): Promise<DeliveryOutcome> {
-    const key = requireReferralKey(CONNECTIONS_QUEUE, delivery, body);
-    const correlationId = correlationIdOr(delivery.correlationId, key);
-    const fields = { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount };
+    const { key, correlationId, fields } = deliveryOf(CONNECTIONS_QUEUE, delivery, body);
     return outlastingOutages(
         { queue: deps.connectionsQueue, delivery, fields, deps, log, pause },
         (run) => connectionMessage({ key, correlationId, run }),

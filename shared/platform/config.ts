@@ -6,6 +6,10 @@
  * Settings are read and validated once, lazily, on first use: an exception at import time would stop every function
  * in the app (the worker fails to load the entry point), so nothing here reads the environment when it is imported.
  */
+import type { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+import { readCertificates } from '../partnerCenter/certificates';
 import { joi } from './lazyModules';
 
 /** Where a setting is expected when the app runs in Azure (infra/ must provide every `required` one). */
@@ -90,9 +94,40 @@ const ttlDays: Parser<number> = (raw, name) => {
         : fails(`${name} must be a whole number of days from 1 to ${MAX_TTL_DAYS}, or 0 or -1 for ever`);
 };
 
+/** Host names, comma-separated, compared in lower case. */
+const hostNames: Parser<string[]> = (raw, name) => {
+    const hosts = raw
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter((host) => host !== '');
+    return hosts.length > 0 && hosts.every((host) => /^[a-z0-9.-]{1,253}$|^\[[0-9a-f:.]+\]$/.test(host))
+        ? ok(hosts)
+        : fails(`${name} must be host names, comma-separated`);
+};
+
+/** A PEM file of certificates, read once when the section is first used. */
+const pemCertificatesFile: Parser<X509Certificate[]> = (raw, name) => {
+    let data: Buffer;
+    try {
+        data = readFileSync(raw);
+    } catch {
+        return fails(`${name} must name a readable PEM file`);
+    }
+    try {
+        return data.includes('-----BEGIN CERTIFICATE-----')
+            ? ok(readCertificates(data))
+            : fails(`${name} holds no PEM certificate`);
+    } catch {
+        return fails(`${name} holds a certificate that cannot be read`);
+    }
+};
+
 // Declarations used by more than one section.
 
 export const DEFAULT_PARTNER_API_TIMEOUT_MS = 30_000;
+
+/** Where Partner Center's documented sample certificate URL points (partner-center-lifecycle.md, Webhooks). */
+export const DEFAULT_WEBHOOK_CERT_HOST = '3psostorageacct.blob.core.windows.net';
 
 const PARTNER_API_TIMEOUT_MS = setting({
     meaning: 'Timeout of one Partner API call, in milliseconds.',
@@ -106,10 +141,14 @@ export function defaultLeaseMs(timeoutMs: number): number {
     return 2 * timeoutMs + 30_000;
 }
 
+/** A URL's `hostname` that names this machine: emulators and local test peers only. */
+export function isLoopbackHost(hostname: string): boolean {
+    return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
 function isLoopbackUrl(address: string): boolean {
     try {
-        const host = new URL(address).hostname;
-        return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+        return isLoopbackHost(new URL(address).hostname);
     } catch {
         return false;
     }
@@ -454,6 +493,31 @@ const SECTIONS = {
             resendAfterMs: v.INTAKE_RESEND_AFTER_MS,
         }),
     ),
+    // Partner Center's webhooks (shared/partnerCenter/webhookVerification.ts).
+    partnerCenterWebhooks: section(
+        {
+            PARTNER_CENTER_WEBHOOK_CERT_HOSTS: setting({
+                meaning:
+                    'Hosts the certificate of a Partner Center webhook (X-MS-Certificate-Url) may be downloaded from, ' +
+                    'comma-separated; https only, except on loopback (local tests).',
+                default: DEFAULT_WEBHOOK_CERT_HOST,
+                azure: 'optional',
+                parse: hostNames,
+            }),
+            PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS: setting({
+                meaning:
+                    "A PEM file of the root certificates a webhook's certificate must chain to. Empty: the " +
+                    "platform's trusted roots (Node's tls.rootCertificates).",
+                azure: 'optional',
+                parse: pemCertificatesFile,
+            }),
+        },
+        (v) => ({
+            certificateHosts: v.PARTNER_CENTER_WEBHOOK_CERT_HOSTS,
+            /** Absent: the platform's trusted roots. */
+            trustedRoots: v.PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS,
+        }),
+    ),
     retention: section(
         {
             REFERRAL_TTL_DAYS: setting({
@@ -479,6 +543,7 @@ export type PartnerApiConfig = AppConfig['partnerApi'];
 export type PartnerApiAuthMode = PartnerApiConfig['auth'];
 export type TokenCacheVaultConfig = NonNullable<PartnerApiConfig['tokenCache']>;
 export type RetryConfig = AppConfig['retry'];
+export type WebhookConfig = AppConfig['partnerCenterWebhooks'];
 
 export type SettingName = { [K in Section]: keyof (typeof SECTIONS)[K]['settings'] & string }[Section];
 

@@ -108,27 +108,42 @@ function isAcceptedMediaType(contentType: string | null, mediaTypes: readonly st
     return mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
 }
 
-/** The parsed JSON body, or the 415, 413 or 400 answer; nothing of the body is ever quoted. */
-export async function readJsonBody(request: HttpRequest, rules: JsonBodyRules): Promise<Checked<{ body: unknown }>> {
-    const refuse = (response: HttpResponseInit) => ({ ok: false as const, response });
-    if (!isAcceptedMediaType(request.headers.get('content-type'), rules.mediaTypes)) {
-        return refuse(problem(415, rules.unsupportedMediaType));
-    }
-    if (Number(request.headers.get('content-length')) > rules.maxBytes) return refuse(problem(413, rules.tooLarge));
+/** The body's bytes, or the 413 answer when there are more than `maxBytes` (read no further than that). */
+export async function readBoundedBody(
+    request: HttpRequest,
+    maxBytes: number,
+    tooLarge: string,
+): Promise<Checked<{ bytes: Uint8Array }>> {
+    const refuse = () => ({ ok: false as const, response: problem(413, tooLarge) });
+    if (Number(request.headers.get('content-length')) > maxBytes) return refuse();
     const bytes = new Uint8Array(await request.arrayBuffer());
-    if (bytes.byteLength > rules.maxBytes) return refuse(problem(413, rules.tooLarge));
+    return bytes.byteLength > maxBytes ? refuse() : { ok: true, bytes };
+}
+
+/** The bytes read as UTF-8 JSON, or the 400 answer; nothing of the body is ever quoted. */
+export function parseJsonBytes(bytes: Uint8Array): Checked<{ body: unknown }> {
+    const refuse = (detail: string) => ({ ok: false as const, response: problem(400, detail) });
     let text: string;
     try {
         text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
-        return refuse(problem(400, 'The body is not valid UTF-8.'));
+        return refuse('The body is not valid UTF-8.');
     }
     try {
         // The parser's own message quotes the input, so it is never passed on.
         return { ok: true, body: JSON.parse(text) as unknown };
     } catch {
-        return refuse(problem(400, 'The body is not valid JSON.'));
+        return refuse('The body is not valid JSON.');
     }
+}
+
+/** The parsed JSON body, or the 415, 413 or 400 answer; nothing of the body is ever quoted. */
+export async function readJsonBody(request: HttpRequest, rules: JsonBodyRules): Promise<Checked<{ body: unknown }>> {
+    if (!isAcceptedMediaType(request.headers.get('content-type'), rules.mediaTypes)) {
+        return { ok: false, response: problem(415, rules.unsupportedMediaType) };
+    }
+    const read = await readBoundedBody(request, rules.maxBytes, rules.tooLarge);
+    return read.ok ? parseJsonBytes(read.bytes) : read;
 }
 
 function failureAnswer(error: unknown, correlationId: string, log: EventLogger): HttpResponseInit {

@@ -35,6 +35,10 @@ export interface LogFields {
     outcome?: string;
     /** How many items a run handled (a sweep's re-sends). */
     count?: number;
+    /** The check a Partner Center webhook failed (shared/partnerCenter/webhookVerification.ts): a code only. */
+    failedCheck?: string;
+    /** The EventName of a Partner Center webhook, when it is one of the known events. */
+    partnerCenterEvent?: string;
 }
 
 /** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
@@ -113,6 +117,13 @@ export const LOG_EVENTS = [
     'update.applyFailed',
     'update.retryScheduled',
     'update.leaseLost',
+    // Partner Center's webhooks (shared/partnerCenter/webhookReceiver.ts).
+    'webhook.refused',
+    'webhook.queued',
+    'webhook.validation',
+    'webhook.ignored',
+    'webhook.invalid',
+    'webhook.queueUnavailable',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',

@@ -12,7 +12,9 @@ export const REFERRALS_QUEUE = 'referrals';
 export const CONNECTIONS_QUEUE = 'referral-connections';
 /** Queue of referral updates (JSON Patch): written by the PATCH intake and by upstream publishers. */
 export const UPDATES_QUEUE = 'referral-updates';
-export const QUEUE_NAMES = [REFERRALS_QUEUE, CONNECTIONS_QUEUE, UPDATES_QUEUE] as const;
+/** Queue of Partner Center's webhook events, verified: written by the webhook receiver, read by the sync worker. */
+export const PARTNER_CENTER_EVENTS_QUEUE = 'partner-center-events';
+export const QUEUE_NAMES = [REFERRALS_QUEUE, CONNECTIONS_QUEUE, UPDATES_QUEUE, PARTNER_CENTER_EVENTS_QUEUE] as const;
 
 export const COSMOS_DATABASE = 'referrals';
 export const COSMOS_CONTAINER = 'referrals';

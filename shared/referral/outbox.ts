@@ -7,10 +7,13 @@
  * every request, and a crash between send and mark would leave the same doubt). A record is stuck when it is still
  * `Queued` `INTAKE_RESEND_AFTER_MS` after its last change; the worker moves a delivered one on within seconds.
  *
- * A re-send is the very message the intake sends (`intakeMessage`: messageId = the referral key), so while the
- * first copy is within the queue's duplicate-detection window the queue drops the re-send; after it, the worker reads
- * the record first and a second delivery changes nothing. A record whose message merely waits on a busy queue is
- * therefore re-sent harmlessly. The sweep keeps no state of its own: it is safe to run twice, or on two instances.
+ * The first re-send (the record Queued for one to two INTAKE_RESEND_AFTER_MS) is the very message the intake sends
+ * (`intakeMessage`: messageId = the referral key), so if the intake's send did reach the queue, the queue drops the
+ * re-send. A record still Queued after that was not moved on by whatever delivered that message (or the message
+ * never got anywhere): each later interval re-sends it under a messageId of its own (`<key>:s<round>`), which the
+ * queue cannot mistake for the consumed one, once per interval however many sweeps run in it. The worker reads the
+ * record first, so an extra delivery changes nothing: a record whose message merely waits on a busy queue is re-sent
+ * harmlessly. The sweep keeps no state of its own: it is safe to run twice, or on two instances.
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
 
@@ -29,9 +32,20 @@ export function intakeMessage(referral: Pick<QueuedReferral, 'id' | 'correlation
     return referralMessage({ key: referral.id, body: referral.body, correlationId: referral.correlationId });
 }
 
-/** The message of a Queued record, rebuilt from it: the stored request is the body as received, unchanged. */
-function messageOf(referral: QueuedReferral): ServiceBusMessage {
-    return intakeMessage({ id: referral.id, correlationId: referral.correlationId, body: referral.request });
+/**
+ * The message of a Queued record, rebuilt from it (the stored request is the body as received, unchanged): the
+ * intake's own in the first resend interval, then one messageId per interval (see the module comment).
+ */
+export function resendMessage(referral: QueuedReferral, resendAfterMs: number, now: Date): ServiceBusMessage {
+    const round = Math.floor((now.getTime() - Date.parse(referral.updatedAt)) / resendAfterMs);
+    const body = referral.request;
+    if (round <= 1) return intakeMessage({ id: referral.id, correlationId: referral.correlationId, body });
+    return referralMessage({
+        key: referral.id,
+        body,
+        correlationId: referral.correlationId,
+        run: { reason: { kind: 'resend', round }, attempt: 1, notBefore: now },
+    });
 }
 
 export interface OutboxDependencies {
@@ -83,7 +97,7 @@ export async function resendStuckReferrals(deps: OutboxDependencies, log: EventL
         }
         const fields = { referralKey: referral.id, correlationId: referral.correlationId };
         try {
-            await deps.referralsQueue.send(messageOf(referral));
+            await deps.referralsQueue.send(resendMessage(referral, deps.resendAfterMs, started));
         } catch {
             log.event('error', 'outbox.sendFailed', fields);
             outcome = 'sendFailed';

@@ -170,12 +170,14 @@ export function canTransition(from: LifecycleStatus, to: LifecycleStatus): boole
     return NEXT[from].includes(to);
 }
 
-export class IllegalTransitionError extends Error {
+/** A transition its state machine does not allow: the referral's lifecycle, or one of its updates (updates.ts). */
+export class IllegalTransitionError<S extends string = LifecycleStatus> extends Error {
     constructor(
-        readonly from: LifecycleStatus,
-        readonly to: LifecycleStatus,
+        readonly from: S,
+        readonly to: S,
+        subject = 'A referral',
     ) {
-        super(`A referral cannot move from ${from} to ${to}.`);
+        super(`${subject} cannot move from ${from} to ${to}.`);
         this.name = 'IllegalTransitionError';
     }
 }

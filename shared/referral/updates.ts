@@ -15,6 +15,7 @@
  */
 import {
     HISTORY_LIMIT,
+    IllegalTransitionError,
     type RecordedError,
     type ReferralRecord,
     type ReferralUpdate,
@@ -45,16 +46,6 @@ export function findUpdate(record: Pick<ReferralRecord, 'updates'>, id: string):
 
 export function canUpdateTransition(from: UpdateStatus, to: UpdateStatus): boolean {
     return NEXT[from].includes(to);
-}
-
-export class IllegalUpdateTransitionError extends Error {
-    constructor(
-        readonly from: UpdateStatus,
-        readonly to: UpdateStatus,
-    ) {
-        super(`An update cannot move from ${from} to ${to}.`);
-        this.name = 'IllegalUpdateTransitionError';
-    }
 }
 
 export function newUpdate(fields: {
@@ -97,7 +88,7 @@ export function transitionUpdate(
 ): ReferralRecord {
     const current = findUpdate(record, id);
     if (!current) throw new Error(`Referral ${record.id} has no update ${id}.`);
-    if (!canUpdateTransition(current.status, to)) throw new IllegalUpdateTransitionError(current.status, to);
+    if (!canUpdateTransition(current.status, to)) throw new IllegalTransitionError(current.status, to, 'An update');
     const when = at.toISOString();
     const moved: ReferralUpdate = {
         ...current,

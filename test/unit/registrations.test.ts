@@ -31,6 +31,11 @@ describe('function registrations', () => {
         expect(trigger).toMatchObject({ route: 'referrals/{id}', methods: ['GET'], authLevel: 'function' });
     });
 
+    it("registers POST /api/partner-center/events (Partner Center's webhook) with function-level auth", () => {
+        const trigger = bindingsOf('receivePartnerCenterEvent').find((b) => b.type === 'httpTrigger');
+        expect(trigger).toMatchObject({ route: 'partner-center/events', methods: ['POST'], authLevel: 'function' });
+    });
+
     it.each([
         ['submitReferral', 'referrals'],
         ['connectReferral', 'referral-connections'],

@@ -31,6 +31,9 @@ describe('localSettings', () => {
         expect(settings.PARTNER_API_BASE_URL).toBe('http://127.0.0.1:7090');
         expect(settings.PARTNER_API_AUTH).toBe('none');
         expect(settings.LOCAL_FUNCTION_KEY).toBe(DEFAULT_LOCAL_FUNCTION_KEY);
+        // The simulator's webhook test root, and its loopback certificate URL.
+        expect(settings.PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS).toMatch(/simulator-webhook-root-7090\.pem$/);
+        expect(settings.PARTNER_CENTER_WEBHOOK_CERT_HOSTS).toBe('127.0.0.1');
     });
 
     it('honours port overrides', () => {

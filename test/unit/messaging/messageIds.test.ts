@@ -30,6 +30,7 @@ const replay: RunReason = { kind: 'replay', updatedAt: UPDATED_AT };
 const deadLetter: RunReason = { kind: 'replayDeadLetter', sequenceNumber: '42' };
 /** The first 16 hex digits of SHA-256('crm-4711:r3'). */
 const outage: RunReason = { kind: 'outage', origin: 'crm-4711:r3', copy: 2 };
+const resend: RunReason = { kind: 'resend', round: 3 };
 
 const runFor = (reason: RunReason | undefined) => reason && { reason, attempt: 2, notBefore: new Date(UPDATED_AT) };
 
@@ -41,6 +42,7 @@ describe('messageIds', () => {
         ['referral, replay of a record', 'crm-4711', replay, 'crm-4711:replay-1795262400000'],
         ['referral, replay of a dead letter', 'crm-4711', deadLetter, 'crm-4711:replay-dlq-42'],
         ['referral, copy after an outage', 'crm-4711', outage, 'crm-4711:o2-58ce2cff91c28649'],
+        ['referral, the outbox re-sending in a later interval', 'crm-4711', resend, 'crm-4711:s3'],
         ['referral, 128-character key', LONG_KEY, undefined, LONG_KEY],
         ['referral, retry of a 128-character key', LONG_KEY, retry, `${LONG_KEY_HASH}:r3`],
     ])('%s', (_case, key, reason, expected) => {

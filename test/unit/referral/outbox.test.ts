@@ -118,6 +118,23 @@ describe('the outbox sweep (resendQueuedReferrals)', () => {
         expect(store.items.get('stuck')).toEqual(before);
     });
 
+    it('re-sends a record still Queued in a later interval under a new messageId, once per interval', async () => {
+        // The intake's message reached the queue and was consumed, yet the record never moved on: a re-send under the
+        // key itself would be dropped as a duplicate for the queue's whole detection window.
+        const { queue, clock, store, sweep } = setup();
+        store.put(queuedRecord('consumed', T0 - RESEND_AFTER_MS - 1));
+        await sweep();
+        clock.advance(RESEND_AFTER_MS);
+        await sweep();
+        await sweep();
+        clock.advance(RESEND_AFTER_MS);
+        await sweep();
+        expect(queue.sent.map((m) => m.messageId)).toEqual(['consumed', 'consumed:s2', 'consumed:s2', 'consumed:s3']);
+        const later = queue.sent[1]!;
+        expect(later.body).toEqual(queue.sent[0]!.body);
+        expect(later.applicationProperties).toMatchObject({ referralKey: 'consumed', attempt: 1 });
+    });
+
     it('ends a run at the first failed send, and the next run sends what is still stuck', async () => {
         const { store, queue, sweep } = setup();
         for (const id of ['a', 'b', 'c']) store.put(queuedRecord(id, T0 - RESEND_AFTER_MS - 1));

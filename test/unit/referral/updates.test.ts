@@ -1,7 +1,11 @@
-import { transition, UPDATE_STATUSES, type UpdateStatus } from '../../../shared/referral/record';
+import {
+    IllegalTransitionError,
+    transition,
+    UPDATE_STATUSES,
+    type UpdateStatus,
+} from '../../../shared/referral/record';
 import {
     canUpdateTransition,
-    IllegalUpdateTransitionError,
     latestRequest,
     latestStatus,
     newUpdate,
@@ -37,7 +41,7 @@ describe('the update state machine', () => {
         expect(canUpdateTransition(from, to)).toBe(allowed);
         const record = withOneUpdate(from);
         if (!allowed) {
-            expect(() => transitionUpdate(record, 'u1', to, LATER)).toThrow(IllegalUpdateTransitionError);
+            expect(() => transitionUpdate(record, 'u1', to, LATER)).toThrow(IllegalTransitionError);
             return;
         }
         const moved = transitionUpdate(record, 'u1', to, LATER, { error: { code: 'X', message: 'm' } });

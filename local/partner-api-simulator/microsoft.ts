@@ -1,0 +1,379 @@
+/**
+ * The simulator playing Microsoft after a create (partner-center-lifecycle.md): the webhook registration API
+ * (`/webhooks/v1/registration`), Microsoft's seller or the Partner Center UI acting on a referral (accept, decline,
+ * close: a new eTag and updatedDateTime), the 14-day expiry of an unanswered invitation on a clock tests can move,
+ * and the signed webhook each change delivers.
+ *
+ * Deliveries are signed with a leaf certificate (O=Microsoft Corporation) issued at start by a throwaway root (see
+ * certificateAuthority.ts), served at a loopback certificate URL; an app trusts it through
+ * PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS and PARTNER_CENTER_WEBHOOK_CERT_HOSTS. A failed delivery is tried again a few
+ * times (Partner Center tries 10 times, then parks the event in its offline queue); `dropDeliveries` loses every
+ * delivery on purpose, as if they had all gone to the offline queue, so reconciliation can be exercised.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { REFERRAL_EVENTS, VALIDATION_EVENT } from '../../shared/partnerCenter/events';
+import { MICROSOFT_TARGET, type ReferralStatus } from '../../shared/referral/request/enums';
+import { CertificateAuthority } from './certificateAuthority';
+import { errorAnswer, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
+import type { ReferralStore, StoredReferral } from './store';
+import { isObject, type Json } from './validation';
+import { signedWebhookHeaders } from './webhookSigning';
+
+export const WEBHOOK_EVENTS = [...REFERRAL_EVENTS, VALIDATION_EVENT] as const;
+
+/** Where the signing certificate (leaf and root, PEM) is served, outside the API's auth and faults. */
+export const CERTIFICATE_PATH = '/_certificates/pcnotifications-dispatch.pem';
+/** How long Microsoft's seller (or an inbound referral's receiver) has to answer before the referral expires. */
+export const INVITATION_DAYS = 14;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** When an invitation created at `createdAt` (a timestamp) expires unless answered. */
+export function invitationExpiry(createdAt: string): string {
+    return new Date(Date.parse(createdAt) + INVITATION_DAYS * DAY_MS).toISOString();
+}
+
+export interface WebhookOptions {
+    /** Attempts per delivery (default 3). */
+    attempts?: number;
+    /** Wait between attempts (default 1000 ms). */
+    retryDelayMs?: number;
+    /** Timeout of one attempt (default 5000 ms). */
+    timeoutMs?: number;
+    /** Lose every delivery (default false). */
+    dropDeliveries?: boolean;
+}
+
+export interface WebhookRegistration {
+    SubscriberId: string;
+    WebhookUrl: string;
+    WebhookEvents: string[];
+    SignatureTokenToMsSignatureHeader: boolean;
+}
+
+export interface WebhookDelivery {
+    /** One per event; also the validation event's correlationId. */
+    correlationId: string;
+    eventName: string;
+    referralId?: string;
+    body: string;
+    attempts: Array<{ at: string; status?: number; error?: string }>;
+    outcome: 'pending' | 'delivered' | 'failed' | 'dropped';
+}
+
+export type MicrosoftAction = 'accept' | 'decline' | 'close';
+
+/** What Microsoft's side needs from the simulator: its store, clock and origin. */
+export interface MicrosoftSideOptions {
+    store: ReferralStore;
+    now: () => number;
+    baseUrl: () => string;
+    webhooks?: WebhookOptions;
+}
+
+const MAX_DELIVERIES_KEPT = 500;
+
+export class MicrosoftSide {
+    /** The test root the signing certificate chains to (PEM): what an app must trust. */
+    readonly rootCertificatePem: string;
+    private readonly leaf: CertificateAuthority;
+    private registration: WebhookRegistration | undefined;
+    private readonly deliveries: WebhookDelivery[] = [];
+    private readonly timers = new Set<NodeJS.Timeout>();
+    private dropDeliveries: boolean;
+
+    constructor(private readonly options: MicrosoftSideOptions) {
+        const root = CertificateAuthority.root({ commonName: 'Partner API simulator test root' });
+        this.leaf = root.issue({
+            subject: { commonName: 'pcnotifications-dispatch.microsoft.com', organization: 'Microsoft Corporation' },
+        });
+        this.rootCertificatePem = root.certificatePem;
+        this.dropDeliveries = options.webhooks?.dropDeliveries ?? false;
+    }
+
+    get certificateUrl(): string {
+        return `${this.options.baseUrl()}${CERTIFICATE_PATH}`;
+    }
+
+    get certificatePem(): string {
+        return this.leaf.certificatePem;
+    }
+
+    /** The registration API, as at `https://api.partnercenter.microsoft.com/webhooks/v1/...`. */
+    registrationRoutes(): Route[] {
+        const base = '^/webhooks/v1/registration';
+        return [
+            { method: 'GET', pattern: new RegExp(`${base}/?$`, 'i'), handler: () => this.readRegistration() },
+            { method: 'POST', pattern: new RegExp(`${base}/?$`, 'i'), handler: (r) => this.register(r, false) },
+            { method: 'PUT', pattern: new RegExp(`${base}/?$`, 'i'), handler: (r) => this.register(r, true) },
+            {
+                method: 'GET',
+                pattern: new RegExp(`${base}/events/?$`, 'i'),
+                handler: () => ({ status: 200, body: [...WEBHOOK_EVENTS] }),
+            },
+            {
+                method: 'POST',
+                pattern: new RegExp(`${base}/validationEvents/?$`, 'i'),
+                handler: () => this.requestValidationEvent(),
+            },
+            {
+                method: 'GET',
+                pattern: new RegExp(`${base}/validationEvents/(?<correlationId>[^/]+)/?$`, 'i'),
+                handler: (r) => this.validationEventResult(r.params.correlationId ?? ''),
+            },
+        ];
+    }
+
+    /** `/_admin/referrals/{id}/{accept|decline|close}`, `/_admin/clock`, `/_admin/webhooks`. */
+    adminRoutes(): Route[] {
+        return [
+            {
+                method: 'POST',
+                pattern: /^\/_admin\/referrals\/(?<id>[^/]+)\/(?<action>accept|decline|close)\/?$/,
+                handler: (r) => this.act(r.params.id ?? '', r.params.action as MicrosoftAction, r.body),
+            },
+            {
+                method: 'POST',
+                pattern: /^\/_admin\/clock\/advance\/?$/,
+                handler: (r) => this.advanceClock(r.body),
+            },
+            {
+                method: 'GET',
+                pattern: /^\/_admin\/webhooks\/?$/,
+                handler: () => ({ status: 200, body: this.state() }),
+            },
+            {
+                method: 'PUT',
+                pattern: /^\/_admin\/webhooks\/?$/,
+                handler: (r) => {
+                    const drop = isObject(r.body) ? r.body.dropDeliveries : undefined;
+                    if (typeof drop !== 'boolean')
+                        return errorAnswer(400, 'invalidRequest', 'Send { "dropDeliveries": true|false }.', 'body');
+                    this.dropDeliveries = drop;
+                    return { status: 200, body: this.state() };
+                },
+            },
+        ];
+    }
+
+    private offsetMs = 0;
+
+    /** How far the fast clock has been moved, in ms (added to the simulator's clock). */
+    get clockOffsetMs(): number {
+        return this.offsetMs;
+    }
+
+    state() {
+        return {
+            registration: this.registration ?? null,
+            dropDeliveries: this.dropDeliveries,
+            now: new Date(this.options.now()).toISOString(),
+            deliveries: structuredClone(this.deliveries),
+        };
+    }
+
+    /**
+     * Microsoft's seller accepts or declines (the connected referral, New), or the Partner Center UI closes a
+     * referral (any that is not Closed: Won by default, or Lost). The referral gets a new eTag and updatedDateTime,
+     * and its webhook is delivered.
+     */
+    act(id: string, action: MicrosoftAction, body: unknown): SimulatorAnswer {
+        const stored = this.options.store.get(id);
+        if (!stored) return errorAnswer(404, 'itemNotFound', 'The referral does not exist.', 'referral');
+        const requested = isObject(body) ? body : {};
+        let next: { status: ReferralStatus; substatus: string };
+        if (action === 'accept') {
+            if (stored.status !== 'New')
+                return errorAnswer(409, 'conflict', 'Only a New referral can be accepted.', 'status');
+            next = { status: 'Active', substatus: 'Accepted' };
+        } else if (action === 'decline') {
+            if (stored.status !== 'New')
+                return errorAnswer(409, 'conflict', 'Only a New referral can be declined.', 'status');
+            next = { status: 'Closed', substatus: 'Declined' };
+        } else {
+            if (stored.status === 'Closed')
+                return errorAnswer(409, 'conflict', 'A closed referral cannot be changed.', 'status');
+            const substatus = requested.substatus ?? 'Won';
+            if (substatus !== 'Won' && substatus !== 'Lost')
+                return errorAnswer(400, 'invalidRequest', 'Close as Won or Lost.', 'substatus');
+            next = { status: 'Closed', substatus };
+        }
+        const statusReason = typeof requested.statusReason === 'string' ? requested.statusReason : stored.statusReason;
+        const updated = this.change(stored, { ...next, statusReason });
+        return { status: 200, body: updated, referralId: id };
+    }
+
+    /** Moves the clock on (`{ "days": 15 }` or `{ "ms": … }`), then expires invitations left unanswered too long. */
+    advanceClock(body: unknown): SimulatorAnswer {
+        const fields = isObject(body) ? body : {};
+        const ms = typeof fields.days === 'number' ? fields.days * DAY_MS : fields.ms;
+        if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+            return errorAnswer(400, 'invalidRequest', 'Send { "days": n } or { "ms": n }, not negative.', 'body');
+        this.offsetMs += ms;
+        const expired = this.expireInvitations();
+        return { status: 200, body: { now: new Date(this.options.now()).toISOString(), expired } };
+    }
+
+    /** Every New referral past its expirationDateTime becomes Closed/Expired; answers their ids. */
+    expireInvitations(): string[] {
+        const now = this.options.now();
+        const expired: string[] = [];
+        for (const referral of this.options.store.all()) {
+            const expires =
+                typeof referral.expirationDateTime === 'string' ? Date.parse(referral.expirationDateTime) : NaN;
+            if (referral.status !== 'New' || !(expires <= now)) continue;
+            this.change(referral, { status: 'Closed', substatus: 'Expired' });
+            expired.push(referral.id);
+        }
+        return expired;
+    }
+
+    close(): void {
+        for (const timer of this.timers) clearTimeout(timer);
+        this.timers.clear();
+    }
+
+    reset(): void {
+        this.close();
+        this.registration = undefined;
+        this.deliveries.length = 0;
+        this.offsetMs = 0;
+    }
+
+    private change(stored: StoredReferral, fields: Record<string, unknown>): StoredReferral {
+        const { store } = this.options;
+        const updated: StoredReferral = {
+            ...stored,
+            ...fields,
+            eTag: store.newETag(),
+            updatedDateTime: store.timestamp(),
+        };
+        if (updated.status === 'Closed') updated.closedDateTime = updated.updatedDateTime;
+        if (fields.status === 'Active') updated.acceptedDateTime = updated.updatedDateTime;
+        store.save(updated);
+        this.deliver(isMicrosoftsReferral(updated) ? 'related-referral-updated' : 'referral-updated', updated);
+        return updated;
+    }
+
+    private readRegistration(): SimulatorAnswer {
+        if (!this.registration) return errorAnswer(404, 'itemNotFound', 'No webhook is registered.', 'registration');
+        return { status: 200, body: this.registration };
+    }
+
+    /** POST replaces any registration without warning, as Partner Center does; PUT needs one to exist. */
+    private register(request: SimulatorRequest, update: boolean): SimulatorAnswer {
+        if (update && !this.registration)
+            return errorAnswer(404, 'itemNotFound', 'No webhook is registered.', 'registration');
+        const body = isObject(request.body) ? request.body : {};
+        const url = body.WebhookUrl;
+        const events = body.WebhookEvents;
+        if (typeof url !== 'string' || !/^https?:\/\//i.test(url) || !URL.canParse(url))
+            return errorAnswer(400, 'invalidRequest', 'WebhookUrl must be an http(s) URL.', 'WebhookUrl');
+        if (
+            !Array.isArray(events) ||
+            events.length === 0 ||
+            !events.every((e) => (WEBHOOK_EVENTS as readonly unknown[]).includes(e))
+        ) {
+            return errorAnswer(400, 'invalidRequest', 'WebhookEvents must list available events.', 'WebhookEvents');
+        }
+        this.registration = {
+            SubscriberId: this.registration?.SubscriberId ?? randomUUID(),
+            WebhookUrl: url,
+            WebhookEvents: events as string[],
+            SignatureTokenToMsSignatureHeader: body.SignatureTokenToMsSignatureHeader === true,
+        };
+        return { status: 200, body: this.registration };
+    }
+
+    private requestValidationEvent(): SimulatorAnswer {
+        if (!this.registration) return errorAnswer(404, 'itemNotFound', 'No webhook is registered.', 'registration');
+        const delivery = this.deliver(VALIDATION_EVENT);
+        return { status: 200, body: { correlationId: delivery?.correlationId } };
+    }
+
+    private validationEventResult(correlationId: string): SimulatorAnswer {
+        const delivery = this.deliveries.find((d) => d.correlationId === correlationId);
+        if (!delivery) return errorAnswer(404, 'itemNotFound', 'No such validation event.', 'correlationId');
+        return { status: 200, body: { correlationId, status: delivery.outcome, attempts: delivery.attempts } };
+    }
+
+    /** Queues one event for the registered URL, if it registered for it. */
+    private deliver(eventName: string, referral?: StoredReferral): WebhookDelivery | undefined {
+        const registration = this.registration;
+        // The validation event goes to the registered URL whatever events it registered for.
+        if (!registration || (eventName !== VALIDATION_EVENT && !registration.WebhookEvents.includes(eventName)))
+            return undefined;
+        const changedAt = referral?.updatedDateTime ?? new Date(this.options.now()).toISOString();
+        const body = JSON.stringify({
+            EventName: eventName,
+            ResourceUri: referral
+                ? `https://api.partnercenter.microsoft.com/engagements/v1/referrals/${referral.id}`
+                : 'https://api.partnercenter.microsoft.com/webhooks/v1/registration/validationEvents',
+            ResourceName: referral ? 'referral' : 'test',
+            AuditUri: null,
+            ResourceChangeUtcDate: changedAt.replace(/Z$/, '+00:00'),
+        });
+        const delivery: WebhookDelivery = {
+            correlationId: randomUUID(),
+            eventName,
+            referralId: referral?.id,
+            body,
+            attempts: [],
+            outcome: this.dropDeliveries ? 'dropped' : 'pending',
+        };
+        this.deliveries.push(delivery);
+        if (this.deliveries.length > MAX_DELIVERIES_KEPT) this.deliveries.shift();
+        if (!this.dropDeliveries) this.attempt(delivery, registration, 1);
+        return delivery;
+    }
+
+    private attempt(delivery: WebhookDelivery, registration: WebhookRegistration, attempt: number): void {
+        const { attempts = 3, retryDelayMs = 1000, timeoutMs = 5000 } = this.options.webhooks ?? {};
+        const headers = signedWebhookHeaders(delivery.body, {
+            privateKeyPem: this.leaf.privateKeyPem,
+            certificateUrl: this.certificateUrl,
+            signatureHeader: registration.SignatureTokenToMsSignatureHeader,
+        });
+        const record = { at: new Date().toISOString() } as WebhookDelivery['attempts'][number];
+        delivery.attempts.push(record);
+        void fetch(registration.WebhookUrl, {
+            method: 'POST',
+            headers,
+            body: delivery.body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(timeoutMs),
+        })
+            .then(async (response) => {
+                record.status = response.status;
+                await response.body?.cancel();
+                return response.ok;
+            })
+            .catch((error: unknown) => {
+                record.error = error instanceof Error ? error.name : 'Error';
+                return false;
+            })
+            .then((delivered) => {
+                if (delivered) delivery.outcome = 'delivered';
+                else if (attempt >= attempts) delivery.outcome = 'failed';
+                else {
+                    const timer = setTimeout(() => {
+                        this.timers.delete(timer);
+                        this.attempt(delivery, registration, attempt + 1);
+                    }, retryDelayMs);
+                    this.timers.add(timer);
+                }
+            });
+    }
+}
+
+/** The connected referral: the one whose target is Microsoft (its seller answers it). */
+export function isMicrosoftsReferral(referral: Json): boolean {
+    const targets = Array.isArray(referral.target) ? referral.target : [];
+    return targets.some(
+        (t) =>
+            isObject(t) &&
+            t.type === MICROSOFT_TARGET.type &&
+            typeof t.id === 'string' &&
+            t.id.toLowerCase() === MICROSOFT_TARGET.id,
+    );
+}

@@ -1,0 +1,232 @@
+/**
+ * The simulator playing Microsoft: the webhook registration API, accept/decline/close as Microsoft's seller or the
+ * Partner Center UI, the 14-day expiry on the fast clock, and signed webhooks that the app's own verifier accepts
+ * (a loopback receiver here checks each delivery with shared/partnerCenter/webhookVerification.ts).
+ */
+import { X509Certificate } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
+import { CertificateCache } from '../../../shared/partnerCenter/certificateDownload';
+import { verifyWebhook, type WebhookVerdict } from '../../../shared/partnerCenter/webhookVerification';
+import { connectedReferral, seedRequest } from '../../integration/partnerApi/helpers';
+import { waitFor } from '../../support/waitFor';
+import { callSimulator, REFERRALS } from './simulatorHttp';
+
+const REGISTRATION = '/webhooks/v1/registration';
+const EVENTS = ['referral-created', 'referral-updated', 'related-referral-created', 'related-referral-updated'];
+
+interface Received {
+    body: Record<string, unknown>;
+    verdict: WebhookVerdict;
+}
+
+describe("Partner API simulator: Microsoft's side", () => {
+    let simulator: PartnerApiSimulator;
+    let receiver: Server;
+    let receiverUrl: string;
+    const received: Received[] = [];
+    /** Statuses the receiver answers, in turn; 200 once they run out. */
+    let answers: number[] = [];
+
+    const call = (method: string, path: string, body?: unknown) => callSimulator(simulator.url, method, path, body);
+
+    beforeAll(async () => {
+        simulator = await startPartnerApiSimulator({ webhooks: { attempts: 3, retryDelayMs: 50 } });
+        const trust = {
+            certificates: new CertificateCache(),
+            certificateHosts: ['127.0.0.1'],
+            roots: [new X509Certificate(simulator.microsoft.rootCertificatePem)],
+            now: () => new Date(),
+        };
+        receiver = createServer((req, res) => {
+            const chunks: Buffer[] = [];
+            req.on('data', (chunk: Buffer) => chunks.push(chunk));
+            req.on('end', () => {
+                const bytes = Buffer.concat(chunks);
+                const headers = { get: (name: string) => (req.headers[name] as string | undefined) ?? null };
+                void verifyWebhook(headers, bytes, trust).then((verdict) => {
+                    received.push({ body: JSON.parse(bytes.toString('utf8')) as Record<string, unknown>, verdict });
+                    res.writeHead(answers.shift() ?? 200).end();
+                });
+            });
+        });
+        await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+        receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/api/partner-center/events?code=k`;
+    });
+
+    afterAll(async () => {
+        await simulator.close();
+        await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    });
+
+    beforeEach(async () => {
+        simulator.admin.reset();
+        received.length = 0;
+        answers = [];
+        await call('POST', REGISTRATION, { WebhookUrl: receiverUrl, WebhookEvents: EVENTS });
+    });
+
+    /** A Shared referral and its connected referral (Microsoft's invitation). */
+    async function engagement() {
+        const partner = (await call('POST', REFERRALS, seedRequest())).body as Record<string, string>;
+        const connected = (await call('POST', REFERRALS, connectedReferral(partner.engagementId!))).body as Record<
+            string,
+            string
+        >;
+        return { partner, connected };
+    }
+
+    it('registers, reads and updates the webhook URL; lists the events; needs a token', async () => {
+        simulator.admin.reset();
+        expect((await call('GET', REGISTRATION)).status).toBe(404);
+        const created = await call('POST', REGISTRATION, {
+            WebhookUrl: 'https://a.example/hook',
+            WebhookEvents: EVENTS,
+        });
+        expect(created.status).toBe(200);
+        expect(created.body).toEqual({
+            SubscriberId: expect.any(String),
+            WebhookUrl: 'https://a.example/hook',
+            WebhookEvents: EVENTS,
+            SignatureTokenToMsSignatureHeader: false,
+        });
+        const updated = await call('PUT', REGISTRATION, {
+            WebhookUrl: 'https://b.example/hook',
+            WebhookEvents: EVENTS,
+        });
+        expect(updated.body).toMatchObject({
+            SubscriberId: created.body.SubscriberId,
+            WebhookUrl: 'https://b.example/hook',
+        });
+        expect((await call('GET', REGISTRATION)).body).toEqual(updated.body);
+        expect((await call('GET', `${REGISTRATION}/events`)).body).toEqual([...EVENTS, 'test-created']);
+        expect((await call('POST', REGISTRATION, { WebhookUrl: 'ftp://x', WebhookEvents: EVENTS })).status).toBe(400);
+        expect((await call('POST', REGISTRATION, { WebhookUrl: 'https://x', WebhookEvents: ['nope'] })).status).toBe(
+            400,
+        );
+        const anonymous = await callSimulator(simulator.url, 'GET', REGISTRATION, undefined, {
+            headers: { authorization: '' },
+        });
+        expect(anonymous.status).toBe(401);
+    });
+
+    it('creates the connected referral as an invitation: New/Pending, expiring in 14 days', async () => {
+        const { partner, connected } = await engagement();
+        expect(partner).toMatchObject({ status: 'Active', substatus: 'Accepted' });
+        expect(connected).toMatchObject({ status: 'New', substatus: 'Pending', acceptedDateTime: null });
+        expect(Date.parse(connected.expirationDateTime!) - Date.parse(connected.createdDateTime!)).toBeGreaterThan(
+            14 * 86_400_000 - 1000,
+        );
+    });
+
+    it("accepts as Microsoft's seller: new eTag and updatedDateTime, and a signed related-referral-updated", async () => {
+        const { connected } = await engagement();
+        const accepted = await call('POST', `/_admin/referrals/${connected.id}/accept`);
+        expect(accepted.status).toBe(200);
+        expect(accepted.body).toMatchObject({ id: connected.id, status: 'Active', substatus: 'Accepted' });
+        expect(accepted.body.eTag).not.toBe(connected.eTag);
+        expect(accepted.body.updatedDateTime > connected.updatedDateTime!).toBe(true);
+        expect((await call('GET', `${REFERRALS}/${connected.id}`)).body).toMatchObject({ status: 'Active' });
+
+        await waitFor('the webhook', () => received.length === 1);
+        expect(received[0]).toEqual({
+            verdict: { ok: true },
+            body: {
+                EventName: 'related-referral-updated',
+                ResourceUri: `https://api.partnercenter.microsoft.com/engagements/v1/referrals/${connected.id}`,
+                ResourceName: 'referral',
+                AuditUri: null,
+                ResourceChangeUtcDate: (accepted.body.updatedDateTime as string).replace(/Z$/, '+00:00'),
+            },
+        });
+        expect((await call('POST', `/_admin/referrals/${connected.id}/accept`)).status).toBe(409);
+        const badClose = await call('POST', `/_admin/referrals/${connected.id}/close`, { substatus: 'Maybe' });
+        expect(badClose.status).toBe(400);
+    });
+
+    it("declines as Microsoft's seller, and closes the partner's referral as the Partner Center UI would", async () => {
+        const { partner, connected } = await engagement();
+        expect((await call('POST', `/_admin/referrals/${connected.id}/decline`)).body).toMatchObject({
+            status: 'Closed',
+            substatus: 'Declined',
+        });
+        const closed = await call('POST', `/_admin/referrals/${partner.id}/close`, { substatus: 'Lost' });
+        expect(closed.body).toMatchObject({ status: 'Closed', substatus: 'Lost', closedDateTime: expect.any(String) });
+        expect((await call('POST', `/_admin/referrals/${partner.id}/close`)).status).toBe(409);
+        await waitFor('two webhooks', () => received.length === 2);
+        expect(received.map((r) => [r.body.EventName, r.verdict.ok])).toEqual([
+            ['related-referral-updated', true],
+            ['referral-updated', true],
+        ]);
+    });
+
+    it('delivers again after a failed attempt, and gives up after the last', async () => {
+        const { partner, connected } = await engagement();
+        answers = [500];
+        await call('POST', `/_admin/referrals/${connected.id}/accept`);
+        await waitFor('the redelivery', () => received.length === 2);
+        expect(received[0]!.body).toEqual(received[1]!.body);
+
+        answers = [503, 503, 503];
+        await call('POST', `/_admin/referrals/${partner.id}/close`);
+        const state = await waitFor('the delivery to fail', async () => {
+            const { body } = await call('GET', '/_admin/webhooks');
+            const last = (body.deliveries as Array<{ outcome: string; attempts: unknown[] }>).at(-1)!;
+            return last.outcome === 'failed' && last;
+        });
+        expect(state.attempts).toHaveLength(3);
+        expect(received).toHaveLength(5);
+    });
+
+    it('drops every delivery while told to, the change itself still happening', async () => {
+        const { connected } = await engagement();
+        expect((await call('PUT', '/_admin/webhooks', { dropDeliveries: true })).body.dropDeliveries).toBe(true);
+        await call('POST', `/_admin/referrals/${connected.id}/accept`);
+        const { body } = await call('GET', '/_admin/webhooks');
+        expect(body.deliveries).toEqual([expect.objectContaining({ outcome: 'dropped', referralId: connected.id })]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(received).toEqual([]);
+        expect((await call('GET', `${REFERRALS}/${connected.id}`)).body.status).toBe('Active');
+        await call('PUT', '/_admin/webhooks', { dropDeliveries: false });
+    });
+
+    it('expires an unanswered invitation after 14 days on the fast clock', async () => {
+        const { partner, connected } = await engagement();
+        expect((await call('POST', '/_admin/clock/advance', { days: 13 })).body.expired).toEqual([]);
+        const advanced = await call('POST', '/_admin/clock/advance', { days: 2 });
+        expect(advanced.body.expired).toEqual([connected.id]);
+        const expired = (await call('GET', `${REFERRALS}/${connected.id}`)).body;
+        expect(expired).toMatchObject({ status: 'Closed', substatus: 'Expired' });
+        expect(Date.parse(expired.updatedDateTime as string)).toBeGreaterThan(Date.now() + 14 * 86_400_000);
+        expect((await call('GET', `${REFERRALS}/${partner.id}`)).body.status).toBe('Active');
+        await waitFor('the webhook', () => received.length === 1);
+        expect(received[0]!.body.EventName).toBe('related-referral-updated');
+        expect((await call('POST', '/_admin/clock/advance', { days: -1 })).status).toBe(400);
+    });
+
+    it('sends the validation event and shows its delivery', async () => {
+        const { body } = await call('POST', `${REGISTRATION}/validationEvents`);
+        await waitFor('the validation event', () => received.length === 1);
+        expect(received[0]!.body.EventName).toBe('test-created');
+        expect(received[0]!.verdict).toEqual({ ok: true });
+        const result = await waitFor('its result', async () => {
+            const answer = await call('GET', `${REGISTRATION}/validationEvents/${body.correlationId as string}`);
+            return answer.body.status === 'delivered' && answer.body;
+        });
+        expect(result.attempts).toEqual([expect.objectContaining({ status: 200 })]);
+    });
+
+    it('signs in x-ms-signature when the registration asks for it', async () => {
+        await call('POST', REGISTRATION, {
+            WebhookUrl: receiverUrl,
+            WebhookEvents: EVENTS,
+            SignatureTokenToMsSignatureHeader: true,
+        });
+        const { connected } = await engagement();
+        await call('POST', `/_admin/referrals/${connected.id}/accept`);
+        await waitFor('the webhook', () => received.length === 1);
+        expect(received[0]!.verdict).toEqual({ ok: true });
+    });
+});
