@@ -1,22 +1,23 @@
 import { app, type InvocationContext } from '@azure/functions';
 
-import { intakeDependencies } from '../shared/dependencies';
+import { updateWorkerDependencies } from '../shared/dependencies';
+import { processUpdateDelivery } from '../shared/pipeline/updateDelivery';
+import type { UpdateStepDependencies } from '../shared/pipeline/updateStep';
 import { deliveryInfo } from '../shared/pipeline/worker';
 import { invocationLogger } from '../shared/platform/logging';
 import { SERVICE_BUS_CONNECTION, UPDATES_QUEUE } from '../shared/platform/names';
-import type { UpdateAdmissionDependencies } from '../shared/referral/updateAdmission';
-import { processUpdateMessage } from '../shared/referral/updateArrival';
 
 /**
  * Queue `referral-updates`: records each update (from a publisher, or the PATCH intake) on its referral, once per
- * update key. Returning completes the message; a throw abandons it.
+ * update key, then applies its referral's updates at Partner Center in order, each exactly once. Returning completes
+ * the message; a throw abandons it.
  */
 export async function recordReferralUpdate(
     message: unknown,
     context: InvocationContext,
-    deps: UpdateAdmissionDependencies = intakeDependencies(),
+    deps: UpdateStepDependencies = updateWorkerDependencies(),
 ): Promise<void> {
-    await processUpdateMessage(message, deliveryInfo(context), deps, invocationLogger(context));
+    await processUpdateDelivery(message, deliveryInfo(context), deps, invocationLogger(context));
 }
 
 app.serviceBusQueue('recordReferralUpdate', {

@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: against the running local app (`npm start` in another terminal), posts the seed's Shared example
- * and an Independent one, prints each status change until both are done, then shows the two Partner API referrals
- * of the Shared one side by side.
+ * and an Independent one, prints each status change until both are done, shows the two Partner API referrals of the
+ * Shared one side by side, then closes the Independent one as Won (PATCH /api/referrals/{id}) and shows it closed.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,8 +14,8 @@ import { exitOnHelp } from './usage';
 
 const USAGE = [
     'Usage: npm run demo',
-    '  Against the running local app (npm start in another terminal): posts a Shared and an Independent referral and',
-    "  follows each to its end. PORT names the host's port (7071).",
+    '  Against the running local app (npm start in another terminal): posts a Shared and an Independent referral,',
+    "  follows each to its end, then closes the Independent one as Won. PORT names the host's port (7071).",
 ].join('\n');
 
 const env = process.env;
@@ -75,6 +75,40 @@ async function follow(keys: Record<string, string>): Promise<Record<string, Refe
     throw new Error('The referrals did not finish within 60 seconds. Is `npm start` running?');
 }
 
+const CLOSE_WON = [
+    { op: 'replace', path: '/status', value: 'Closed' },
+    { op: 'replace', path: '/substatus', value: 'Won' },
+];
+
+/** Closes the referral as Won and waits until the update is settled: its status document then. */
+async function closeAsWon(key: string): Promise<ReferralStatusDocument> {
+    const updateKey = `${key}-close-won`;
+    const response = await fetch(`${baseUrl}/api/referrals/${encodeURIComponent(key)}`, {
+        method: 'PATCH',
+        headers: {
+            'content-type': 'application/json-patch+json',
+            'x-functions-key': functionKey,
+            'idempotency-key': updateKey,
+        },
+        body: JSON.stringify(CLOSE_WON),
+    });
+    console.log(`\nPATCH /api/referrals/${key} (close as Won) -> ${response.status} ${await response.text()}`);
+    if (response.status !== 202) throw new Error(`The app did not accept the close of ${key}.`);
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (Date.now() < deadline) {
+        const document = await status(key);
+        const update = document.updates.find((entry) => entry.id === updateKey);
+        if (update && update.status !== 'Pending' && update.status !== 'Applying') {
+            console.log(
+                `${new Date().toISOString()}  update ${update.id} ${update.status}${update.error ? ` (${update.error.code})` : ''}`,
+            );
+            return document;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error('The close was not applied within 60 seconds.');
+}
+
 function sideBySide(referrals: PartnerReferral[]): void {
     const rows: Array<[string, (r: PartnerReferral) => unknown]> = [
         ['id', (r) => r.id],
@@ -120,6 +154,14 @@ async function main(): Promise<void> {
         );
         console.log(`\nThe Partner API holds ${referrals.length} referrals with engagementId ${engagementId}:`);
         if (referrals.length === 2) sideBySide(referrals);
+
+        const closed = await closeAsWon(keys.Independent);
+        const own = closed.partnerReferral;
+        if (own) {
+            const held = await partnerApi.getReferral(own.id, { correlationId: `demo-${run}` });
+            console.log(`The Independent referral at the Partner API: ${held.id} ${held.status}/${held.substatus}`);
+            console.log(`  eTag ${held.eTag}, updated ${held.updatedDateTime} (the app knows eTag ${own.eTag})`);
+        }
     } finally {
         await partnerApi.close();
     }

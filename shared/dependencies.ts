@@ -9,6 +9,7 @@ import { createPartnerApiClient, type PartnerApiClient } from './partnerApi';
 import { CertificateCache } from './partnerCenter/certificateDownload';
 import type { WebhookDependencies } from './partnerCenter/webhookReceiver';
 import type { StepDependencies } from './pipeline/step';
+import type { UpdateStepDependencies } from './pipeline/updateStep';
 import { getConfig } from './platform/config';
 import { CONNECTIONS_QUEUE, PARTNER_CENTER_EVENTS_QUEUE, REFERRALS_QUEUE, UPDATES_QUEUE } from './platform/names';
 import { queueSender } from './platform/serviceBus';
@@ -21,6 +22,7 @@ let intake: IntakeDependencies | undefined;
 let outbox: OutboxDependencies | undefined;
 let updateIntake: UpdateIntakeDependencies | undefined;
 let worker: StepDependencies | undefined;
+let updateWorker: UpdateStepDependencies | undefined;
 let partnerApi: PartnerApiClient | undefined;
 let webhook: WebhookDependencies | undefined;
 
@@ -84,6 +86,7 @@ export function workerDependencies(): StepDependencies {
             },
             referralsQueue: queueSender(REFERRALS_QUEUE),
             connectionsQueue: queueSender(CONNECTIONS_QUEUE),
+            updatesQueue: queueSender(UPDATES_QUEUE),
             retry: getConfig('retry'),
             // One attempt is at most a lookup and a create, each bounded by the call timeout (STEP_LEASE_MS).
             leaseMs: getConfig('lease').leaseMs,
@@ -93,6 +96,26 @@ export function workerDependencies(): StepDependencies {
         };
     }
     return worker;
+}
+
+/** The referral-updates queue function's: the worker's store, settings and clock; PATCH and GET at the Partner API. */
+export function updateWorkerDependencies(): UpdateStepDependencies {
+    if (!updateWorker) {
+        const { store, retry, leaseMs, now, random } = workerDependencies();
+        updateWorker = {
+            store,
+            retry,
+            leaseMs,
+            now,
+            random,
+            partnerApi: {
+                getReferral: (id, context) => partnerApiClient().getReferral(id, context),
+                patchReferral: (id, patch, eTag, context) => partnerApiClient().patchReferral(id, patch, eTag, context),
+            },
+            updatesQueue: queueSender(UPDATES_QUEUE),
+        };
+    }
+    return updateWorker;
 }
 
 export async function closePartnerApi(): Promise<void> {

@@ -24,7 +24,10 @@
  *   applicationProperties.contractVersion   "1"
  *
  * The PATCH intake sends that message too, with `updateKey` naming the update and a messageId derived from both keys
- * (`updateMessageId`), since its callers choose update keys per referral.
+ * (`updateMessageId`), since its callers choose update keys per referral. The applier (shared/pipeline/updateStep.ts)
+ * runs again through the same queue: a copy of the update's message that carries only the referral key in its body
+ * (the patch stays in Cosmos DB), an `attempt` property, and a messageId derived from the update's and the reason
+ * (`updateRunMessage`).
  *
  * A Partner Center webhook event, verified by the receiver (queue `partner-center-events`, sent only by the app):
  *
@@ -139,6 +142,45 @@ export function updateMessageId(referralKey: string, updateKey: string): string 
     return id.length <= MAX_MESSAGE_ID_LENGTH
         ? id
         : `update:${createHash('sha256').update(`${referralKey}\n${updateKey}`).digest('hex')}`;
+}
+
+/**
+ * Why the applier runs again for an update: its turn came (the create is done, or the update before it is settled:
+ * `apply`), another delivery's lease to wait out (`w<epoch ms>`), or attempt `attempt` (`r<attempt>`).
+ */
+export type UpdateRunReason = { kind: 'turn' } | Extract<RunReason, { kind: 'leaseWait' | 'retry' }>;
+
+/** `<update message id>:apply`, `:w<epoch ms>` or `:r<attempt>`: the same reason always gives the same id. */
+export function updateRunMessageId(referralKey: string, updateKey: string, reason: UpdateRunReason): string {
+    const suffix = reason.kind === 'turn' ? 'apply' : suffixOf(reason);
+    return derivedMessageId(updateMessageId(referralKey, updateKey), `:${suffix}`);
+}
+
+/**
+ * A later run of the applier for an update: the update's message (`updateMessage`) with the referral key for its body
+ * (no admission: the update is on the record already), an `attempt`, and a messageId of its own.
+ */
+export function updateRunMessage(fields: {
+    referralKey: string;
+    updateKey: string;
+    correlationId: string;
+    reason: UpdateRunReason;
+    attempt: number;
+    notBefore?: Date;
+}): ServiceBusMessage {
+    const { referralKey, updateKey, correlationId } = fields;
+    const message = updateMessage({ referralKey, updateKey, correlationId, body: { id: referralKey } });
+    return {
+        ...message,
+        messageId: updateRunMessageId(referralKey, updateKey, fields.reason),
+        applicationProperties: { ...message.applicationProperties, [ATTEMPT_PROPERTY]: fields.attempt },
+        ...(fields.notBefore ? { scheduledEnqueueTimeUtc: fields.notBefore } : {}),
+    };
+}
+
+/** Whether an update message is a run of the applier (`updateRunMessage`) rather than an update to admit. */
+export function isUpdateRun(message: Pick<ArrivedMessage, 'applicationProperties'>): boolean {
+    return typeof message.applicationProperties[ATTEMPT_PROPERTY] === 'number';
 }
 
 /** What a key is read back from: a delivery to a worker, or a message in a dead-letter queue. */

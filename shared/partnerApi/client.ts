@@ -60,9 +60,13 @@ interface HttpAnswer {
 
 interface CallSpec {
     operation: PartnerApiOperation;
-    method: 'GET' | 'POST';
+    method: 'GET' | 'POST' | 'PATCH';
     url: URL;
     body?: string;
+    /** `content-type` of the body (default `application/json`). */
+    contentType?: string;
+    /** Further request headers (a patch's `If-Match` and `Prefer`). */
+    headers?: Record<string, string>;
     context: PartnerApiCallContext;
     /** A create's `MS-RequestId` (the same on the repeat after a 401); other calls get a fresh one per request. */
     createRequestId?: string;
@@ -118,6 +122,31 @@ export class PartnerApiClient {
         const url = this.url(`${REFERRALS_PATH}/${encodeURIComponent(id)}`);
         const answer = await this.call({ operation: 'getReferral', method: 'GET', url, context });
         return this.readReferral(answer, 'getReferral', context);
+    }
+
+    /**
+     * `PATCH /v1.0/engagements/referrals/{id}` with a JSON Patch array, `If-Match: eTag` (a 412 when Partner Center
+     * holds a newer version) and `Prefer: return=representation`: the updated referral, or undefined when the API
+     * answered 204 without a body all the same (read it with `getReferral`). JSON Patch is not idempotent and the API
+     * has no idempotency key: a patch without an answer is `outcomeUnknown`, for the caller to look up.
+     */
+    async patchReferral(
+        id: string,
+        patch: readonly object[],
+        eTag: string | null,
+        context: PartnerApiCallContext,
+    ): Promise<PartnerReferral | undefined> {
+        const answer = await this.call({
+            operation: 'patchReferral',
+            method: 'PATCH',
+            url: this.url(`${REFERRALS_PATH}/${encodeURIComponent(id)}`),
+            body: JSON.stringify(patch),
+            contentType: 'application/json-patch+json',
+            headers: { prefer: 'return=representation', ...(eTag ? { 'if-match': eTag } : {}) },
+            context,
+        });
+        if (answer.status === 204 || answer.text.trim() === '') return undefined;
+        return this.readReferral(answer, 'patchReferral', context);
     }
 
     /** One page of the list; follow `nextLink` with `listReferralsNextPage`. */
@@ -261,13 +290,13 @@ export class PartnerApiClient {
     }
 
     private invalidResponse(operation: PartnerApiOperation, context: PartnerApiCallContext, answer: HttpAnswer) {
-        // A 2xx we cannot read: for a create the referral probably exists, so look it up before creating again.
+        // A 2xx we cannot read: the create or patch probably happened, so look it up before sending it again.
         return new PartnerApiError({
             kind: 'invalidResponse',
             verdict: 'transient',
             operation,
             status: answer.status,
-            outcomeUnknown: operation === 'createReferral',
+            outcomeUnknown: operation === 'createReferral' || operation === 'patchReferral',
             requestId: answer.requestId,
             correlationId: partnerCorrelationId(context.correlationId),
         });
@@ -353,7 +382,8 @@ export class PartnerApiClient {
             'ms-correlationid': partnerCorrelationId(spec.context.correlationId),
         };
         if (token) headers.authorization = `Bearer ${token}`;
-        if (spec.body !== undefined) headers['content-type'] = 'application/json';
+        if (spec.body !== undefined) headers['content-type'] = spec.contentType ?? 'application/json';
+        Object.assign(headers, spec.headers);
 
         // Whichever ends first: this call's own timeout, or the attempt's deadline.
         const byDeadline = remaining < this.timeoutMs;
@@ -386,7 +416,7 @@ export class PartnerApiClient {
             kind: 'timeout',
             verdict: 'transient',
             code: 'deadlineExceeded',
-            outcomeUnknown: sent && spec.method === 'POST',
+            outcomeUnknown: sent && changesState(spec),
             cause,
         });
     }
@@ -401,7 +431,7 @@ export class PartnerApiClient {
             kind: timedOut || callerAborted ? 'timeout' : 'network',
             verdict: 'transient',
             code: timedOut ? 'timeout' : callerAborted ? 'aborted' : typeof code === 'string' ? code : 'networkError',
-            outcomeUnknown: spec.method === 'POST' && !neverSent,
+            outcomeUnknown: changesState(spec) && !neverSent,
             cause: error,
         });
     }
@@ -420,8 +450,8 @@ export class PartnerApiClient {
             target: apiError.target,
             innerErrorCode: apiError.innerErrorCode,
             retryAfterMs: this.retryAfterMs(answer),
-            // A 5xx on a create may come after the referral was stored (e.g. a gateway timeout).
-            outcomeUnknown: spec.method === 'POST' && (answer.status >= 500 || conflict),
+            // A 5xx on a create or a patch may come after the change was stored (e.g. a gateway timeout).
+            outcomeUnknown: changesState(spec) && (answer.status >= 500 || conflict),
             conflict,
         };
         if (answer.status === 401 && /900421/.test(answer.text)) {
@@ -440,6 +470,11 @@ export class PartnerApiClient {
             correlationId: partnerCorrelationId(spec.context.correlationId),
         };
     }
+}
+
+/** A create or a patch: neither is idempotent, so one without an answer may or may not have happened. */
+function changesState(spec: CallSpec): boolean {
+    return spec.method === 'POST' || spec.method === 'PATCH';
 }
 
 function toMillis(time: Date | number): number {

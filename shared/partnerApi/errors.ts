@@ -17,7 +17,7 @@ export type PartnerApiVerdict = 'transient' | 'permanent';
  */
 export type PartnerApiErrorKind = 'http' | 'timeout' | 'network' | 'auth' | 'invalidResponse' | 'throttled';
 
-export type PartnerApiOperation = 'createReferral' | 'getReferral' | 'listReferrals';
+export type PartnerApiOperation = 'createReferral' | 'getReferral' | 'listReferrals' | 'patchReferral';
 
 export interface PartnerApiErrorDetails {
     kind: PartnerApiErrorKind;
@@ -60,8 +60,8 @@ export class PartnerApiError extends Error {
     /** From `Retry-After` (seconds or HTTP date), in milliseconds. */
     readonly retryAfterMs?: number;
     /**
-     * True when a create may have reached the API although no answer came back (timeout, reset after sending):
-     * look the referral up before creating it again.
+     * True when a create (or a patch) may have reached the API although no answer came back (timeout, reset after
+     * sending): look the referral up before sending it again.
      */
     readonly outcomeUnknown: boolean;
     /**

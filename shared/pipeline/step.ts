@@ -65,6 +65,11 @@ export interface StepQueues {
 }
 
 export interface StepDependencies extends StepQueues {
+    /**
+     * `referral-updates`: the submit step's completion kicks the updates that waited for the create (updateStep.ts).
+     * Absent where no step completes (tools that only send messages).
+     */
+    updatesQueue?: MessageSender;
     store: ReferralStore;
     partnerApi: PartnerReferralsApi;
     retry: RetryConfig;

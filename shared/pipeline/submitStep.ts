@@ -6,6 +6,7 @@
 import { connectionMessage, referralMessage } from '../messaging/messages';
 import { storedRequest, submittedExternalReferenceId } from '../referral/record';
 import type { StepDefinition } from './step';
+import { kickPendingUpdates } from './updateStep';
 
 export const submitStep: StepDefinition = {
     name: 'submit',
@@ -47,5 +48,7 @@ export const submitStep: StepDefinition = {
                 connectionMessage({ key: record.id, correlationId: record.correlationId }),
             );
         }
+        // Updates accepted while the create was in flight waited for it: the oldest one's turn has come.
+        if (deps.updatesQueue) await kickPendingUpdates(record, deps.updatesQueue);
     },
 };

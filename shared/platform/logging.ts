@@ -107,6 +107,16 @@ export const LOG_EVENTS = [
     'update.unknownReferral',
     'update.storeUnavailable',
     'update.queueUnavailable',
+    // The applier (shared/pipeline/updateStep.ts).
+    'update.waitingForCreate',
+    'update.waitingForLease',
+    'update.waitingForRetryTime',
+    'update.attempt',
+    'update.applied',
+    'update.applyRejected',
+    'update.applyFailed',
+    'update.retryScheduled',
+    'update.leaseLost',
     // Partner Center's webhooks (shared/partnerCenter/webhookReceiver.ts).
     'webhook.refused',
     'webhook.queued',

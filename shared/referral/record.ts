@@ -89,6 +89,19 @@ export interface ReferralUpdate {
     acceptedAt: string;
     appliedAt: string | null;
     error: RecordedError | null;
+    /** Partner API attempts of this update so far (the applier, shared/pipeline/updateStep.ts). */
+    attempts?: number;
+    /** While Applying: the delivery applying it holds it until then; another delivery waits. */
+    leaseUntil?: string | null;
+    /** No Partner API call for this update before then (Retry-After, or our back-off). */
+    notBefore?: string | null;
+    /** The update's retry window (as a step's, `retryWindow`): from its first attempt, plus the time held for auth. */
+    retryWindow?: ReferralRecord['retryWindow'];
+    /**
+     * An earlier attempt may have changed the referral without an answer coming back (a lost answer, a timeout, a
+     * 412, a worker that died): read the referral before patching again.
+     */
+    uncertain?: boolean;
 }
 
 /** A history entry: the record reached a lifecycle status, or one of its updates was applied. */

@@ -74,15 +74,17 @@ export function withUpdate(record: ReferralRecord, update: ReferralUpdate, at: D
 }
 
 /**
- * The record after update `id` moved to `to`: `appliedAt` and a history entry when Applied, `changes` (an error)
- * on the update. The record's own fields (partnerReferral after an applied update) are the caller's to set.
+ * The record after update `id` moved to `to`: `appliedAt` and a history entry when Applied, `changes` (an error,
+ * the applier's lease and attempts) on the update. The record's own fields (partnerReferral after an applied update) are the caller's to set.
  */
 export function transitionUpdate(
     record: ReferralRecord,
     id: string,
     to: UpdateStatus,
     at: Date,
-    changes: Partial<Pick<ReferralUpdate, 'error'>> = {},
+    changes: Partial<
+        Pick<ReferralUpdate, 'error' | 'attempts' | 'leaseUntil' | 'notBefore' | 'uncertain' | 'retryWindow'>
+    > = {},
 ): ReferralRecord {
     const current = findUpdate(record, id);
     if (!current) throw new Error(`Referral ${record.id} has no update ${id}.`);

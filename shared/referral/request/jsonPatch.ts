@@ -34,6 +34,19 @@ export function isArrayIndex(segment: string): boolean {
     return /^(0|[1-9][0-9]{0,8})$/.test(segment);
 }
 
+/** The value `pointer` names in `document`, or undefined when there is none (`-` names none). */
+export function valueAt(document: unknown, pointer: string): unknown {
+    const segments = parsePointer(pointer);
+    if (segments === undefined) return undefined;
+    let node: unknown = document;
+    for (const segment of segments) {
+        if (Array.isArray(node)) node = isArrayIndex(segment) ? node[Number(segment)] : undefined;
+        else if (isContainer(node) && Object.hasOwn(node, segment)) node = (node as Record<string, unknown>)[segment];
+        else return undefined;
+    }
+    return node;
+}
+
 export type PatchResult = { ok: true; document: unknown } | { ok: false; index: number; message: string };
 
 function isContainer(node: unknown): node is Record<string, unknown> | unknown[] {

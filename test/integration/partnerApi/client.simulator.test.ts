@@ -120,6 +120,48 @@ describe('PartnerApiClient against the Partner API simulator', () => {
         expect(error).toMatchObject({ status: 404, code: 'itemNotFound', verdict: 'permanent' });
     });
 
+    describe('patchReferral', () => {
+        const closeWon = [
+            { op: 'replace', path: '/status', value: 'Closed' },
+            { op: 'replace', path: '/substatus', value: 'Won' },
+        ];
+
+        it('PATCHes with If-Match and Prefer: return=representation, a fresh MS-RequestId per call', async () => {
+            const created = await client.createReferral(independentReferral(), context());
+            const first = await client.patchReferral(
+                created.id,
+                [{ op: 'replace', path: '/details/dealValue', value: 1234 }],
+                created.eTag!,
+                context(),
+            );
+            expect(first).toMatchObject({ id: created.id, details: { dealValue: 1234 } });
+            expect(first!.eTag).not.toBe(created.eTag);
+            const second = await client.patchReferral(created.id, closeWon, first!.eTag!, context());
+            expect(second).toMatchObject({ status: 'Closed', substatus: 'Won' });
+            const patches = simulator.admin.requests().filter((request) => request.method === 'PATCH');
+            expect(patches.map((request) => request.status)).toEqual([200, 200]);
+            const [a, b] = patches.map((request) => request.requestId);
+            expect(isGuid(a!) && isGuid(b!) && a !== b).toBe(true);
+        });
+
+        it('a stale eTag is a 412 preconditionFailed; a change after Closed a permanent 400', async () => {
+            const created = await client.createReferral(independentReferral(), context());
+            const closed = await client.patchReferral(created.id, closeWon, created.eTag!, context());
+            const stale = await failure(client.patchReferral(created.id, closeWon, created.eTag!, context()));
+            expect(stale).toMatchObject({ status: 412, code: 'preconditionFailed', operation: 'patchReferral' });
+            const final = await failure(client.patchReferral(created.id, closeWon, closed!.eTag!, context()));
+            expect(final).toMatchObject({ status: 400, verdict: 'permanent' });
+        });
+
+        it('a lost PATCH answer is transient with its outcome unknown, and the patch was applied', async () => {
+            const created = await client.createReferral(independentReferral(), context());
+            simulator.admin.setFaults({ rateLost: 1, methods: ['PATCH'] });
+            const error = await failure(client.patchReferral(created.id, closeWon, created.eTag!, context()));
+            expect(error).toMatchObject({ verdict: 'transient', outcomeUnknown: true, operation: 'patchReferral' });
+            await expect(client.getReferral(created.id, context())).resolves.toMatchObject({ status: 'Closed' });
+        });
+    });
+
     describe('faults', () => {
         it('429 is transient and carries Retry-After in milliseconds; the attempt is logged per MS-RequestId', async () => {
             simulator.admin.setFaults({ rate429: 1, retryAfterSeconds: 7 });

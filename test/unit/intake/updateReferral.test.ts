@@ -2,9 +2,11 @@ import { HttpRequest } from '@azure/functions';
 
 import { recordReferralUpdate } from '../../../functions/recordReferralUpdate';
 import { updateReferral } from '../../../functions/updateReferral';
+import type { UpdateStepDependencies } from '../../../shared/pipeline/updateStep';
 import { transition } from '../../../shared/referral/record';
 import { statusDocument } from '../../../shared/referral/statusDocument';
 import { MAX_UPDATE_BODY_BYTES, type UpdateIntakeDependencies } from '../../../shared/referral/updateIntake';
+import { FakePartnerApi } from '../../support/fakePartnerApi';
 import { invocationContext, readResponse } from '../../support/functions';
 import { givenRecord } from '../../support/givenRecord';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
@@ -33,11 +35,16 @@ function setup(record = givenRecord({ request: referralWithPii() })) {
     store.put(record);
     const queue = new RecordingSender();
     let keys = 0;
-    const deps: UpdateIntakeDependencies = {
+    // The queue function also runs the applier: these referrals are not at Partner Center yet, so their updates wait.
+    const deps: UpdateIntakeDependencies & UpdateStepDependencies = {
         store,
         updatesQueue: queue,
         newKey: () => `generated-${++keys}`,
         now: () => new Date('2026-11-21T13:00:00Z'),
+        partnerApi: new FakePartnerApi(),
+        retry: { windowMs: 300_000, baseDelayMs: 1000, maxDelayMs: 60_000 },
+        leaseMs: 90_000,
+        random: () => 0.5,
     };
     const { context, lines } = invocationContext('updateReferral');
     const call = async (request: HttpRequest) => readResponse(await updateReferral(request, context, deps));

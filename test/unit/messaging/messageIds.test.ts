@@ -7,10 +7,15 @@ import { createHash } from 'node:crypto';
 import {
     connectionMessage,
     connectionMessageId,
+    isUpdateRun,
     referralKeyOf,
     referralMessage,
     referralMessageId,
     type RunReason,
+    updateMessage,
+    updateRunMessage,
+    updateRunMessageId,
+    type UpdateRunReason,
 } from '../../../shared/messaging/messages';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../../../shared/platform/names';
 
@@ -73,6 +78,36 @@ describe('messageIds', () => {
             applicationProperties: { contractVersion: '1', referralKey: 'k1', attempt: 3 },
             scheduledEnqueueTimeUtc: notBefore,
         });
+    });
+});
+
+describe('update run messageIds', () => {
+    const LONG_UPDATE_HASH = createHash('sha256').update(`crm-4711\n${LONG_KEY}`).digest('hex');
+
+    it.each<[string, string, UpdateRunReason, string]>([
+        ['its turn', 'close-1', { kind: 'turn' }, 'crm-4711:update:close-1:apply'],
+        ['waiting for a lease', 'close-1', lease, 'crm-4711:update:close-1:w1795262490000'],
+        ['retry', 'close-1', retry, 'crm-4711:update:close-1:r3'],
+        ['retry of a 128-character update key', LONG_KEY, retry, `update:${LONG_UPDATE_HASH}:r3`],
+    ])('%s', (_case, updateKey, reason, expected) => {
+        expect(updateRunMessageId('crm-4711', updateKey, reason)).toBe(expected);
+    });
+
+    it('is the update’s message with the referral key for a body and its attempt, told apart from an update to admit', () => {
+        const notBefore = new Date(LEASE_UNTIL);
+        const fields = { referralKey: 'k1', updateKey: 'u1', correlationId: 'c1' };
+        const run = updateRunMessage({ ...fields, reason: retry, attempt: 3, notBefore });
+        expect(run).toEqual({
+            body: { id: 'k1' },
+            messageId: 'k1:update:u1:r3',
+            correlationId: 'c1',
+            contentType: 'application/json',
+            applicationProperties: { contractVersion: '1', referralId: 'k1', updateKey: 'u1', attempt: 3 },
+            scheduledEnqueueTimeUtc: notBefore,
+        });
+        expect(isUpdateRun(run as { applicationProperties: Record<string, unknown> })).toBe(true);
+        const published = updateMessage({ ...fields, body: [] });
+        expect(isUpdateRun(published as { applicationProperties: Record<string, unknown> })).toBe(false);
     });
 });
 
