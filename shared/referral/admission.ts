@@ -3,9 +3,11 @@
  * published straight to the referrals queue. Validate, hash, create the record or match the one the key already has,
  * and tell a repeat (same key, same body) from a key conflict (same key, another body).
  *
- * Validation comes first: it refuses absurd nesting before anything else walks the body, the hash included. The two
- * arrivals differ only where they must: an invalid referral through the intake is answered 400 and nothing is kept;
- * one from the queue has no caller to answer, so it is kept as Rejected with its problems (and never retried).
+ * A queue delivery usually finds the record the intake (or an earlier delivery, or a retry of the step) made: it is
+ * matched by its hash alone, so a retried step does not validate the same body again (the hash walks the body without
+ * recursion, however deep). Otherwise validation comes first. The two arrivals differ only where they must: an
+ * invalid referral through the intake is answered 400 and nothing is kept; one from the queue has no caller to
+ * answer, so it is kept as Rejected with its problems (and never retried).
  *
  * One externalReferenceId, one referral key. Partner Center cannot tell two referrals with the same
  * externalReferenceId apart, so a valid referral is admitted only once its key holds its externalReferenceId (its
@@ -26,13 +28,7 @@ import { isValidKey } from '../messaging/messages';
 import { newRecord, type RecordedError, type ReferralRecord, submittedExternalReferenceId, transition } from './record';
 import { requestHash } from './request/canonicalJson';
 import { type ListedProblems, validateReferral } from './request/validate';
-import {
-    bindingId,
-    type CreateResult,
-    type ExternalReferenceBinding,
-    type ReferralStore,
-    type StoredRecord,
-} from './store';
+import { bindingId, type ExternalReferenceBinding, type ReferralStore, type StoredRecord } from './store';
 
 /** How long a binding whose key has no record is still taken for an admission under way (see the module comment). */
 export const ORPHAN_BINDING_GRACE_MS = 10 * 60_000;
@@ -84,22 +80,6 @@ export function correlationIdOr(supplied: string | null | undefined, fallback: s
 /** Whether `body` is another referral than the one `record` was created for. */
 export function isKeyConflict(record: ReferralRecord, body: unknown): boolean {
     return record.requestHash !== requestHash(body);
-}
-
-/**
- * Tries the likelier case first: a key from the intake is usually new (create), while a queue delivery usually
- * finds the record the intake made (read), which saves a failed create and its read on every such delivery.
- */
-async function createOrMatch(
-    store: ReferralStore,
-    record: ReferralRecord,
-    likelyExists: boolean,
-): Promise<CreateResult> {
-    if (likelyExists) {
-        const existing = await store.read(record.id);
-        if (existing) return { created: false, existing };
-    }
-    return store.create(record);
 }
 
 /** Whether the holder's referral cannot be at Partner Center under `externalReferenceId` (see the module comment). */
@@ -158,6 +138,10 @@ function warningsOf(validation: Listed<'warnings'>): Listed<'warnings'> {
 
 /** Admits one arrival (see the module comment). Store failures are thrown to the caller. */
 export async function admit(arrival: Arrival, deps: AdmissionDependencies): Promise<Admission> {
+    if (arrival.source === 'queue') {
+        const existing = await deps.store.read(arrival.key);
+        if (existing) return matched(existing, requestHash(arrival.body), { warnings: [] });
+    }
     const validation = validateReferral(arrival.body);
     if (!validation.ok && arrival.source === 'http') {
         return { outcome: 'invalid', problems: validation.problems, problemsOmitted: validation.problemsOmitted };
@@ -166,7 +150,6 @@ export async function admit(arrival: Arrival, deps: AdmissionDependencies): Prom
     if (validation.ok && arrival.fitsOnQueue && !arrival.fitsOnQueue()) return { outcome: 'tooLarge' };
 
     const now = deps.now();
-    const likelyExists = arrival.source === 'queue';
     const record = newRecord({
         id: arrival.key,
         source: arrival.source,
@@ -175,43 +158,36 @@ export async function admit(arrival: Arrival, deps: AdmissionDependencies): Prom
         request: validation.ok ? validation.referral : null,
         at: now,
     });
-    if (validation.ok) return admitValid(record, likelyExists, deps.store, now, warningsOf(validation));
-    const result = await createOrMatch(
-        deps.store,
+    if (validation.ok) return admitValid(record, deps.store, now, warningsOf(validation));
+    const result = await deps.store.create(
         transition(record, 'Rejected', now, {
             error: { code: 'InvalidReferral', message: 'The referral is not valid.', problems: validation.problems },
         }),
-        likelyExists,
     );
-    if (!result.created) return matched(result.existing, record, warningsOf(validation));
+    if (!result.created) return matched(result.existing, record.requestHash, warningsOf(validation));
     const { problems, problemsOmitted } = validation;
     return { outcome: 'rejected', stored: result.stored, problems, problemsOmitted };
 }
 
 /** The answer for a key that has a record already: the same referral again, or a key conflict. */
-function matched(existing: StoredRecord, record: ReferralRecord, warnings: Listed<'warnings'>): Admission {
-    if (existing.record.requestHash !== record.requestHash) return { outcome: 'keyConflict', existing };
+function matched(existing: StoredRecord, requestHash: string, warnings: Listed<'warnings'>): Admission {
+    if (existing.record.requestHash !== requestHash) return { outcome: 'keyConflict', existing };
     return { outcome: 'repeated', stored: existing, ...warnings };
 }
 
 /** A valid referral: its record, once its key holds its externalReferenceId (see the module comment). */
 async function admitValid(
     record: ReferralRecord,
-    likelyExists: boolean,
     store: ReferralStore,
     now: Date,
     warnings: Listed<'warnings'>,
 ): Promise<Admission> {
-    if (likelyExists) {
-        const existing = await store.read(record.id);
-        if (existing) return matched(existing, record, warnings);
-    }
     const holder = await bindExternalReferenceId(store, submittedExternalReferenceId(record), record.id, now);
     if (holder !== undefined && record.source === 'http') return { outcome: 'externalReferenceIdInUse', holder };
     const result = await store.create(
         holder === undefined ? record : transition(record, 'Rejected', now, { error: inUseError(holder) }),
     );
-    if (!result.created) return matched(result.existing, record, warnings);
+    if (!result.created) return matched(result.existing, record.requestHash, warnings);
     if (holder !== undefined) return { outcome: 'externalReferenceIdInUse', holder, stored: result.stored };
     return { outcome: 'admitted', stored: result.stored, ...warnings };
 }
