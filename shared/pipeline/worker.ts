@@ -89,30 +89,55 @@ function deliveryOf(queue: string, delivery: DeliveryInfo, body: unknown) {
     return { key, correlationId, fields: { referralKey: key, correlationId, deliveryCount: delivery.deliveryCount } };
 }
 
+/** A delivery's body with what `deliveryOf` reads from it. */
+interface Arrival {
+    body: unknown;
+    key: string;
+    correlationId: string;
+    fields: LogFields;
+}
+
+/** What one queue's deliveries ask for: the copy that redoes a delivery after an outage, and the work itself. */
+interface QueueWork {
+    queueName: string;
+    /** Where the copy goes: the queue the delivery came from. */
+    sender: (deps: StepDependencies) => MessageSender;
+    copy: (arrival: Arrival, run: ScheduledRun) => ServiceBusMessage;
+    work: (arrival: Arrival, deps: StepDependencies, log: EventLogger) => Promise<StepOutcome>;
+}
+
+/** What a queue's deliveries go through: the same outage handling around each queue's own work. */
+function queueWorker(queueWork: QueueWork) {
+    return async (
+        body: unknown,
+        delivery: DeliveryInfo,
+        deps: StepDependencies,
+        log: EventLogger,
+        pause: Pause = sleep,
+    ): Promise<DeliveryOutcome> => {
+        const arrival = { body, ...deliveryOf(queueWork.queueName, delivery, body) };
+        return outlastingOutages(
+            { queue: queueWork.sender(deps), delivery, fields: arrival.fields, deps, log, pause },
+            (run) => queueWork.copy(arrival, run),
+            () => queueWork.work(arrival, deps, log),
+        );
+    };
+}
+
 /**
  * A message on the referrals queue: from the intake (the record exists) or straight from an upstream publisher (the
  * record is created here, Rejected with its problem list when the referral is invalid, and never retried).
  */
-export async function processReferralMessage(
-    body: unknown,
-    delivery: DeliveryInfo,
-    deps: StepDependencies,
-    log: EventLogger,
-    pause: Pause = sleep,
-): Promise<DeliveryOutcome> {
-    const { key, correlationId, fields } = deliveryOf(REFERRALS_QUEUE, delivery, body);
-    return outlastingOutages(
-        { queue: deps.referralsQueue, delivery, fields, deps, log, pause },
-        (run) => referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
-        () => submit(body, key, correlationId, fields, deps, log),
-    );
-}
+export const processReferralMessage = queueWorker({
+    queueName: REFERRALS_QUEUE,
+    sender: (deps) => deps.referralsQueue,
+    copy: ({ key, body, correlationId }, run) =>
+        referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
+    work: submit,
+});
 
 async function submit(
-    body: unknown,
-    key: string,
-    correlationId: string,
-    fields: LogFields,
+    { body, key, correlationId, fields }: Arrival,
     deps: StepDependencies,
     log: EventLogger,
 ): Promise<StepOutcome> {
@@ -142,20 +167,12 @@ async function submit(
 }
 
 /** A message on the referral-connections queue: create the connected Microsoft referral of a Shared referral. */
-export async function processConnectionMessage(
-    body: unknown,
-    delivery: DeliveryInfo,
-    deps: StepDependencies,
-    log: EventLogger,
-    pause: Pause = sleep,
-): Promise<DeliveryOutcome> {
-    const { key, correlationId, fields } = deliveryOf(CONNECTIONS_QUEUE, delivery, body);
-    return outlastingOutages(
-        { queue: deps.connectionsQueue, delivery, fields, deps, log, pause },
-        (run) => connectionMessage({ key, correlationId, run }),
-        () => runStep(connectStep, key, correlationId, deps, log),
-    );
-}
+export const processConnectionMessage = queueWorker({
+    queueName: CONNECTIONS_QUEUE,
+    sender: (deps) => deps.connectionsQueue,
+    copy: ({ key, correlationId }, run) => connectionMessage({ key, correlationId, run }),
+    work: ({ key, correlationId }, deps, log) => runStep(connectStep, key, correlationId, deps, log),
+});
 
 interface OutageHandling {
     /** Where the copy goes: the queue the delivery came from. */
