@@ -146,6 +146,30 @@ export async function readJsonBody(request: HttpRequest, rules: JsonBodyRules): 
     return read.ok ? parseJsonBytes(read.bytes) : read;
 }
 
+/** A request that creates something exactly once: its Idempotency-Key (null when absent) and correlation id. */
+export interface IdempotentRequest {
+    key: string | null;
+    body: unknown;
+    correlationId: string;
+}
+
+/** The key, the parsed JSON body and the correlation id of an idempotent request, or the 400, 413 or 415 answer. */
+export async function readIdempotentRequest(
+    request: HttpRequest,
+    rules: JsonBodyRules,
+): Promise<Checked<IdempotentRequest>> {
+    const idempotencyKey = idempotencyKeyOf(request);
+    if (!idempotencyKey.ok) return idempotencyKey;
+    const parsed = await readJsonBody(request, rules);
+    if (!parsed.ok) return parsed;
+    return { ok: true, key: idempotencyKey.key, body: parsed.body, correlationId: correlationIdOf(request) };
+}
+
+/** The 503 of a request that may be sent again as it was, after RETRY_AFTER_SECONDS. */
+export function retryLater(detail: string): HttpResponseInit {
+    return problem(503, detail, { headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } });
+}
+
 function failureAnswer(error: unknown, correlationId: string, log: EventLogger): HttpResponseInit {
     const fields = { correlationId, ...errorFields(error) };
     const headers = { 'x-correlation-id': correlationId };

@@ -15,22 +15,13 @@
  * the record, and the message. A 503 means Cosmos DB could not be reached, so no record was written (unless the write
  * went through and only its answer was lost: a retry with the same key then finds it and answers 202).
  */
-import { randomUUID } from 'node:crypto';
-
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
 import { fitsOnQueue, MAX_MESSAGE_BYTES } from '../messaging/messageSize';
-import {
-    idempotencyKeyOf,
-    json,
-    type JsonBodyRules,
-    problem,
-    readJsonBody,
-    RETRY_AFTER_SECONDS,
-} from '../platform/http';
+import { json, type JsonBodyRules, problem, readIdempotentRequest, retryLater } from '../platform/http';
 import type { EventLogger } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
-import { type Admission, admit, correlationIdOr } from './admission';
+import { type Admission, admit } from './admission';
 import { intakeMessage } from './outbox';
 import type { ReferralRecord } from './record';
 import { type ListedProblems, loggablePaths } from './request/validate';
@@ -58,9 +49,7 @@ function tooLargeForQueue(): HttpResponseInit {
 }
 
 function unavailable(): HttpResponseInit {
-    return problem(503, 'The referral could not be recorded right now. Retry with the same Idempotency-Key.', {
-        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-    });
+    return retryLater('The referral could not be recorded right now. Retry with the same Idempotency-Key.');
 }
 
 function accepted(record: ReferralRecord, listed: Warnings, correlationId: string): HttpResponseInit {
@@ -87,13 +76,11 @@ export async function acceptReferral(
     deps: IntakeDependencies,
     log: EventLogger,
 ): Promise<HttpResponseInit> {
-    const idempotencyKey = idempotencyKeyOf(request);
-    if (!idempotencyKey.ok) return idempotencyKey.response;
-    const parsed = await readJsonBody(request, REFERRAL_BODY);
+    const parsed = await readIdempotentRequest(request, REFERRAL_BODY);
     if (!parsed.ok) return parsed.response;
 
-    const correlationId = correlationIdOr(request.headers.get('x-correlation-id'), randomUUID());
-    const key = idempotencyKey.key ?? deps.newKey();
+    const { correlationId } = parsed;
+    const key = parsed.key ?? deps.newKey();
     const fields = { referralKey: key, correlationId };
     const message = intakeMessage({ id: key, body: parsed.body, correlationId });
 

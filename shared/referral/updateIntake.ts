@@ -13,22 +13,12 @@
  * body is a 409. A 202 means the update is recorded and its message sent. When the send fails the update stays
  * recorded Pending and the answer is 503: a retry with the same key sends it again.
  */
-import { randomUUID } from 'node:crypto';
-
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
 import { isValidKey, updateMessage } from '../messaging/messages';
-import {
-    idempotencyKeyOf,
-    json,
-    type JsonBodyRules,
-    problem,
-    readJsonBody,
-    RETRY_AFTER_SECONDS,
-} from '../platform/http';
+import { json, type JsonBodyRules, problem, readIdempotentRequest, retryLater } from '../platform/http';
 import type { EventLogger, LogFields } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
-import { correlationIdOr } from './admission';
 import { statusUrl } from './intake';
 import type { ReferralRecord, ReferralUpdate } from './record';
 import { loggableUpdatePaths } from './request/patch';
@@ -61,9 +51,7 @@ const FINALITY_DETAILS: Record<Finality, string> = {
 };
 
 function unavailable(detail: string): HttpResponseInit {
-    return problem(503, `${detail} Retry with the same Idempotency-Key.`, {
-        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-    });
+    return retryLater(`${detail} Retry with the same Idempotency-Key.`);
 }
 
 function accepted(record: ReferralRecord, update: ReferralUpdate, correlationId: string): HttpResponseInit {
@@ -82,13 +70,11 @@ export async function acceptUpdate(
 ): Promise<HttpResponseInit> {
     const referralKey = request.params.id;
     if (!referralKey || !isValidKey(referralKey)) return problem(404, 'No referral has this id.');
-    const idempotencyKey = idempotencyKeyOf(request);
-    if (!idempotencyKey.ok) return idempotencyKey.response;
-    const parsed = await readJsonBody(request, UPDATE_BODY);
+    const parsed = await readIdempotentRequest(request, UPDATE_BODY);
     if (!parsed.ok) return parsed.response;
 
-    const correlationId = correlationIdOr(request.headers.get('x-correlation-id'), randomUUID());
-    const updateKey = idempotencyKey.key ?? deps.newKey();
+    const { correlationId } = parsed;
+    const updateKey = parsed.key ?? deps.newKey();
     const fields: LogFields = { referralKey, updateKey, correlationId };
     const send = async (): Promise<boolean> => {
         try {
