@@ -437,32 +437,56 @@ export function openApiDocument(): JsonSchema {
     };
 }
 
+/** What tells the two queue messages' schemas apart; the rest is the message as Service Bus carries it. */
+interface QueueMessageContract {
+    id: string;
+    queue: string;
+    description: string;
+    required: string[];
+    messageId: string;
+    correlationId: string;
+    /** The schema of the application properties, less its `type: 'object'`. */
+    applicationProperties: JsonSchema;
+    body: JsonSchema;
+}
+
+function queueMessageSchema(contract: QueueMessageContract): JsonSchema {
+    return {
+        $schema: JSON_SCHEMA_DIALECT,
+        $id: contract.id,
+        title: `A message on the Service Bus queue "${contract.queue}"`,
+        description: contract.description,
+        type: 'object',
+        required: contract.required,
+        properties: {
+            messageId: { ...KEY_SCHEMA, description: contract.messageId },
+            correlationId: { ...KEY_SCHEMA, description: contract.correlationId },
+            contentType: { const: 'application/json' },
+            applicationProperties: { type: 'object', ...contract.applicationProperties },
+            body: contract.body,
+        },
+    };
+}
+
 /**
  * The JSON Schema of a message on the "referrals" queue, for upstream publishers in any language: the message's
  * properties as Service Bus carries them, with the body (`$defs.ReferralRequest`, usable on its own).
  */
 export function referralMessageSchema(): JsonSchema {
     return {
-        $schema: JSON_SCHEMA_DIALECT,
-        $id: MESSAGE_SCHEMA_ID,
-        title: `A message on the Service Bus queue "${REFERRALS_QUEUE}"`,
-        description:
-            'Publish one message per referral. The body is the referral create body as JSON (the same as POST ' +
-            '/api/referrals takes). messageId is the referral key: the queue drops a repeat within its one-day ' +
-            'duplicate-detection window, and the service remembers the key for REFERRAL_TTL_DAYS (default 365) days ' +
-            'after the referral last changed, so a repeat within that time never submits twice; ' +
-            `a different body under a used key is refused. Messages on "${CONNECTIONS_QUEUE}" are internal.`,
-        type: 'object',
-        required: ['messageId', 'contentType', 'body'],
-        properties: {
-            messageId: { ...KEY_SCHEMA, description: 'The referral key (Service Bus MessageId).' },
-            correlationId: {
-                ...KEY_SCHEMA,
-                description: 'Optional (Service Bus CorrelationId); sent to the Partner API as MS-CorrelationId.',
-            },
-            contentType: { const: 'application/json' },
+        ...queueMessageSchema({
+            id: MESSAGE_SCHEMA_ID,
+            queue: REFERRALS_QUEUE,
+            description:
+                'Publish one message per referral. The body is the referral create body as JSON (the same as POST ' +
+                '/api/referrals takes). messageId is the referral key: the queue drops a repeat within its one-day ' +
+                'duplicate-detection window, and the service remembers the key for REFERRAL_TTL_DAYS (default 365) ' +
+                'days after the referral last changed, so a repeat within that time never submits twice; ' +
+                `a different body under a used key is refused. Messages on "${CONNECTIONS_QUEUE}" are internal.`,
+            required: ['messageId', 'contentType', 'body'],
+            messageId: 'The referral key (Service Bus MessageId).',
+            correlationId: 'Optional (Service Bus CorrelationId); sent to the Partner API as MS-CorrelationId.',
             applicationProperties: {
-                type: 'object',
                 description: 'Service Bus application properties.',
                 properties: {
                     [CONTRACT_VERSION_PROPERTY]: {
@@ -481,7 +505,7 @@ export function referralMessageSchema(): JsonSchema {
                 },
             },
             body: { $ref: '#/$defs/ReferralRequest' },
-        },
+        }),
         $defs: { ReferralRequest: referralRequestSchema() },
     };
 }
@@ -490,41 +514,32 @@ export function referralMessageSchema(): JsonSchema {
  * The JSON Schema of a message on the "referral-updates" queue, for upstream publishers: one update of one referral.
  */
 export function referralUpdateMessageSchema(): JsonSchema {
-    return {
-        $schema: JSON_SCHEMA_DIALECT,
-        $id: UPDATE_MESSAGE_SCHEMA_ID,
-        title: `A message on the Service Bus queue "${UPDATES_QUEUE}"`,
+    return queueMessageSchema({
+        id: UPDATE_MESSAGE_SCHEMA_ID,
+        queue: UPDATES_QUEUE,
         description:
             'Publish one message per update. The body is the JSON Patch array (the same as PATCH ' +
             '/api/referrals/{id} takes). messageId is the update key, remembered on the referral: a repeat is ' +
             'recorded once, and a different body under a used key is refused. The queue drops repeats of a ' +
-            'messageId across all referrals within its one-day window, so make it unique (a UUID). An invalid update ' +
-            'is recorded as Rejected on the referral and never retried; one for a referral without a record is ' +
-            'dead-lettered after the delivery count.',
-        type: 'object',
+            'messageId across all referrals within its one-day window, so make it unique (a UUID). An invalid ' +
+            'update is recorded as Rejected on the referral and never retried; one for a referral without a record ' +
+            'is dead-lettered after the delivery count.',
         required: ['messageId', 'contentType', 'applicationProperties', 'body'],
-        properties: {
-            messageId: { ...KEY_SCHEMA, description: 'The update key (Service Bus MessageId).' },
-            correlationId: { ...KEY_SCHEMA, description: 'Optional (Service Bus CorrelationId).' },
-            contentType: { const: 'application/json' },
-            applicationProperties: {
-                type: 'object',
-                required: [REFERRAL_ID_PROPERTY, CONTRACT_VERSION_PROPERTY],
-                properties: {
-                    [CONTRACT_VERSION_PROPERTY]: { const: CONTRACT_VERSION },
-                    [REFERRAL_ID_PROPERTY]: {
-                        ...KEY_SCHEMA,
-                        description: 'The referral key of the referral to change.',
-                    },
-                    [UPDATE_KEY_PROPERTY]: {
-                        ...KEY_SCHEMA,
-                        description: 'Set by the service on the updates it sends itself; publishers leave it out.',
-                    },
+        messageId: 'The update key (Service Bus MessageId).',
+        correlationId: 'Optional (Service Bus CorrelationId).',
+        applicationProperties: {
+            required: [REFERRAL_ID_PROPERTY, CONTRACT_VERSION_PROPERTY],
+            properties: {
+                [CONTRACT_VERSION_PROPERTY]: { const: CONTRACT_VERSION },
+                [REFERRAL_ID_PROPERTY]: { ...KEY_SCHEMA, description: 'The referral key of the referral to change.' },
+                [UPDATE_KEY_PROPERTY]: {
+                    ...KEY_SCHEMA,
+                    description: 'Set by the service on the updates it sends itself; publishers leave it out.',
                 },
             },
-            body: PATCH_SCHEMA,
         },
-    };
+        body: PATCH_SCHEMA,
+    });
 }
 
 /** The text of a checked-in document (stable key order, 4-space indent, newline at the end). */
