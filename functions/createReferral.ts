@@ -1,14 +1,11 @@
 import { app } from '@azure/functions';
 
 import { intakeDependencies } from '../shared/dependencies';
-import { httpHandler } from '../shared/platform/http';
-import { invocationLogger } from '../shared/platform/logging';
-import { acceptReferral, type IntakeDependencies } from '../shared/referral/intake';
+import { useCaseHandler } from '../shared/platform/http';
+import { acceptReferral } from '../shared/referral/intake';
 
 /** POST /api/referrals: validates a referral request and queues it for submission to the Partner API. */
-export const createReferral = httpHandler((request, context, deps: IntakeDependencies = intakeDependencies()) =>
-    acceptReferral(request, deps, invocationLogger(context)),
-);
+export const createReferral = useCaseHandler(acceptReferral, intakeDependencies);
 
 app.http('createReferral', {
     methods: ['POST'],

@@ -1,18 +1,11 @@
 import { app } from '@azure/functions';
 
 import { webhookDependencies } from '../shared/dependencies';
-import {
-    receivePartnerCenterEvent as receive,
-    type WebhookDependencies,
-} from '../shared/partnerCenter/webhookReceiver';
-import { httpHandler } from '../shared/platform/http';
-import { invocationLogger } from '../shared/platform/logging';
+import { receivePartnerCenterEvent as receive } from '../shared/partnerCenter/webhookReceiver';
+import { useCaseHandler } from '../shared/platform/http';
 
 /** POST /api/partner-center/events: Partner Center's webhook, verified, then queued on `partner-center-events`. */
-export const receivePartnerCenterEvent = httpHandler(
-    (request, context, deps: WebhookDependencies = webhookDependencies()) =>
-        receive(request, deps, invocationLogger(context)),
-);
+export const receivePartnerCenterEvent = useCaseHandler(receive, webhookDependencies);
 
 app.http('receivePartnerCenterEvent', {
     methods: ['POST'],

@@ -1,15 +1,11 @@
 import { app } from '@azure/functions';
 
 import { updateIntakeDependencies } from '../shared/dependencies';
-import { httpHandler } from '../shared/platform/http';
-import { invocationLogger } from '../shared/platform/logging';
-import { acceptUpdate, type UpdateIntakeDependencies } from '../shared/referral/updateIntake';
+import { useCaseHandler } from '../shared/platform/http';
+import { acceptUpdate } from '../shared/referral/updateIntake';
 
 /** PATCH /api/referrals/{id}: validates an update (JSON Patch), records it on the referral and queues it. */
-export const updateReferral = httpHandler(
-    (request, context, deps: UpdateIntakeDependencies = updateIntakeDependencies()) =>
-        acceptUpdate(request, deps, invocationLogger(context)),
-);
+export const updateReferral = useCaseHandler(acceptUpdate, updateIntakeDependencies);
 
 app.http('updateReferral', {
     methods: ['PATCH'],

@@ -205,3 +205,16 @@ export function httpHandler<Rest extends unknown[]>(
         }
     };
 }
+
+/**
+ * The HTTP function of a use case that answers a request with its collaborators and a logger: `dependencies()` in
+ * production, or those a test passes.
+ */
+export function useCaseHandler<Dependencies>(
+    useCase: (request: HttpRequest, deps: Dependencies, log: EventLogger) => Promise<HttpResponseInit>,
+    dependencies: () => Dependencies,
+): (request: HttpRequest, context: InvocationContext, deps?: Dependencies) => Promise<HttpResponseInit> {
+    return httpHandler((request, context, deps: Dependencies = dependencies()) =>
+        useCase(request, deps, invocationLogger(context)),
+    );
+}
