@@ -226,6 +226,16 @@ export interface ScheduledRun {
     notBefore: Date;
 }
 
+/** A step message's fields for a referral's next run: its key and correlation id, at attempt `attempts + 1`. */
+export function nextRunOf(
+    referral: { id: string; correlationId: string; attempts: number },
+    reason: RunReason,
+    notBefore: Date,
+): { key: string; correlationId: string; run: ScheduledRun } {
+    const run = { reason, attempt: referral.attempts + 1, notBefore };
+    return { key: referral.id, correlationId: referral.correlationId, run };
+}
+
 function scheduling(run: ScheduledRun | undefined): Partial<ServiceBusMessage> {
     return run ? { scheduledEnqueueTimeUtc: run.notBefore } : {};
 }

@@ -3,7 +3,7 @@
  * engagementId the submission returned (Submitted → Connecting → Connected). The answer is checked before it is
  * stored: never the partner's own referral as the connected one.
  */
-import { connectionMessage } from '../messaging/messages';
+import { connectionMessage, nextRunOf } from '../messaging/messages';
 import { isMicrosoftTargeted } from '../referral/ownership';
 import { type ReferralRecord, storedRequest } from '../referral/record';
 import { MICROSOFT_TARGET } from '../referral/request/enums';
@@ -68,11 +68,6 @@ export const connectStep: StepDefinition = {
             retry: true,
         };
     },
-    message: (record, reason, notBefore) =>
-        connectionMessage({
-            key: record.id,
-            correlationId: record.correlationId,
-            run: { reason, attempt: record.attempts + 1, notBefore },
-        }),
+    message: (record, reason, notBefore) => connectionMessage(nextRunOf(record, reason, notBefore)),
     queue: (queues) => queues.connectionsQueue,
 };

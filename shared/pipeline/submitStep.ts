@@ -3,7 +3,7 @@
  * referral, queue its connection (connectStep.ts). A referral an earlier attempt created is ours only with our
  * externalReferenceId (compared exactly), our type and the submitted body's fingerprint.
  */
-import { connectionMessage, referralMessage } from '../messaging/messages';
+import { connectionMessage, nextRunOf, referralMessage } from '../messaging/messages';
 import { storedRequest, submittedExternalReferenceId } from '../referral/record';
 import type { StepDefinition } from './step';
 import { kickPendingUpdates } from './updateStep';
@@ -34,12 +34,7 @@ export const submitStep: StepDefinition = {
         };
     },
     message: (record, reason, notBefore) =>
-        referralMessage({
-            key: record.id,
-            body: record.request,
-            correlationId: record.correlationId,
-            run: { reason, attempt: record.attempts + 1, notBefore },
-        }),
+        referralMessage({ ...nextRunOf(record, reason, notBefore), body: record.request }),
     queue: (queues) => queues.referralsQueue,
     async afterDone(record, deps) {
         // Sent before the delivery completes; its fixed messageId makes a repeat harmless.
