@@ -8,7 +8,7 @@ import { isMicrosoftTargeted } from '../referral/ownership';
 import { type ReferralRecord, storedRequest } from '../referral/record';
 import { MICROSOFT_TARGET } from '../referral/request/enums';
 import type { ReferralRequest } from '../referral/request/types';
-import type { StepDefinition } from './step';
+import { scheduleDuplicateCheck, type StepDefinition } from './step';
 
 /**
  * The connected referral, derived from the stored request: the same customer profile, consent, details, team and
@@ -75,4 +75,6 @@ export const connectStep: StepDefinition = {
             run: { reason, attempt: record.attempts + 1, notBefore },
         }),
     queue: (queues) => queues.connectionsQueue,
+    // The Shared referral is done: a copy of either of its referrals that slipped through will be reported.
+    afterDone: scheduleDuplicateCheck,
 };

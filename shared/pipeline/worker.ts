@@ -16,6 +16,8 @@ import type { ServiceBusMessage } from '@azure/service-bus';
 import {
     ATTEMPT_PROPERTY,
     connectionMessage,
+    duplicateCheckMessage,
+    isDuplicateCheck,
     OUTAGE_COPY_PROPERTY,
     OUTAGE_ORIGIN_PROPERTY,
     parseMessageBody,
@@ -31,6 +33,7 @@ import { admit, correlationIdOr } from '../referral/admission';
 import { loggablePaths } from '../referral/request/validate';
 import { retryDelayMs } from './backoff';
 import { connectStep } from './connectStep';
+import { checkForDuplicates, type DuplicateCheckOutcome } from './duplicateCheck';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
 import { submitStep } from './submitStep';
 
@@ -44,7 +47,7 @@ export const MAX_OUTAGE_COPIES = 120;
  */
 export const MAX_OUTAGE_WAIT_MS = 30_000;
 
-export type DeliveryOutcome = StepOutcome | 'rescheduled';
+export type DeliveryOutcome = StepOutcome | DuplicateCheckOutcome | 'rescheduled';
 
 /** Waits before a delivery fails (tests pass their own). */
 export type Pause = (ms: number) => Promise<unknown>;
@@ -101,8 +104,18 @@ export async function processReferralMessage(
     pause: Pause = sleep,
 ): Promise<DeliveryOutcome> {
     const { key, correlationId, fields } = deliveryOf(REFERRALS_QUEUE, delivery, body);
+    const handling = { queue: deps.referralsQueue, delivery, fields, deps, log, pause };
+    if (isDuplicateCheck(delivery)) {
+        // The later duplicate check of a done referral (duplicateCheck.ts), not a submission.
+        const attempt = attemptOf(delivery);
+        return outlastingOutages(
+            handling,
+            (run) => duplicateCheckMessage({ key, correlationId, run }),
+            () => checkForDuplicates(key, correlationId, attempt, deps, log),
+        );
+    }
     return outlastingOutages(
-        { queue: deps.referralsQueue, delivery, fields, deps, log, pause },
+        handling,
         (run) => referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
         () => submit(body, key, correlationId, fields, deps, log),
     );
@@ -157,6 +170,12 @@ export async function processConnectionMessage(
     );
 }
 
+/** The delivery's `attempt` property: 1 when absent or unusable (an upstream publisher's message). */
+function attemptOf(delivery: DeliveryInfo): number {
+    const attempt = Number(delivery.applicationProperties[ATTEMPT_PROPERTY]);
+    return Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1;
+}
+
 interface OutageHandling {
     /** Where the copy goes: the queue the delivery came from. */
     queue: MessageSender;
@@ -174,7 +193,7 @@ interface OutageHandling {
 async function outlastingOutages(
     handling: OutageHandling,
     copy: (run: ScheduledRun) => ServiceBusMessage,
-    work: () => Promise<StepOutcome>,
+    work: () => Promise<StepOutcome | DuplicateCheckOutcome>,
 ): Promise<DeliveryOutcome> {
     try {
         return await work();
@@ -185,7 +204,7 @@ async function outlastingOutages(
         const previous = Number(properties[OUTAGE_COPY_PROPERTY]);
         const number = Number.isSafeInteger(previous) && previous > 0 ? previous + 1 : 1;
         const origin = properties[OUTAGE_ORIGIN_PROPERTY];
-        const attempt = Number(properties[ATTEMPT_PROPERTY]);
+        const attempt = attemptOf(delivery);
         // Redeliveries that could not send a copy count too: each waits longer than the one before.
         const step = Math.max(number, delivery.deliveryCount ?? 1);
         const delayMs = retryDelayMs(step, outageRetryAfterMs(error), OUTAGE_BACKOFF, deps.random);
@@ -199,7 +218,7 @@ async function outlastingOutages(
                         origin: typeof origin === 'string' && origin ? origin : (delivery.messageId ?? ''),
                         copy: number,
                     },
-                    attempt: Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1,
+                    attempt,
                     notBefore: new Date(deps.now().getTime() + delayMs),
                 }),
             );
