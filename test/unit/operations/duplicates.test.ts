@@ -27,7 +27,7 @@ function partnerReferral(id: string, engagementId: string): PartnerReferral {
         substatus: 'Accepted',
         eTag: `"${id}-1"`,
         createdDateTime: AT.toISOString(),
-    } as PartnerReferral;
+    };
 }
 
 function duplicate(id: string, status: DuplicateReferral['status'] = 'Open'): DuplicateReferral {
