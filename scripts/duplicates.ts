@@ -15,7 +15,6 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
 
-import { hostSettings } from '../local/runtime/localSettings';
 import {
     closeDuplicate,
     cosmosKeysWithDuplicates,
@@ -27,7 +26,7 @@ import {
 import { createPartnerApiClient, type PartnerApiClient } from '../shared/partnerApi';
 import { closeCosmos, getCosmosContainer } from '../shared/platform/cosmos';
 import { CosmosReferralStore } from '../shared/referral/store';
-import { exitOnHelp } from './usage';
+import { exitOnHelp, readArguments, UsageError, useLocalPeers } from './usage';
 
 export interface DuplicatesArguments {
     command: 'list' | 'close' | 'help';
@@ -36,8 +35,6 @@ export interface DuplicatesArguments {
     yes: boolean;
     local: boolean;
 }
-
-export class UsageError extends Error {}
 
 export const USAGE =
     'Usage: npm run duplicates -- list | close --key <key> [--referral <partnerReferralId>] [--yes] [--local]';
@@ -140,29 +137,15 @@ async function confirmOnTerminal(question: string): Promise<boolean> {
 
 async function main(argv: string[]): Promise<number> {
     exitOnHelp(USAGE, argv);
-    let args: DuplicatesArguments;
-    try {
-        args = parseArguments(argv);
-    } catch (error) {
-        if (!(error instanceof UsageError)) throw error;
-        console.error(`${error.message}\n${USAGE}`);
-        return 64;
-    }
-    if (args.command === 'help') {
-        console.log(USAGE);
-        return 0;
-    }
+    const args = readArguments(argv, USAGE, parseArguments);
+    if (typeof args === 'number') return args;
     if (args.local) {
-        const settings = hostSettings(process.env);
-        const names = [
+        useLocalPeers([
             'CosmosDbConnection',
             'COSMOS_DISABLE_TLS_VERIFICATION',
             'PARTNER_API_BASE_URL',
             'PARTNER_API_AUTH',
-        ];
-        for (const name of names) {
-            if (settings[name] !== undefined) process.env[name] ??= settings[name];
-        }
+        ]);
     }
     const client = createPartnerApiClient();
     try {

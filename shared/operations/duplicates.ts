@@ -19,6 +19,7 @@
 import type { Container } from '@azure/cosmos';
 
 import { type PartnerApiCallContext, PartnerApiError, type PartnerReferral } from '../partnerApi';
+import type { PartnerReferralUpdatesApi } from '../pipeline/updateStep';
 import { duplicatesOf, keptIds, withDuplicateClosed } from '../referral/duplicates';
 import type { DuplicateReferral, LifecycleStatus } from '../referral/record';
 import type { JsonPatch } from '../referral/request/jsonPatch';
@@ -41,15 +42,8 @@ export interface DuplicatesDependencies {
     store: ReferralStore;
     /** The keys of the records that report at least one copy. */
     keysWithDuplicates(): Promise<string[]>;
-    partnerApi: {
-        getReferral(id: string, context: PartnerApiCallContext): Promise<PartnerReferral>;
-        patchReferral(
-            id: string,
-            patch: JsonPatch,
-            eTag: string | null,
-            context: PartnerApiCallContext,
-        ): Promise<PartnerReferral | undefined>;
-    };
+    /** The copy read before it is closed, and the close itself (the applier's calls). */
+    partnerApi: PartnerReferralUpdatesApi;
     now: () => Date;
 }
 

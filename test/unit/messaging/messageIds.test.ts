@@ -112,9 +112,12 @@ describe('duplicate check messageIds', () => {
         expect(isDuplicateCheck(message as { applicationProperties: Record<string, unknown> })).toBe(true);
         const referral = referralMessage({ key: 'k1', body: {}, correlationId: 'c1' });
         expect(isDuplicateCheck(referral as { applicationProperties: Record<string, unknown> })).toBe(false);
-        expect(
-            referralKeyOf(REFERRALS_QUEUE, { ...message, applicationProperties: message.applicationProperties! }),
-        ).toBe('k1');
+        const arrived = {
+            messageId: message.messageId as string,
+            applicationProperties: message.applicationProperties!,
+            body: message.body as unknown,
+        };
+        expect(referralKeyOf(REFERRALS_QUEUE, arrived)).toBe('k1');
     });
 });
 

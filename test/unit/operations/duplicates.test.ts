@@ -2,7 +2,8 @@
  * `npm run duplicates` (scripts/duplicates.ts, shared/operations/duplicates.ts): what it refuses, that it asks before
  * it closes, and how the close meets Partner Center (GET, If-Match, a 412 read again, a copy closed already).
  */
-import { parseArguments, runDuplicatesCommand, UsageError } from '../../../scripts/duplicates';
+import { parseArguments, runDuplicatesCommand } from '../../../scripts/duplicates';
+import { UsageError } from '../../../scripts/usage';
 import {
     CLOSE_AS_DUPLICATE,
     type DuplicatesDependencies,

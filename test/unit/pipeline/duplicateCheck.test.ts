@@ -6,6 +6,7 @@
 import { ErrorResponse } from '@azure/cosmos';
 
 import { duplicateCheckMessage } from '../../../shared/messaging/messages';
+import type { PartnerReferral } from '../../../shared/partnerApi';
 import { MAX_DUPLICATE_CHECK_ATTEMPTS } from '../../../shared/pipeline/duplicateCheck';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
 import { statusDocument } from '../../../shared/referral/statusDocument';
@@ -63,9 +64,9 @@ function scheduledCheck(setup: Setup) {
 }
 
 /** A copy of the referral's partner referral, as a create committed late would leave at the API. */
-function copyOf(setup: Setup, id: string) {
+function copyOf(setup: Setup, id: string): PartnerReferral {
     const kept = setup.api.referrals.find((r) => r.id === id)!;
-    const copy = { ...structuredClone(kept), id: `${id}-copy`, engagementId: 'engagement-copy' };
+    const copy: PartnerReferral = { ...structuredClone(kept), id: `${id}-copy`, engagementId: 'engagement-copy' };
     setup.api.referrals.push(copy);
     return copy;
 }
