@@ -14,7 +14,6 @@
  */
 import { SingleBar } from 'cli-progress';
 
-import { hostSettings } from '../local/runtime/localSettings';
 import { replay, type ReplayDependencies, type ReplayItem } from '../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../shared/operations/replaySources';
 import { getConfig } from '../shared/platform/config';
@@ -22,6 +21,7 @@ import { closeCosmos, getCosmosContainer } from '../shared/platform/cosmos';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../shared/platform/names';
 import { closeServiceBus, getServiceBusClient, queueSender } from '../shared/platform/serviceBus';
 import { CosmosReferralStore } from '../shared/referral/store';
+import { readArguments, UsageError, useLocalPeers } from './usage';
 
 export interface ReplayArguments {
     command: 'list' | 'run' | 'help';
@@ -30,8 +30,6 @@ export interface ReplayArguments {
     dryRun: boolean;
     local: boolean;
 }
-
-export class UsageError extends Error {}
 
 export const USAGE = `Usage: npm run replay -- list | run (--all | --key <key> [--key <key> ...]) [--dry-run] [--local]`;
 
@@ -156,24 +154,9 @@ export function productionDependencies(): ReplayDependencies {
 }
 
 async function main(argv: string[]): Promise<number> {
-    let args: ReplayArguments;
-    try {
-        args = parseArguments(argv);
-    } catch (error) {
-        if (!(error instanceof UsageError)) throw error;
-        console.error(`${error.message}\n${USAGE}`);
-        return 64;
-    }
-    if (args.command === 'help') {
-        console.log(USAGE);
-        return 0;
-    }
-    if (args.local) {
-        const settings = hostSettings(process.env);
-        for (const name of ['ServiceBusConnection', 'CosmosDbConnection', 'COSMOS_DISABLE_TLS_VERIFICATION']) {
-            if (settings[name] !== undefined) process.env[name] ??= settings[name];
-        }
-    }
+    const args = readArguments(argv, USAGE, parseArguments);
+    if (typeof args === 'number') return args;
+    if (args.local) useLocalPeers(['ServiceBusConnection', 'CosmosDbConnection', 'COSMOS_DISABLE_TLS_VERIFICATION']);
     try {
         return await runReplayCommand(args, productionDependencies(), {
             out: (line) => console.log(line),

@@ -91,6 +91,7 @@ export function workerDependencies(): StepDependencies {
             // One attempt is at most a lookup and a create, each bounded by the call timeout (STEP_LEASE_MS).
             leaseMs: getConfig('lease').leaseMs,
             settleMs: getConfig('settling').settleMs,
+            duplicateCheckDelayMs: getConfig('settling').duplicateCheckDelayMs,
             now: () => new Date(),
             random: Math.random,
         };

@@ -183,6 +183,7 @@ const STATUS_SCHEMA: JsonSchema = {
         'createdAt',
         'updatedAt',
         'updates',
+        'duplicates',
         'history',
     ],
     properties: {
@@ -207,6 +208,24 @@ const STATUS_SCHEMA: JsonSchema = {
                     acceptedAt: { type: 'string', format: 'date-time' },
                     appliedAt: { type: ['string', 'null'], format: 'date-time' },
                     error: ERROR_SCHEMA,
+                },
+            },
+        },
+        duplicates: {
+            type: 'array',
+            description:
+                'Copies of its referrals that the later duplicate check found at Partner Center (`of`: which one ' +
+                'each copies); `Closed` once an operator closed the copy there. Empty: none found.',
+            items: {
+                type: 'object',
+                required: ['id', 'engagementId', 'of', 'foundAt', 'status', 'closedAt'],
+                properties: {
+                    id: { type: 'string' },
+                    engagementId: { type: 'string' },
+                    of: { type: 'string', enum: ['partnerReferral', 'connectedReferral'] },
+                    foundAt: { type: 'string', format: 'date-time' },
+                    status: { type: 'string', enum: ['Open', 'Closed'] },
+                    closedAt: { type: ['string', 'null'], format: 'date-time' },
                 },
             },
         },

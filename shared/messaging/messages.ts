@@ -29,6 +29,11 @@
  * (the patch stays in Cosmos DB), an `attempt` property, and a messageId derived from the update's and the reason
  * (`updateRunMessage`).
  *
+ * The later duplicate check of a done referral (shared/pipeline/duplicateCheck.ts) is a message on `referrals` too,
+ * sent by the app only: body `{ "id": <key> }`, `referralKey`, `attempt`, the `check` property `duplicates` (which
+ * routes it to the check rather than the submit step), and a messageId `<key>:duplicate-check`, or
+ * `<key>:duplicate-check:<reason>` for a retry or an outage copy (`duplicateCheckMessageId`).
+ *
  * A Partner Center webhook event, verified by the receiver (queue `partner-center-events`, sent only by the app):
  *
  *   body            the event as Partner Center delivered it, its documented fields only: EventName, ResourceUri,
@@ -54,6 +59,10 @@ export const REFERRAL_KEY_PROPERTY = 'referralKey';
 /** On a copy made after an outage: the messageId the chain of copies began with, and which copy this is. */
 export const OUTAGE_ORIGIN_PROPERTY = 'outageOrigin';
 export const OUTAGE_COPY_PROPERTY = 'outageCopy';
+
+/** On a message that asks for a check rather than a step: which check (`duplicates`). */
+export const CHECK_PROPERTY = 'check';
+const DUPLICATES_CHECK = 'duplicates';
 
 /** The referral an update message changes (a publisher sets it). */
 export const REFERRAL_ID_PROPERTY = 'referralId';
@@ -131,6 +140,44 @@ export function referralMessageId(key: string, reason?: RunReason): string {
 /** The messageId of a connections-queue message: `<key>:connect`, or `<key>:connect:<reason>` for a later run. */
 export function connectionMessageId(key: string, reason?: RunReason): string {
     return derivedMessageId(key, reason ? `:connect:${suffixOf(reason)}` : ':connect');
+}
+
+/**
+ * The messageId of a duplicate check: `<key>:duplicate-check`, or `<key>:duplicate-check:<reason>` for its retry
+ * (`r<attempt>`) or a copy after an outage. One check per referral: a repeat of the first is dropped by the queue.
+ */
+export function duplicateCheckMessageId(key: string, reason?: RunReason): string {
+    return derivedMessageId(key, reason ? `:duplicate-check:${suffixOf(reason)}` : ':duplicate-check');
+}
+
+/**
+ * The message that asks for the later duplicate check of a done referral, no earlier than `run.notBefore`. It carries
+ * only the key: the check reads the record from Cosmos DB.
+ */
+export function duplicateCheckMessage(fields: {
+    key: string;
+    correlationId: string;
+    run: Omit<ScheduledRun, 'reason'> & { reason?: RunReason };
+}): ServiceBusMessage {
+    const { reason, attempt, notBefore } = fields.run;
+    const run = reason ? { reason, attempt, notBefore } : undefined;
+    return {
+        body: { id: fields.key },
+        messageId: duplicateCheckMessageId(fields.key, reason),
+        correlationId: fields.correlationId,
+        contentType: 'application/json',
+        applicationProperties: {
+            ...properties(fields.key, run),
+            [ATTEMPT_PROPERTY]: attempt,
+            [CHECK_PROPERTY]: DUPLICATES_CHECK,
+        },
+        scheduledEnqueueTimeUtc: notBefore,
+    };
+}
+
+/** Whether a referrals-queue message asks for the duplicate check (`duplicateCheckMessage`) rather than a submit. */
+export function isDuplicateCheck(message: Pick<ArrivedMessage, 'applicationProperties'>): boolean {
+    return message.applicationProperties[CHECK_PROPERTY] === DUPLICATES_CHECK;
 }
 
 /**

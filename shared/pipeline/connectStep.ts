@@ -8,7 +8,7 @@ import { isMicrosoftTargeted } from '../referral/ownership';
 import { type ReferralRecord, storedRequest } from '../referral/record';
 import { MICROSOFT_TARGET } from '../referral/request/enums';
 import type { ReferralRequest } from '../referral/request/types';
-import type { StepDefinition } from './step';
+import { scheduleDuplicateCheck, type StepDefinition } from './step';
 
 /**
  * The connected referral, derived from the stored request: the same customer profile, consent, details, team and
@@ -70,4 +70,6 @@ export const connectStep: StepDefinition = {
     },
     message: (record, reason, notBefore) => connectionMessage(nextRunOf(record, reason, notBefore)),
     queue: (queues) => queues.connectionsQueue,
+    // The Shared referral is done: a copy of either of its referrals that slipped through will be reported.
+    afterDone: scheduleDuplicateCheck,
 };

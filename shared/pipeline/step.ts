@@ -26,7 +26,7 @@
  */
 import type { ServiceBusMessage } from '@azure/service-bus';
 
-import type { RunReason } from '../messaging/messages';
+import { duplicateCheckMessage, type RunReason } from '../messaging/messages';
 import {
     type CandidateKey,
     type CandidateLookup,
@@ -77,6 +77,11 @@ export interface StepDependencies extends StepQueues {
     leaseMs: number;
     /** PARTNER_API_SETTLE_MS: how long after an uncertain attempt started a lookup's "not there" is believed. */
     settleMs: number;
+    /**
+     * DUPLICATE_CHECK_DELAY_MS: how long after the referral is done its duplicate check runs (duplicateCheck.ts).
+     * Absent where no check is scheduled (tools that only send messages, tests of the steps alone).
+     */
+    duplicateCheckDelayMs?: number;
     now: () => Date;
     random: () => number;
 }
@@ -124,6 +129,19 @@ export type StepOutcome =
     | 'rejected'
     | 'failed'
     | 'superseded';
+
+/**
+ * Schedules the later duplicate check of a referral whose last step is done, DUPLICATE_CHECK_DELAY_MS from now, on
+ * the referrals queue. Every delivery that finds the step done sends it again: the same messageId, so the queue keeps
+ * one, and a check that runs twice adds nothing.
+ */
+export async function scheduleDuplicateCheck(record: ReferralRecord, deps: StepDependencies): Promise<void> {
+    if (deps.duplicateCheckDelayMs === undefined) return;
+    const notBefore = new Date(deps.now().getTime() + deps.duplicateCheckDelayMs);
+    await deps.referralsQueue.send(
+        duplicateCheckMessage({ key: record.id, correlationId: record.correlationId, run: { attempt: 1, notBefore } }),
+    );
+}
 
 /** The attempt's calls end this long before its lease does (at most a quarter of the lease), leaving the writes room. */
 export const LEASE_MARGIN_MS = 15_000;

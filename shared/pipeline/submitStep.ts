@@ -5,7 +5,7 @@
  */
 import { connectionMessage, nextRunOf, referralMessage } from '../messaging/messages';
 import { storedRequest, submittedExternalReferenceId } from '../referral/record';
-import type { StepDefinition } from './step';
+import { scheduleDuplicateCheck, type StepDefinition } from './step';
 import { kickPendingUpdates } from './updateStep';
 
 export const submitStep: StepDefinition = {
@@ -42,6 +42,9 @@ export const submitStep: StepDefinition = {
             await deps.connectionsQueue.send(
                 connectionMessage({ key: record.id, correlationId: record.correlationId }),
             );
+        } else {
+            // An Independent referral is done: a copy that slipped through will be reported.
+            await scheduleDuplicateCheck(record, deps);
         }
         // Updates accepted while the create was in flight waited for it: the oldest one's turn has come.
         if (deps.updatesQueue) await kickPendingUpdates(record, deps.updatesQueue);

@@ -16,6 +16,8 @@ import type { ServiceBusMessage } from '@azure/service-bus';
 import {
     ATTEMPT_PROPERTY,
     connectionMessage,
+    duplicateCheckMessage,
+    isDuplicateCheck,
     OUTAGE_COPY_PROPERTY,
     OUTAGE_ORIGIN_PROPERTY,
     parseMessageBody,
@@ -31,6 +33,7 @@ import { admit, correlationIdOr } from '../referral/admission';
 import { loggablePaths } from '../referral/request/validate';
 import { retryDelayMs } from './backoff';
 import { connectStep } from './connectStep';
+import { checkForDuplicates, type DuplicateCheckOutcome } from './duplicateCheck';
 import { runStep, type StepDependencies, type StepOutcome } from './step';
 import { submitStep } from './submitStep';
 
@@ -44,7 +47,7 @@ export const MAX_OUTAGE_COPIES = 120;
  */
 export const MAX_OUTAGE_WAIT_MS = 30_000;
 
-export type DeliveryOutcome = StepOutcome | 'rescheduled';
+export type DeliveryOutcome = StepOutcome | DuplicateCheckOutcome | 'rescheduled';
 
 /** Waits before a delivery fails (tests pass their own). */
 export type Pause = (ms: number) => Promise<unknown>;
@@ -102,8 +105,13 @@ interface QueueWork {
     queueName: string;
     /** Where the copy goes: the queue the delivery came from. */
     sender: (deps: StepDependencies) => MessageSender;
-    copy: (arrival: Arrival, run: ScheduledRun) => ServiceBusMessage;
-    work: (arrival: Arrival, deps: StepDependencies, log: EventLogger) => Promise<StepOutcome>;
+    copy: (arrival: Arrival, run: ScheduledRun, delivery: DeliveryInfo) => ServiceBusMessage;
+    work: (
+        arrival: Arrival,
+        deps: StepDependencies,
+        log: EventLogger,
+        delivery: DeliveryInfo,
+    ) => Promise<StepOutcome | DuplicateCheckOutcome>;
 }
 
 /** What a queue's deliveries go through: the same outage handling around each queue's own work. */
@@ -118,8 +126,8 @@ function queueWorker(queueWork: QueueWork) {
         const arrival = { body, ...deliveryOf(queueWork.queueName, delivery, body) };
         return outlastingOutages(
             { queue: queueWork.sender(deps), delivery, fields: arrival.fields, deps, log, pause },
-            (run) => queueWork.copy(arrival, run),
-            () => queueWork.work(arrival, deps, log),
+            (run) => queueWork.copy(arrival, run, delivery),
+            () => queueWork.work(arrival, deps, log, delivery),
         );
     };
 }
@@ -131,9 +139,15 @@ function queueWorker(queueWork: QueueWork) {
 export const processReferralMessage = queueWorker({
     queueName: REFERRALS_QUEUE,
     sender: (deps) => deps.referralsQueue,
-    copy: ({ key, body, correlationId }, run) =>
-        referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
-    work: submit,
+    copy: ({ key, body, correlationId }, run, delivery) =>
+        isDuplicateCheck(delivery)
+            ? duplicateCheckMessage({ key, correlationId, run })
+            : referralMessage({ key, body: parseMessageBody(body), correlationId, run }),
+    // The later duplicate check of a done referral (duplicateCheck.ts) comes on this queue too: not a submission.
+    work: (arrival, deps, log, delivery) =>
+        isDuplicateCheck(delivery)
+            ? checkForDuplicates(arrival.key, arrival.correlationId, attemptOf(delivery), deps, log)
+            : submit(arrival, deps, log),
 });
 
 async function submit(
@@ -174,6 +188,12 @@ export const processConnectionMessage = queueWorker({
     work: ({ key, correlationId }, deps, log) => runStep(connectStep, key, correlationId, deps, log),
 });
 
+/** The delivery's `attempt` property: 1 when absent or unusable (an upstream publisher's message). */
+function attemptOf(delivery: DeliveryInfo): number {
+    const attempt = Number(delivery.applicationProperties[ATTEMPT_PROPERTY]);
+    return Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1;
+}
+
 interface OutageHandling {
     /** Where the copy goes: the queue the delivery came from. */
     queue: MessageSender;
@@ -191,7 +211,7 @@ interface OutageHandling {
 async function outlastingOutages(
     handling: OutageHandling,
     copy: (run: ScheduledRun) => ServiceBusMessage,
-    work: () => Promise<StepOutcome>,
+    work: () => Promise<StepOutcome | DuplicateCheckOutcome>,
 ): Promise<DeliveryOutcome> {
     try {
         return await work();
@@ -202,7 +222,7 @@ async function outlastingOutages(
         const previous = Number(properties[OUTAGE_COPY_PROPERTY]);
         const number = Number.isSafeInteger(previous) && previous > 0 ? previous + 1 : 1;
         const origin = properties[OUTAGE_ORIGIN_PROPERTY];
-        const attempt = Number(properties[ATTEMPT_PROPERTY]);
+        const attempt = attemptOf(delivery);
         // Redeliveries that could not send a copy count too: each waits longer than the one before.
         const step = Math.max(number, delivery.deliveryCount ?? 1);
         const delayMs = retryDelayMs(step, outageRetryAfterMs(error), OUTAGE_BACKOFF, deps.random);
@@ -216,7 +236,7 @@ async function outlastingOutages(
                         origin: typeof origin === 'string' && origin ? origin : (delivery.messageId ?? ''),
                         copy: number,
                     },
-                    attempt: Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1,
+                    attempt,
                     notBefore: new Date(deps.now().getTime() + delayMs),
                 }),
             );

@@ -465,11 +465,28 @@ const SECTIONS = {
                 azure: 'optional',
                 parse: positiveInteger,
             }),
+            DUPLICATE_CHECK_DELAY_MS: setting({
+                meaning:
+                    'How long after a referral is done (Submitted, or Connected for a Shared one) the duplicate check ' +
+                    'lists its externalReferenceId and engagement once more, to report a copy that slipped through. ' +
+                    'Must be longer than PARTNER_API_SETTLE_MS.',
+                default: '900000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
         },
-        (v) => ({
-            /** A negative lookup proves nothing until this long after the uncertain attempt started. */
-            settleMs: v.PARTNER_API_SETTLE_MS,
-        }),
+        (v, problems) => {
+            // Earlier, a late create or a lagging list could still hide a copy that the check would then never see.
+            if (v.DUPLICATE_CHECK_DELAY_MS <= v.PARTNER_API_SETTLE_MS) {
+                problems.push('DUPLICATE_CHECK_DELAY_MS must be longer than PARTNER_API_SETTLE_MS');
+            }
+            return {
+                /** A negative lookup proves nothing until this long after the uncertain attempt started. */
+                settleMs: v.PARTNER_API_SETTLE_MS,
+                /** The later duplicate check runs this long after the referral is done. */
+                duplicateCheckDelayMs: v.DUPLICATE_CHECK_DELAY_MS,
+            };
+        },
     ),
     // The intake's outbox (shared/referral/outbox.ts).
     outbox: section(

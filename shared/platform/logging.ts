@@ -130,6 +130,14 @@ export const LOG_EVENTS = [
     ...stepEvents('submit'),
     ...stepEvents('connect'),
     'partnerApi.authFailed',
+    // The later duplicate check of a done referral (shared/pipeline/duplicateCheck.ts).
+    'duplicateCheck.clean',
+    /** A copy of a done referral at Partner Center (an alert): reported on the record, for `npm run duplicates`. */
+    'duplicateCheck.found',
+    'duplicateCheck.notDone',
+    'duplicateCheck.retryScheduled',
+    /** The check's lookups kept failing: the referral went unchecked (an alert). */
+    'duplicateCheck.abandoned',
     // A delivery that met a Cosmos DB or Service Bus failure (shared/pipeline/worker.ts).
     'delivery.rescheduled',
     'delivery.dependencyUnavailable',

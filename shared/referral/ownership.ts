@@ -116,17 +116,12 @@ function expectedFingerprint(expected: OwnershipExpectation): string {
     throw new TypeError('judgeCandidates needs the submitted body or its fingerprint');
 }
 
-/** Decides which, if any, of the candidates a lookup found is ours. */
-export function judgeCandidates(
-    expected: OwnershipExpectation,
-    candidates: readonly PartnerReferral[],
-): OwnershipVerdict {
-    const wanted = expectedFingerprint(expected);
+/** The candidates with our identity (type, externalReferenceId, engagement, target), each once, none excluded. */
+function relevantCandidates(expected: OwnershipExpectation, candidates: readonly PartnerReferral[]): PartnerReferral[] {
     const externalReferenceId = expected.externalReferenceId ?? null;
     const excluded = new Set(expected.excludeIds ?? []);
     const seen = new Set<string>();
-    // Same identity as ours: either ours, or a referral we must not silently pass over.
-    const relevant = candidates.filter((candidate) => {
+    return candidates.filter((candidate) => {
         if (seen.has(candidate.id) || excluded.has(candidate.id)) return false;
         seen.add(candidate.id);
         return (
@@ -136,8 +131,31 @@ export function judgeCandidates(
             (!expected.mustTargetMicrosoft || isMicrosoftTargeted(candidate))
         );
     });
+}
+
+/** Decides which, if any, of the candidates a lookup found is ours. */
+export function judgeCandidates(
+    expected: OwnershipExpectation,
+    candidates: readonly PartnerReferral[],
+): OwnershipVerdict {
+    const wanted = expectedFingerprint(expected);
+    // Same identity as ours: either ours, or a referral we must not silently pass over.
+    const relevant = relevantCandidates(expected, candidates);
     if (relevant.length === 0) return { verdict: 'none' };
     const [only] = relevant;
     if (relevant.length === 1 && only && fingerprint(only) === wanted) return { verdict: 'ours', referral: only };
     return { verdict: 'ambiguous', count: relevant.length };
+}
+
+/**
+ * Every candidate that is provably ours (our identity and our content), the `excludeIds` left out: after a referral
+ * is done, with its recorded one excluded, these are the copies that slipped through (the duplicate check). A
+ * candidate with our identity but other content is not ours, so never reported as our copy.
+ */
+export function provablyOurs(
+    expected: OwnershipExpectation,
+    candidates: readonly PartnerReferral[],
+): PartnerReferral[] {
+    const wanted = expectedFingerprint(expected);
+    return relevantCandidates(expected, candidates).filter((candidate) => fingerprint(candidate) === wanted);
 }

@@ -62,6 +62,22 @@ export function summarize(referral: PartnerReferral): PartnerReferralSummary {
     };
 }
 
+/**
+ * A second copy at Partner Center of one of the record's referrals, which the later duplicate check found
+ * (shared/pipeline/duplicateCheck.ts): identifiers and where it stands, no customer data.
+ */
+export interface DuplicateReferral {
+    /** The duplicate's Partner Center id (never the recorded, kept one). */
+    id: string;
+    engagementId: string;
+    /** Which recorded referral it copies. */
+    of: 'partnerReferral' | 'connectedReferral';
+    foundAt: string;
+    /** `Open` as found; `Closed` once an operator closed it at Partner Center (Closed/Lost, npm run duplicates). */
+    status: 'Open' | 'Closed';
+    closedAt: string | null;
+}
+
 export interface RecordedError {
     /** The Partner API's error code, or one of ours (InvalidReferral, RetriesExhausted, ...). */
     code: string;
@@ -149,6 +165,8 @@ export interface ReferralRecord {
     history: HistoryEntry[];
     /** The updates, in the order they were accepted (updates.ts). Absent on records written before updates existed. */
     updates?: ReferralUpdate[];
+    /** Duplicates of its referrals found at Partner Center after it was done. Absent: none found (or not checked). */
+    duplicates?: DuplicateReferral[];
     /** Cosmos DB per-item time to live, in seconds (customer data is not kept forever). */
     ttl?: number;
 }

@@ -6,7 +6,15 @@ import type { HttpResponseInit } from '@azure/functions';
 
 import { isValidKey } from '../messaging/messages';
 import { json, problem } from '../platform/http';
-import type { HistoryEntry, LifecycleStatus, PartnerReferralSummary, ReferralRecord, ReferralUpdate } from './record';
+import { duplicatesOf } from './duplicates';
+import type {
+    DuplicateReferral,
+    HistoryEntry,
+    LifecycleStatus,
+    PartnerReferralSummary,
+    ReferralRecord,
+    ReferralUpdate,
+} from './record';
 import type { ReferralType } from './request/enums';
 import type { ReferralStore } from './store';
 import { updatesOf } from './updates';
@@ -26,6 +34,8 @@ export interface ReferralStatusDocument {
     updatedAt: string;
     /** Each update: where it stands, never what it changes (a patch may carry names and emails). */
     updates: UpdateStatusEntry[];
+    /** Copies of its referrals found at Partner Center after it was done (the duplicate check): ids and status. */
+    duplicates: DuplicateReferral[];
     history: HistoryEntry[];
 }
 
@@ -68,6 +78,14 @@ export function statusDocument(record: ReferralRecord): ReferralStatusDocument {
             acceptedAt,
             appliedAt,
             error: errorStatus(error),
+        })),
+        duplicates: duplicatesOf(record).map(({ id, engagementId, of, foundAt, status, closedAt }) => ({
+            id,
+            engagementId,
+            of,
+            foundAt,
+            status,
+            closedAt,
         })),
         history: record.history.map(historyEntry),
     };

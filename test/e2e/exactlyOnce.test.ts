@@ -36,7 +36,11 @@ beforeAll(async () => {
     peers = await startLocalPeers();
     ({ broker, simulator } = peers);
     host = await startApp(peers, {
-        settings: { RETRY_MAX_DELAY_MS: '1000', PARTNER_API_SETTLE_MS: String(SETTLE_MS) },
+        settings: {
+            RETRY_MAX_DELAY_MS: '1000',
+            PARTNER_API_SETTLE_MS: String(SETTLE_MS),
+            DUPLICATE_CHECK_DELAY_MS: String(SETTLE_MS + 500),
+        },
     });
 });
 

@@ -16,6 +16,7 @@ jest.setTimeout(120_000);
 
 const OPERATOR_COMMANDS = [
     'replay',
+    'duplicates',
     'partner:consent',
     'simulator',
     'emulators',

@@ -53,6 +53,8 @@ export function startApp(
             RETRY_BASE_DELAY_MS: '100',
             // An uncertain create is settled a second after it started (the simulator commits at once unless told).
             PARTNER_API_SETTLE_MS: '1000',
+            // A done referral's duplicate check soon after, so the queues drain within a test.
+            DUPLICATE_CHECK_DELAY_MS: '1500',
             ...options.settings,
         },
         logSink: options.logSink ?? (() => undefined),

@@ -87,6 +87,17 @@ describe('configuration', () => {
         }
     });
 
+    it('reads the settling time and the later duplicate check, which must come after it', () => {
+        expect(loadSection('settling', {})).toEqual({ settleMs: 120_000, duplicateCheckDelayMs: 900_000 });
+        expect(loadSection('settling', { PARTNER_API_SETTLE_MS: '1000', DUPLICATE_CHECK_DELAY_MS: '1500' })).toEqual({
+            settleMs: 1000,
+            duplicateCheckDelayMs: 1500,
+        });
+        expect(() => loadSection('settling', { DUPLICATE_CHECK_DELAY_MS: '120000' })).toThrow(
+            'DUPLICATE_CHECK_DELAY_MS must be longer than PARTNER_API_SETTLE_MS',
+        );
+    });
+
     it("reads the outbox's resend delay and gives the sweep's schedule, or their defaults", () => {
         expect(loadSection('outbox', {})).toEqual({ resendAfterMs: 60000 });
         expect(loadSection('outbox', { INTAKE_RESEND_AFTER_MS: '2000' })).toEqual({ resendAfterMs: 2000 });

@@ -52,6 +52,7 @@ describe('GET /api/referrals/{id}', () => {
             createdAt: '2026-11-21T09:00:00.000Z',
             updatedAt: '2026-11-21T09:00:02.000Z',
             updates: [],
+            duplicates: [],
             history: [
                 { status: 'Queued', at: '2026-11-21T09:00:00.000Z' },
                 { status: 'Submitting', at: '2026-11-21T09:00:01.000Z' },

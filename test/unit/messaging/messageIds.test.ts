@@ -7,6 +7,9 @@ import { createHash } from 'node:crypto';
 import {
     connectionMessage,
     connectionMessageId,
+    duplicateCheckMessage,
+    duplicateCheckMessageId,
+    isDuplicateCheck,
     isUpdateRun,
     referralKeyOf,
     referralMessage,
@@ -78,6 +81,43 @@ describe('messageIds', () => {
             applicationProperties: { contractVersion: '1', referralKey: 'k1', attempt: 3 },
             scheduledEnqueueTimeUtc: notBefore,
         });
+    });
+});
+
+describe('duplicate check messageIds', () => {
+    it.each<[string, string, RunReason | undefined, string]>([
+        ['the check', 'crm-4711', undefined, 'crm-4711:duplicate-check'],
+        ['its retry', 'crm-4711', retry, 'crm-4711:duplicate-check:r3'],
+        ['a copy after an outage', 'crm-4711', outage, 'crm-4711:duplicate-check:o2-58ce2cff91c28649'],
+        ['the check of a 128-character key', LONG_KEY, undefined, `${LONG_KEY_HASH}:duplicate-check`],
+    ])('%s', (_case, key, reason, expected) => {
+        expect(duplicateCheckMessageId(key, reason)).toBe(expected);
+        const notBefore = new Date(UPDATED_AT);
+        expect(
+            duplicateCheckMessage({ key, correlationId: 'c', run: { reason, attempt: 2, notBefore } }).messageId,
+        ).toBe(expected);
+    });
+
+    it('carries only the key, scheduled, and is told apart from a referral message', () => {
+        const notBefore = new Date(LEASE_UNTIL);
+        const message = duplicateCheckMessage({ key: 'k1', correlationId: 'c1', run: { attempt: 1, notBefore } });
+        expect(message).toEqual({
+            body: { id: 'k1' },
+            messageId: 'k1:duplicate-check',
+            correlationId: 'c1',
+            contentType: 'application/json',
+            applicationProperties: { contractVersion: '1', referralKey: 'k1', attempt: 1, check: 'duplicates' },
+            scheduledEnqueueTimeUtc: notBefore,
+        });
+        expect(isDuplicateCheck(message as { applicationProperties: Record<string, unknown> })).toBe(true);
+        const referral = referralMessage({ key: 'k1', body: {}, correlationId: 'c1' });
+        expect(isDuplicateCheck(referral as { applicationProperties: Record<string, unknown> })).toBe(false);
+        const arrived = {
+            messageId: message.messageId as string,
+            applicationProperties: message.applicationProperties!,
+            body: message.body as unknown,
+        };
+        expect(referralKeyOf(REFERRALS_QUEUE, arrived)).toBe('k1');
     });
 });
 

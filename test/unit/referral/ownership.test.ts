@@ -7,6 +7,7 @@ import {
     isMicrosoftTargeted,
     judgeCandidates,
     type OwnershipExpectation,
+    provablyOurs,
 } from '../../../shared/referral/ownership';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures');
@@ -176,5 +177,22 @@ describe('judgeCandidates', () => {
 
     it('needs the body or the fingerprint', () => {
         expect(() => judgeCandidates({ type: 'Shared' }, [])).toThrow(TypeError);
+    });
+});
+
+describe('provablyOurs', () => {
+    it('answers every candidate with our identity and content, each once, the excluded ones and strangers left out', () => {
+        const sent = body('crm-dup');
+        const kept = stored(sent);
+        const copy = stored(sent);
+        const otherContent = stored(
+            body('crm-dup', { customerProfile: { ...sent.customerProfile, name: 'Other Ltd' } }),
+        );
+        const otherId = stored(body('CRM-DUP'));
+        const expected: OwnershipExpectation = { body: sent, externalReferenceId: 'crm-dup', type: 'Shared' };
+
+        const ours = provablyOurs({ ...expected, excludeIds: [kept.id] }, [kept, copy, copy, otherContent, otherId]);
+        expect(ours.map((r) => r.id)).toEqual([copy.id]);
+        expect(provablyOurs(expected, [otherContent, otherId])).toEqual([]);
     });
 });
