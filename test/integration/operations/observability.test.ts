@@ -47,7 +47,9 @@ beforeAll(async () => {
     peers = await startLocalPeers();
     ({ broker, cosmos, simulator } = peers);
     host = await startApp(peers, {
-        settings: { SUBMIT_RETRY_WINDOW_HOURS: '0.0003', RETRY_MAX_DELAY_MS: '200' },
+        // A 3.6 s retry window: room for the 1 s Retry-After retry below on a loaded machine, yet a Failed referral
+        // within seconds when the API stays down.
+        settings: { SUBMIT_RETRY_WINDOW_HOURS: '0.001', RETRY_MAX_DELAY_MS: '200' },
         logSink: (level, line) => hostLines.push(`${level} ${line}`),
     });
     serviceBus = new ServiceBusClient(broker.connectionString);
@@ -155,7 +157,7 @@ describe('correlation id', () => {
 
 describe('no customer data in logs, answers or tools', () => {
     it('covers the Failed-and-replayed, invalid and key-conflict paths as well', async () => {
-        // Failed (the API is down for both attempts), shown by the status document, then replayed.
+        // Failed (the API is down for every attempt of the window), shown by the status document, then replayed.
         simulator.admin.setFaults({ rate5xx: 1, serverErrorStatuses: [500] });
         await post('pii-failed', referralWithPii(), { 'x-correlation-id': 'corr-pii-failed' });
         await waitForStatus(status, 'pii-failed', 'Failed');
