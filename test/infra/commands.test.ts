@@ -17,6 +17,7 @@ jest.setTimeout(120_000);
 const OPERATOR_COMMANDS = [
     'replay',
     'partner:consent',
+    'partner:webhooks',
     'simulator',
     'emulators',
     'host',

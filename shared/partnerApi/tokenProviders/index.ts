@@ -1,9 +1,11 @@
-import { type PartnerApiConfig } from '../../platform/config';
+import { type PartnerApiConfig, type PartnerCenterApiConfig } from '../../platform/config';
+import { AppOnlyTokenProvider } from './appOnly';
 import { createKeyVaultTokenCacheStore } from './keyVaultTokenCache';
 import { RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
 import { NoTokenProvider, StaticTokenProvider } from './staticToken';
 import { type PartnerApiTokenProvider } from './types';
 
+export { AppOnlyTokenProvider, PARTNER_CENTER_API_SCOPE } from './appOnly';
 export { OPERATOR_ACTIONS, toTokenAcquisitionError } from './authErrors';
 export {
     certificateCredential,
@@ -47,6 +49,29 @@ export function createTokenProvider(
                 authorityHost: config.authorityHost,
                 ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
                 ...overrides,
+            });
+    }
+}
+
+/**
+ * The token for Partner Center's own API (the webhook registration): in production (`refresh-token`) an app-only
+ * token from the app registration's credentials, which that API accepts; otherwise as for the Partner API.
+ */
+export function createPartnerCenterTokenSource(
+    config: PartnerCenterApiConfig,
+): Pick<PartnerApiTokenProvider, 'getToken'> {
+    switch (config.auth) {
+        case 'none':
+            return new NoTokenProvider();
+        case 'static':
+            return new StaticTokenProvider(config.staticToken ?? '');
+        case 'refresh-token':
+            return new AppOnlyTokenProvider({
+                tenantId: config.tenantId ?? '',
+                clientId: config.clientId ?? '',
+                clientSecret: config.clientSecret,
+                clientCertificatePem: config.clientCertificatePem,
+                authorityHost: config.authorityHost,
             });
     }
 }

@@ -215,7 +215,31 @@ describe("Partner API simulator: Microsoft's side", () => {
             const answer = await call('GET', `${REGISTRATION}/validationEvents/${body.correlationId as string}`);
             return answer.body.status === 'delivered' && answer.body;
         });
-        expect(result.attempts).toEqual([expect.objectContaining({ status: 200 })]);
+        expect(result.results).toEqual([
+            { responseCode: 'OK', responseMessage: '', systemError: '', dateTimeUtc: expect.any(String) },
+        ]);
+    });
+
+    it('reports a failed validation delivery, and sends at most 2 validation events a minute', async () => {
+        answers = [500, 500, 500];
+        const first = await call('POST', `${REGISTRATION}/validationEvents`);
+        const result = await waitFor('its failure', async () => {
+            const answer = await call('GET', `${REGISTRATION}/validationEvents/${first.body.correlationId as string}`);
+            return answer.body.status === 'failed' && answer.body;
+        });
+        expect(result.results).toEqual(
+            Array.from({ length: 3 }, () => expect.objectContaining({ responseCode: 'InternalServerError' })),
+        );
+        expect((await call('POST', `${REGISTRATION}/validationEvents`)).status).toBe(200);
+        const third = await call('POST', `${REGISTRATION}/validationEvents`);
+        expect(third.status).toBe(429);
+        expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+    });
+
+    it('deletes the registration', async () => {
+        expect((await call('DELETE', REGISTRATION)).status).toBe(204);
+        expect((await call('GET', REGISTRATION)).status).toBe(404);
+        expect((await call('DELETE', REGISTRATION)).status).toBe(404);
     });
 
     it('signs in x-ms-signature when the registration asks for it', async () => {
