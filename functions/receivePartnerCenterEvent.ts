@@ -5,6 +5,7 @@ import {
     receivePartnerCenterEvent as receive,
     type WebhookDependencies,
 } from '../shared/partnerCenter/webhookReceiver';
+import { WEBHOOK_ROUTE } from '../shared/partnerCenter/webhookRegistration';
 import { httpHandler } from '../shared/platform/http';
 import { invocationLogger } from '../shared/platform/logging';
 
@@ -16,7 +17,7 @@ export const receivePartnerCenterEvent = httpHandler(
 
 app.http('receivePartnerCenterEvent', {
     methods: ['POST'],
-    route: 'partner-center/events',
+    route: WEBHOOK_ROUTE,
     // The URL registered with Partner Center carries the function key as ?code=.
     authLevel: 'function',
     handler: (request, context) => receivePartnerCenterEvent(request, context),
