@@ -17,17 +17,18 @@
  */
 import { localFunctionKey } from '../local/host/auth';
 import { LOCAL_PEER_HOST, localPorts, partnerApiUrl } from '../local/runtime/localSettings';
-import { createPartnerCenterTokenSource } from '../shared/partnerApi/tokenProviders';
+import { createPartnerCenterTokenSource, TokenAcquisitionError } from '../shared/partnerApi/tokenProviders';
 import { REFERRAL_EVENTS } from '../shared/partnerCenter/events';
 import {
     maskedUrl,
     planRegistration,
     type ValidationEventResult,
+    WebhookApiError,
     type WebhookRegistration,
     WebhookRegistrationApi,
     webhookUrl,
 } from '../shared/partnerCenter/webhookRegistration';
-import { isLoopbackHost, loadSection } from '../shared/platform/config';
+import { ConfigurationError, isLoopbackHost, loadSection } from '../shared/platform/config';
 import { exitOnHelp } from './usage';
 
 export const USAGE = [
@@ -239,26 +240,43 @@ export function localDefaults(args: WebhookArguments, env: Record<string, string
     return { ...args, url: webhookUrl(`http://${LOCAL_PEER_HOST}:${ports.host}`, args.code ?? localFunctionKey(env)) };
 }
 
-async function main(argv: string[]): Promise<number> {
-    let args: WebhookArguments;
+/** The process's console and clock. */
+const CONSOLE: Output & { err: (line: string) => void } = {
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: Date.now,
+};
+
+/** The whole command: arguments, settings, token, calls; answers the exit code. */
+export async function main(
+    argv: readonly string[],
+    env: Record<string, string | undefined> = process.env,
+    io: Output & { err: (line: string) => void } = CONSOLE,
+): Promise<number> {
     try {
-        args = parseArguments(argv);
-        if (args.local) args = localDefaults(args, process.env);
-        const config = loadSection('partnerCenterApi');
+        let args = parseArguments(argv);
+        if (args.local) args = localDefaults(args, env);
+        const config = loadSection('partnerCenterApi', env);
         const api = new WebhookRegistrationApi({
             baseUrl: config.baseUrl,
             tokens: createPartnerCenterTokenSource(config),
             timeoutMs: config.timeoutMs,
         });
-        return await runWebhookCommand(args, api, {
-            out: (line) => console.log(line),
-            sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-            now: Date.now,
-        });
+        return await runWebhookCommand(args, api, io, env);
     } catch (error) {
-        if (!(error instanceof UsageError)) throw error;
-        console.error(`${error.message}\n${USAGE}`);
-        return 64;
+        if (error instanceof UsageError) {
+            io.err(`${error.message}\n${USAGE}`);
+            return 64;
+        }
+        // Configuration problems, token failures and refused calls carry what to do; nothing else is expected.
+        const explained =
+            error instanceof ConfigurationError ||
+            error instanceof TokenAcquisitionError ||
+            error instanceof WebhookApiError;
+        if (!explained) throw error;
+        io.err(error.message);
+        return 1;
     }
 }
 

@@ -2,7 +2,7 @@ import type { ConfidentialClientApplication } from '@azure/msal-node';
 
 import { msal } from '../../platform/lazyModules';
 import { toTokenAcquisitionError } from './authErrors';
-import { type AppCredentialOptions, msalConfiguration } from './refreshToken';
+import { type AppCredentialOptions, DEFAULT_REFRESH_MARGIN_MS, msalConfiguration } from './refreshToken';
 import { TokenAcquisitionError } from './types';
 
 /** Partner Center's own API (webhook registration): its resource, with whatever the app was granted on it. */
@@ -15,22 +15,27 @@ const APP_ONLY_ACTION =
 /**
  * An app-only token (client credentials: the app registration's secret or certificate, no user) for an API that
  * accepts one, such as Partner Center's webhook registration API. The referrals API does not: it needs App+User
- * (RefreshTokenProvider). msal keeps the token in its in-memory cache and renews it when it nears expiry.
+ * (RefreshTokenProvider). The token is kept until DEFAULT_REFRESH_MARGIN_MS before it expires.
  */
 export class AppOnlyTokenProvider {
     private readonly app: ConfidentialClientApplication;
+    private cached: { accessToken: string; expiresAtMs: number } | undefined;
 
     constructor(
         options: AppCredentialOptions,
         private readonly scopes: string[] = [PARTNER_CENTER_API_SCOPE],
+        private readonly now: () => number = Date.now,
     ) {
         this.app = new (msal().ConfidentialClientApplication)(msalConfiguration(options));
     }
 
     async getToken(): Promise<string> {
+        if (this.cached && this.cached.expiresAtMs - DEFAULT_REFRESH_MARGIN_MS > this.now())
+            return this.cached.accessToken;
         try {
             const result = await this.app.acquireTokenByClientCredential({ scopes: this.scopes });
             if (!result?.accessToken) throw new Error('The token endpoint answered without an access token.');
+            this.cached = { accessToken: result.accessToken, expiresAtMs: result.expiresOn?.getTime() ?? this.now() };
             return result.accessToken;
         } catch (error) {
             const failure = toTokenAcquisitionError(error);

@@ -1,0 +1,161 @@
+/**
+ * `npm run partner:webhooks` end to end (scripts/partnerWebhooks.ts `main`: arguments, PARTNER_CENTER_API_BASE_URL
+ * and the token settings, the registration client) against the Partner API simulator's registration API on
+ * loopback, with a loopback receiver standing in for the app's webhook: it checks every delivery with the app's own
+ * verifier (shared/partnerCenter/webhookVerification.ts), so the validation event is signed like any webhook.
+ */
+import { X509Certificate } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
+import { main } from '../../../scripts/partnerWebhooks';
+import { CertificateCache } from '../../../shared/partnerCenter/certificateDownload';
+import { REFERRAL_EVENTS } from '../../../shared/partnerCenter/events';
+import { verifyWebhook, type WebhookVerdict } from '../../../shared/partnerCenter/webhookVerification';
+
+const TOKEN = 'partner-center-api-token';
+const FUNCTION_KEY = 'k3y-0f-the-webhook-function-do-not-print';
+
+let simulator: PartnerApiSimulator;
+let receiver: Server;
+let receiverOrigin: string;
+const received: Array<{ eventName: unknown; verdict: WebhookVerdict }> = [];
+/** What the receiver answers. */
+let answerStatus = 200;
+
+beforeAll(async () => {
+    simulator = await startPartnerApiSimulator({
+        acceptToken: (token) => token === TOKEN,
+        webhooks: { attempts: 2, retryDelayMs: 20 },
+    });
+    const trust = {
+        certificates: new CertificateCache(),
+        certificateHosts: ['127.0.0.1'],
+        roots: [new X509Certificate(simulator.microsoft.rootCertificatePem)],
+        now: () => new Date(),
+    };
+    receiver = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+            const bytes = Buffer.concat(chunks);
+            const headers = { get: (name: string) => (req.headers[name] as string | undefined) ?? null };
+            void verifyWebhook(headers, bytes, trust).then((verdict) => {
+                const body = JSON.parse(bytes.toString('utf8')) as { EventName?: unknown };
+                received.push({ eventName: body.EventName, verdict });
+                res.writeHead(answerStatus).end();
+            });
+        });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiverOrigin = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+    await simulator.close();
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+});
+
+beforeEach(() => {
+    simulator.admin.reset();
+    received.length = 0;
+    answerStatus = 200;
+});
+
+/** Runs the command as `npm run partner:webhooks -- <argv>` would, with these settings. */
+async function command(argv: string[], settings: Record<string, string> = {}) {
+    const lines: string[] = [];
+    const env = {
+        PARTNER_CENTER_API_BASE_URL: simulator.url,
+        PARTNER_API_AUTH: 'static',
+        PARTNER_API_TOKEN: TOKEN,
+        ...settings,
+    };
+    const code = await main(argv, env, {
+        out: (line) => lines.push(line),
+        err: (line) => lines.push(line),
+        sleep: () => new Promise((resolve) => setTimeout(resolve, 25)),
+        now: Date.now,
+    });
+    const text = lines.join('\n');
+    // Whatever the command did, the function key never appears in full.
+    expect(text).not.toContain(FUNCTION_KEY.slice(0, 8));
+    return { code, text };
+}
+
+const appUrl = () => `${receiverOrigin}/api/partner-center/events?code=${FUNCTION_KEY}`;
+
+it('registers the app, shows the registration and delivers the validation event', async () => {
+    const before = await command(['status']);
+    expect(before).toMatchObject({ code: 0, text: expect.stringContaining('No webhook is registered') });
+
+    const registered = await command(['register', '--url', appUrl()]);
+    expect(registered.code).toBe(0);
+    expect(simulator.microsoft.state().registration).toMatchObject({
+        WebhookUrl: appUrl(),
+        WebhookEvents: [...REFERRAL_EVENTS],
+    });
+
+    const status = await command(['status']);
+    expect(status.code).toBe(0);
+    expect(status.text).toContain(`${receiverOrigin}/api/partner-center/events?code=k3y-***`);
+    expect(status.text).toContain(REFERRAL_EVENTS.join(', '));
+
+    const again = await command(['register', '--url', appUrl()]);
+    expect(again).toMatchObject({ code: 0, text: expect.stringContaining('Nothing changed') });
+
+    const tested = await command(['test']);
+    expect(tested.code).toBe(0);
+    expect(tested.text).toMatch(/\d{4}-\d\d-\d\dT\S+ {2}OK/);
+    expect(tested.text).toContain('Delivered');
+    expect(received).toEqual([{ eventName: 'test-created', verdict: { ok: true } }]);
+});
+
+it("refuses to replace another integration's registration without --force, and replaces it with", async () => {
+    // Another integration (e.g. a Power Automate flow) registered first, straight through the API.
+    const theirs = 'https://prod-01.westeurope.logic.azure.com/workflows/f1/triggers/manual/run?sig=their-signature';
+    const response = await fetch(`${simulator.url}/webhooks/v1/registration`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ WebhookUrl: theirs, WebhookEvents: REFERRAL_EVENTS }),
+    });
+    expect(response.status).toBe(200);
+
+    const refused = await command(['register', '--url', appUrl()]);
+    expect(refused.code).toBe(2);
+    expect(refused.text).toContain('prod-01.westeurope.logic.azure.com/workflows/f1/triggers/manual/run');
+    expect(refused.text).not.toContain('their-signature');
+    expect(simulator.microsoft.state().registration?.WebhookUrl).toBe(theirs);
+
+    const forced = await command(['register', '--url', appUrl(), '--force']);
+    expect(forced.code).toBe(0);
+    expect(simulator.microsoft.state().registration?.WebhookUrl).toBe(appUrl());
+});
+
+it('reports a validation event the app did not accept', async () => {
+    expect((await command(['register', '--url', appUrl()])).code).toBe(0);
+    answerStatus = 401;
+    const tested = await command(['test']);
+    expect(tested.code).toBe(2);
+    expect(tested.text.match(/ {2}Unauthorized/g)).toHaveLength(2);
+    expect(tested.text).toContain('Not delivered');
+});
+
+it('says what the token lacks when Partner Center refuses it, and exits 1', async () => {
+    const refused = await command(['status'], { PARTNER_API_TOKEN: 'a-token-for-another-resource' });
+    expect(refused.code).toBe(1);
+    expect(refused.text).toContain('answered 401');
+    expect(refused.text).toContain('https://api.partnercenter.microsoft.com');
+    expect(refused.text).toContain('docs/partner-api-auth.md');
+});
+
+it('refuses settings that cannot work: no token off loopback, and usage errors exit 64', async () => {
+    const noToken = await command(['status'], {
+        PARTNER_CENTER_API_BASE_URL: 'https://api.partnercenter.microsoft.com',
+        PARTNER_API_AUTH: 'none',
+    });
+    expect(noToken).toMatchObject({ code: 1, text: expect.stringContaining('only allowed for a simulator') });
+    expect((await command(['register', '--url', appUrl().replace(/\?.*/, '')])).code).toBe(64);
+    expect(simulator.microsoft.state().registration).toBeNull();
+});
