@@ -64,10 +64,10 @@ beforeEach(() => {
 });
 
 /** Runs the command as `npm run partner:webhooks -- <argv>` would, with these settings. */
-async function command(argv: string[], settings: Record<string, string> = {}) {
+async function command(argv: string[], settings: Record<string, string> = {}, local = false) {
     const lines: string[] = [];
-    const env = {
-        PARTNER_CENTER_API_BASE_URL: simulator.url,
+    const env: Record<string, string> = {
+        ...(local ? {} : { PARTNER_CENTER_API_BASE_URL: simulator.url }),
         PARTNER_API_AUTH: 'static',
         PARTNER_API_TOKEN: TOKEN,
         ...settings,
@@ -158,4 +158,16 @@ it('refuses settings that cannot work: no token off loopback, and usage errors e
     expect(noToken).toMatchObject({ code: 1, text: expect.stringContaining('only allowed for a simulator') });
     expect((await command(['register', '--url', appUrl().replace(/\?.*/, '')])).code).toBe(64);
     expect(simulator.microsoft.state().registration).toBeNull();
+});
+
+it('--local finds the simulator, the host and its function key from the local runtime settings', async () => {
+    const local = {
+        PARTNER_API_SIMULATOR_PORT: String(simulator.port),
+        PORT: new URL(receiverOrigin).port,
+        LOCAL_FUNCTION_KEY: FUNCTION_KEY,
+    };
+    expect((await command(['register', '--local'], local, true)).code).toBe(0);
+    expect(simulator.microsoft.state().registration?.WebhookUrl).toBe(appUrl());
+    const tested = await command(['test', '--local'], local, true);
+    expect(tested).toMatchObject({ code: 0, text: expect.stringContaining('Delivered') });
 });
