@@ -29,28 +29,27 @@ export type TokenProviderOverrides = Pick<
     'cacheStore' | 'networkClient' | 'knownAuthorities' | 'cloudDiscoveryMetadata' | 'refreshMarginMs' | 'now'
 >;
 
+/** The development modes, the same for both of Partner Center's APIs: a token from PARTNER_API_TOKEN, or none. */
+function developmentTokenProvider(auth: 'static' | 'none', staticToken: string | undefined): PartnerApiTokenProvider {
+    return auth === 'none' ? new NoTokenProvider() : new StaticTokenProvider(staticToken ?? '');
+}
+
 /** The provider named by PARTNER_API_AUTH. The config is already validated (shared/platform/config.ts). */
 export function createTokenProvider(
     config: PartnerApiConfig,
     overrides: TokenProviderOverrides = {},
 ): PartnerApiTokenProvider {
-    switch (config.auth) {
-        case 'none':
-            return new NoTokenProvider();
-        case 'static':
-            return new StaticTokenProvider(config.staticToken ?? '');
-        case 'refresh-token':
-            return new RefreshTokenProvider({
-                tenantId: config.tenantId ?? '',
-                clientId: config.clientId ?? '',
-                clientSecret: config.clientSecret,
-                clientCertificatePem: config.clientCertificatePem,
-                refreshToken: config.refreshToken ?? '',
-                authorityHost: config.authorityHost,
-                ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
-                ...overrides,
-            });
-    }
+    if (config.auth !== 'refresh-token') return developmentTokenProvider(config.auth, config.staticToken);
+    return new RefreshTokenProvider({
+        tenantId: config.tenantId ?? '',
+        clientId: config.clientId ?? '',
+        clientSecret: config.clientSecret,
+        clientCertificatePem: config.clientCertificatePem,
+        refreshToken: config.refreshToken ?? '',
+        authorityHost: config.authorityHost,
+        ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
+        ...overrides,
+    });
 }
 
 /**
@@ -60,18 +59,12 @@ export function createTokenProvider(
 export function createPartnerCenterTokenSource(
     config: PartnerCenterApiConfig,
 ): Pick<PartnerApiTokenProvider, 'getToken'> {
-    switch (config.auth) {
-        case 'none':
-            return new NoTokenProvider();
-        case 'static':
-            return new StaticTokenProvider(config.staticToken ?? '');
-        case 'refresh-token':
-            return new AppOnlyTokenProvider({
-                tenantId: config.tenantId ?? '',
-                clientId: config.clientId ?? '',
-                clientSecret: config.clientSecret,
-                clientCertificatePem: config.clientCertificatePem,
-                authorityHost: config.authorityHost,
-            });
-    }
+    if (config.auth !== 'refresh-token') return developmentTokenProvider(config.auth, config.staticToken);
+    return new AppOnlyTokenProvider({
+        tenantId: config.tenantId ?? '',
+        clientId: config.clientId ?? '',
+        clientSecret: config.clientSecret,
+        clientCertificatePem: config.clientCertificatePem,
+        authorityHost: config.authorityHost,
+    });
 }

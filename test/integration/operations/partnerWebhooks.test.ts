@@ -1,66 +1,37 @@
 /**
  * `npm run partner:webhooks` end to end (scripts/partnerWebhooks.ts `main`: arguments, PARTNER_CENTER_API_BASE_URL
  * and the token settings, the registration client) against the Partner API simulator's registration API on
- * loopback, with a loopback receiver standing in for the app's webhook: it checks every delivery with the app's own
- * verifier (shared/partnerCenter/webhookVerification.ts), so the validation event is signed like any webhook.
+ * loopback, with a loopback receiver standing in for the app's webhook (test/support/webhookReceiver.ts): it checks
+ * every delivery with the app's own verifier, so the validation event must be signed like any webhook.
  */
-import { X509Certificate } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
 import { main } from '../../../scripts/partnerWebhooks';
-import { CertificateCache } from '../../../shared/partnerCenter/certificateDownload';
 import { REFERRAL_EVENTS } from '../../../shared/partnerCenter/events';
-import { verifyWebhook, type WebhookVerdict } from '../../../shared/partnerCenter/webhookVerification';
+import { startWebhookReceiver, type WebhookReceiver } from '../../support/webhookReceiver';
 
 const TOKEN = 'partner-center-api-token';
 const FUNCTION_KEY = 'k3y-0f-the-webhook-function-do-not-print';
 
 let simulator: PartnerApiSimulator;
-let receiver: Server;
-let receiverOrigin: string;
-const received: Array<{ eventName: unknown; verdict: WebhookVerdict }> = [];
-/** What the receiver answers. */
-let answerStatus = 200;
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
     simulator = await startPartnerApiSimulator({
         acceptToken: (token) => token === TOKEN,
         webhooks: { attempts: 2, retryDelayMs: 20 },
     });
-    const trust = {
-        certificates: new CertificateCache(),
-        certificateHosts: ['127.0.0.1'],
-        roots: [new X509Certificate(simulator.microsoft.rootCertificatePem)],
-        now: () => new Date(),
-    };
-    receiver = createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (chunk: Buffer) => chunks.push(chunk));
-        req.on('end', () => {
-            const bytes = Buffer.concat(chunks);
-            const headers = { get: (name: string) => (req.headers[name] as string | undefined) ?? null };
-            void verifyWebhook(headers, bytes, trust).then((verdict) => {
-                const body = JSON.parse(bytes.toString('utf8')) as { EventName?: unknown };
-                received.push({ eventName: body.EventName, verdict });
-                res.writeHead(answerStatus).end();
-            });
-        });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    receiverOrigin = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    receiver = await startWebhookReceiver(simulator.microsoft.rootCertificatePem);
 });
 
 afterAll(async () => {
     await simulator.close();
-    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    await receiver.close();
 });
 
 beforeEach(() => {
     simulator.admin.reset();
-    received.length = 0;
-    answerStatus = 200;
+    receiver.received.length = 0;
+    receiver.answers.length = 0;
 });
 
 /** Runs the command as `npm run partner:webhooks -- <argv>` would, with these settings. */
@@ -84,7 +55,7 @@ async function command(argv: string[], settings: Record<string, string> = {}, lo
     return { code, text };
 }
 
-const appUrl = () => `${receiverOrigin}/api/partner-center/events?code=${FUNCTION_KEY}`;
+const appUrl = () => `${receiver.origin}/api/partner-center/events?code=${FUNCTION_KEY}`;
 
 it('registers the app, shows the registration and delivers the validation event', async () => {
     const before = await command(['status']);
@@ -99,7 +70,7 @@ it('registers the app, shows the registration and delivers the validation event'
 
     const status = await command(['status']);
     expect(status.code).toBe(0);
-    expect(status.text).toContain(`${receiverOrigin}/api/partner-center/events?code=k3y-***`);
+    expect(status.text).toContain(`${receiver.origin}/api/partner-center/events?code=k3y-***`);
     expect(status.text).toContain(REFERRAL_EVENTS.join(', '));
 
     const again = await command(['register', '--url', appUrl()]);
@@ -109,7 +80,9 @@ it('registers the app, shows the registration and delivers the validation event'
     expect(tested.code).toBe(0);
     expect(tested.text).toMatch(/\d{4}-\d\d-\d\dT\S+ {2}OK/);
     expect(tested.text).toContain('Delivered');
-    expect(received).toEqual([{ eventName: 'test-created', verdict: { ok: true } }]);
+    expect(receiver.received).toEqual([
+        { body: expect.objectContaining({ EventName: 'test-created' }), verdict: { ok: true } },
+    ]);
 });
 
 it("refuses to replace another integration's registration without --force, and replaces it with", async () => {
@@ -135,7 +108,7 @@ it("refuses to replace another integration's registration without --force, and r
 
 it('reports a validation event the app did not accept', async () => {
     expect((await command(['register', '--url', appUrl()])).code).toBe(0);
-    answerStatus = 401;
+    receiver.answers.push(401, 401);
     const tested = await command(['test']);
     expect(tested.code).toBe(2);
     expect(tested.text.match(/ {2}Unauthorized/g)).toHaveLength(2);
@@ -163,7 +136,7 @@ it('refuses settings that cannot work: no token off loopback, and usage errors e
 it('--local finds the simulator, the host and its function key from the local runtime settings', async () => {
     const local = {
         PARTNER_API_SIMULATOR_PORT: String(simulator.port),
-        PORT: new URL(receiverOrigin).port,
+        PORT: new URL(receiver.origin).port,
         LOCAL_FUNCTION_KEY: FUNCTION_KEY,
     };
     expect((await command(['register', '--local'], local, true)).code).toBe(0);
