@@ -1,7 +1,7 @@
 import { type PartnerApiConfig, type PartnerCenterApiConfig } from '../../platform/config';
 import { AppOnlyTokenProvider } from './appOnly';
 import { createKeyVaultTokenCacheStore } from './keyVaultTokenCache';
-import { RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
+import { type AppCredentialOptions, RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
 import { NoTokenProvider, StaticTokenProvider } from './staticToken';
 import { type PartnerApiTokenProvider } from './types';
 
@@ -29,6 +29,17 @@ export type TokenProviderOverrides = Pick<
     'cacheStore' | 'networkClient' | 'knownAuthorities' | 'cloudDiscoveryMetadata' | 'refreshMarginMs' | 'now'
 >;
 
+/** The app registration's credentials, as both sign-ins (App+User, app-only) take them. */
+function appCredentials(config: PartnerApiConfig | PartnerCenterApiConfig): AppCredentialOptions {
+    return {
+        tenantId: config.tenantId ?? '',
+        clientId: config.clientId ?? '',
+        clientSecret: config.clientSecret,
+        clientCertificatePem: config.clientCertificatePem,
+        authorityHost: config.authorityHost,
+    };
+}
+
 /** The development modes, the same for both of Partner Center's APIs: a token from PARTNER_API_TOKEN, or none. */
 function developmentTokenProvider(auth: 'static' | 'none', staticToken: string | undefined): PartnerApiTokenProvider {
     return auth === 'none' ? new NoTokenProvider() : new StaticTokenProvider(staticToken ?? '');
@@ -41,12 +52,8 @@ export function createTokenProvider(
 ): PartnerApiTokenProvider {
     if (config.auth !== 'refresh-token') return developmentTokenProvider(config.auth, config.staticToken);
     return new RefreshTokenProvider({
-        tenantId: config.tenantId ?? '',
-        clientId: config.clientId ?? '',
-        clientSecret: config.clientSecret,
-        clientCertificatePem: config.clientCertificatePem,
+        ...appCredentials(config),
         refreshToken: config.refreshToken ?? '',
-        authorityHost: config.authorityHost,
         ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
         ...overrides,
     });
@@ -60,11 +67,5 @@ export function createPartnerCenterTokenSource(
     config: PartnerCenterApiConfig,
 ): Pick<PartnerApiTokenProvider, 'getToken'> {
     if (config.auth !== 'refresh-token') return developmentTokenProvider(config.auth, config.staticToken);
-    return new AppOnlyTokenProvider({
-        tenantId: config.tenantId ?? '',
-        clientId: config.clientId ?? '',
-        clientSecret: config.clientSecret,
-        clientCertificatePem: config.clientCertificatePem,
-        authorityHost: config.authorityHost,
-    });
+    return new AppOnlyTokenProvider(appCredentials(config));
 }
