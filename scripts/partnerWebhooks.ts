@@ -172,12 +172,8 @@ async function register(api: Api, url: string, force: boolean, io: Output): Prom
             return 2;
         default: {
             const registered = await api.register(url, current !== undefined);
-            const done = {
-                create: 'Registered',
-                update: 'Updated the registration',
-                replace: `Replaced ${plan.action === 'replace' ? plan.replaces : ''} (--force)`,
-            }[plan.action];
-            io.out(`${done}:`);
+            if (plan.action === 'replace') io.out(`Replaced ${plan.replaces} (--force):`);
+            else io.out(plan.action === 'create' ? 'Registered:' : 'Updated the registration:');
             for (const line of describeRegistration(registered)) io.out(line);
             return 0;
         }
