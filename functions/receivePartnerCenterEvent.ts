@@ -2,6 +2,7 @@ import { app } from '@azure/functions';
 
 import { webhookDependencies } from '../shared/dependencies';
 import { receivePartnerCenterEvent as receive } from '../shared/partnerCenter/webhookReceiver';
+import { WEBHOOK_ROUTE } from '../shared/partnerCenter/webhookRegistration';
 import { useCaseHandler } from '../shared/platform/http';
 
 /** POST /api/partner-center/events: Partner Center's webhook, verified, then queued on `partner-center-events`. */
@@ -9,7 +10,7 @@ export const receivePartnerCenterEvent = useCaseHandler(receive, webhookDependen
 
 app.http('receivePartnerCenterEvent', {
     methods: ['POST'],
-    route: 'partner-center/events',
+    route: WEBHOOK_ROUTE,
     // The URL registered with Partner Center carries the function key as ?code=.
     authLevel: 'function',
     handler: (request, context) => receivePartnerCenterEvent(request, context),

@@ -11,6 +11,7 @@
  * delivery on purpose, as if they had all gone to the offline queue, so reconciliation can be exercised.
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 
 import { REFERRAL_EVENTS, VALIDATION_EVENT } from '../../shared/partnerCenter/events';
 import { MICROSOFT_TARGET, type ReferralStatus } from '../../shared/referral/request/enums';
@@ -72,6 +73,14 @@ export interface MicrosoftSideOptions {
 }
 
 const MAX_DELIVERIES_KEPT = 500;
+const MINUTE_MS = 60_000;
+/** Partner Center sends at most this many validation events a minute (partner-center-lifecycle.md). */
+export const VALIDATION_EVENTS_PER_MINUTE = 2;
+
+/** .NET's HttpStatusCode names, which Partner Center reports: 200 OK, 404 NotFound, 500 InternalServerError. */
+function statusName(status: number): string {
+    return (STATUS_CODES[status] ?? String(status)).replace(/[^A-Za-z0-9]/g, '');
+}
 
 export class MicrosoftSide {
     /** The test root the signing certificate chains to (PEM): what an app must trust. */
@@ -81,6 +90,8 @@ export class MicrosoftSide {
     private readonly deliveries: WebhookDelivery[] = [];
     private readonly timers = new Set<NodeJS.Timeout>();
     private dropDeliveries: boolean;
+    /** When the validation events of the last minute were requested. */
+    private readonly validationRequests: number[] = [];
 
     constructor(private readonly options: MicrosoftSideOptions) {
         const root = CertificateAuthority.root({ commonName: 'Partner API simulator test root' });
@@ -106,6 +117,7 @@ export class MicrosoftSide {
             { method: 'GET', pattern: new RegExp(`${base}/?$`, 'i'), handler: () => this.readRegistration() },
             { method: 'POST', pattern: new RegExp(`${base}/?$`, 'i'), handler: (r) => this.register(r, false) },
             { method: 'PUT', pattern: new RegExp(`${base}/?$`, 'i'), handler: (r) => this.register(r, true) },
+            { method: 'DELETE', pattern: new RegExp(`${base}/?$`, 'i'), handler: () => this.unregister() },
             {
                 method: 'GET',
                 pattern: new RegExp(`${base}/events/?$`, 'i'),
@@ -237,6 +249,7 @@ export class MicrosoftSide {
         this.close();
         this.registration = undefined;
         this.deliveries.length = 0;
+        this.validationRequests.length = 0;
         this.offsetMs = 0;
     }
 
@@ -285,16 +298,41 @@ export class MicrosoftSide {
         return { status: 200, body: this.registration };
     }
 
+    private unregister(): SimulatorAnswer {
+        if (!this.registration) return errorAnswer(404, 'itemNotFound', 'No webhook is registered.', 'registration');
+        this.registration = undefined;
+        return { status: 204 };
+    }
+
+    /** At most VALIDATION_EVENTS_PER_MINUTE, as documented; then 429 with the seconds until the oldest one ages out. */
     private requestValidationEvent(): SimulatorAnswer {
         if (!this.registration) return errorAnswer(404, 'itemNotFound', 'No webhook is registered.', 'registration');
+        const now = this.options.now();
+        while (this.validationRequests.length > 0 && this.validationRequests[0]! <= now - MINUTE_MS)
+            this.validationRequests.shift();
+        if (this.validationRequests.length >= VALIDATION_EVENTS_PER_MINUTE) {
+            const waitMs = this.validationRequests[0]! + MINUTE_MS - now;
+            return {
+                ...errorAnswer(429, 'tooManyRequests', 'At most 2 validation events a minute.', 'validationEvents'),
+                headers: { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+            };
+        }
+        this.validationRequests.push(now);
         const delivery = this.deliver(VALIDATION_EVENT);
         return { status: 200, body: { correlationId: delivery?.correlationId } };
     }
 
+    /** Each attempt as Partner Center reports it: the answer's status name ("OK"), or the error that stopped it. */
     private validationEventResult(correlationId: string): SimulatorAnswer {
         const delivery = this.deliveries.find((d) => d.correlationId === correlationId);
         if (!delivery) return errorAnswer(404, 'itemNotFound', 'No such validation event.', 'correlationId');
-        return { status: 200, body: { correlationId, status: delivery.outcome, attempts: delivery.attempts } };
+        const results = delivery.attempts.map((attempt) => ({
+            responseCode: attempt.status === undefined ? '' : statusName(attempt.status),
+            responseMessage: '',
+            systemError: attempt.error ?? '',
+            dateTimeUtc: attempt.at,
+        }));
+        return { status: 200, body: { correlationId, status: delivery.outcome, results } };
     }
 
     /** Queues one event for the registered URL, if it registered for it. */

@@ -10,9 +10,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 
 import { exitOnHelp } from '../../scripts/usage';
+import { maskedUrl } from '../../shared/partnerCenter/webhookRegistration';
 import { hostSettings, type PeerEndpoints } from './localSettings';
 import { errorText } from './processLifecycle';
-import { localWebhookUrl, registerLocalWebhook } from './webhookRegistration';
+import { registerLocalWebhook } from './webhookRegistration';
 
 const USAGE = [
     'Usage: npm start',
@@ -102,9 +103,9 @@ async function main(): Promise<void> {
         });
         if (endpoints.partnerApiUrl && ready.url && ready.functionKey) {
             // Where the simulator delivers Microsoft's changes (only a simulator this runtime started).
-            await registerLocalWebhook(endpoints.partnerApiUrl, ready.url, ready.functionKey);
+            const registration = await registerLocalWebhook(endpoints.partnerApiUrl, ready.url, ready.functionKey);
             console.log(
-                `[start] Partner Center webhook registered with the simulator: ${localWebhookUrl(ready.url, '<key>')}`,
+                `[start] Partner Center webhook registered with the simulator: ${maskedUrl(registration.WebhookUrl)}`,
             );
         }
         console.log('');

@@ -129,11 +129,55 @@ export const DEFAULT_PARTNER_API_TIMEOUT_MS = 30_000;
 /** Where Partner Center's documented sample certificate URL points (partner-center-lifecycle.md, Webhooks). */
 export const DEFAULT_WEBHOOK_CERT_HOST = '3psostorageacct.blob.core.windows.net';
 
+/** Partner Center's own API (webhook registration): another resource than the Partner API's referrals. */
+export const DEFAULT_PARTNER_CENTER_API_BASE_URL = 'https://api.partnercenter.microsoft.com';
+
 const PARTNER_API_TIMEOUT_MS = setting({
     meaning: 'Timeout of one Partner API call, in milliseconds.',
     default: String(DEFAULT_PARTNER_API_TIMEOUT_MS),
     azure: 'optional',
     parse: positiveInteger,
+});
+
+// The Partner API credentials, also read by the webhook registration command (partnerCenterApi below).
+
+const PARTNER_API_AUTH = setting({
+    meaning: 'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
+    default: 'refresh-token',
+    azure: 'required',
+    parse: oneOf(['refresh-token', 'static', 'none']),
+});
+
+const PARTNER_API_TOKEN = setting({
+    meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
+    azure: 'local-only',
+});
+
+const PARTNER_API_TENANT_ID = setting({
+    meaning: 'Entra tenant id of the partner (refresh-token mode).',
+    azure: 'required',
+});
+
+const PARTNER_API_CLIENT_ID = setting({
+    meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
+    azure: 'required',
+});
+
+const PARTNER_API_CLIENT_SECRET = setting({
+    meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
+    azure: 'required',
+});
+
+const PARTNER_API_CLIENT_CERTIFICATE = setting({
+    meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
+    azure: 'optional',
+});
+
+const PARTNER_API_AUTHORITY_HOST = setting({
+    meaning: 'Entra authority host used to redeem the refresh token.',
+    default: 'https://login.microsoftonline.com',
+    azure: 'optional',
+    parse: withoutTrailingSlashes,
 });
 
 /** The lease when STEP_LEASE_MS is not set: one attempt is a lookup and a create, plus room for Cosmos DB writes. */
@@ -274,13 +318,7 @@ const SECTIONS = {
                 azure: 'optional',
                 parse: url(['http', 'https'], { base: true }),
             }),
-            PARTNER_API_AUTH: setting({
-                meaning:
-                    'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
-                default: 'refresh-token',
-                azure: 'required',
-                parse: oneOf(['refresh-token', 'static', 'none']),
-            }),
+            PARTNER_API_AUTH,
             PARTNER_API_TIMEOUT_MS,
             PARTNER_API_MAX_CALLS_PER_SECOND: setting({
                 meaning:
@@ -297,37 +335,17 @@ const SECTIONS = {
                 azure: 'optional',
                 parse: positiveInteger,
             }),
-            PARTNER_API_TOKEN: setting({
-                meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
-                azure: 'local-only',
-            }),
-            PARTNER_API_TENANT_ID: setting({
-                meaning: 'Entra tenant id of the partner (refresh-token mode).',
-                azure: 'required',
-            }),
-            PARTNER_API_CLIENT_ID: setting({
-                meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
-                azure: 'required',
-            }),
-            PARTNER_API_CLIENT_SECRET: setting({
-                meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
-                azure: 'required',
-            }),
-            PARTNER_API_CLIENT_CERTIFICATE: setting({
-                meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
-                azure: 'optional',
-            }),
+            PARTNER_API_TOKEN,
+            PARTNER_API_TENANT_ID,
+            PARTNER_API_CLIENT_ID,
+            PARTNER_API_CLIENT_SECRET,
+            PARTNER_API_CLIENT_CERTIFICATE,
             PARTNER_API_REFRESH_TOKEN: setting({
                 meaning:
                     'Refresh token from the one-time consent (refresh-token mode; a Key Vault reference in Azure).',
                 azure: 'required',
             }),
-            PARTNER_API_AUTHORITY_HOST: setting({
-                meaning: 'Entra authority host used to redeem the refresh token.',
-                default: 'https://login.microsoftonline.com',
-                azure: 'optional',
-                parse: withoutTrailingSlashes,
-            }),
+            PARTNER_API_AUTHORITY_HOST,
             PARTNER_API_TOKEN_CACHE_VAULT_URL: setting({
                 meaning:
                     "Key Vault (https://<vault>.vault.azure.net/) that keeps the refresh-token mode's token cache, so a " +
@@ -535,6 +553,55 @@ const SECTIONS = {
             trustedRoots: v.PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS,
         }),
     ),
+    // Partner Center's own API, for the webhook registration command (npm run partner:webhooks). It takes a token
+    // for its own resource and accepts app-only ones, so the refresh-token mode's app credentials sign in as the app.
+    partnerCenterApi: section(
+        {
+            PARTNER_CENTER_API_BASE_URL: setting({
+                meaning:
+                    "Base URL of Partner Center's API, where npm run partner:webhooks reads and sets the webhook " +
+                    'registration (the local simulator: its URL).',
+                default: DEFAULT_PARTNER_CENTER_API_BASE_URL,
+                azure: 'optional',
+                parse: url(['http', 'https'], { base: true }),
+            }),
+            PARTNER_API_AUTH,
+            PARTNER_API_TOKEN,
+            PARTNER_API_TENANT_ID,
+            PARTNER_API_CLIENT_ID,
+            PARTNER_API_CLIENT_SECRET,
+            PARTNER_API_CLIENT_CERTIFICATE,
+            PARTNER_API_AUTHORITY_HOST,
+            PARTNER_API_TIMEOUT_MS,
+        },
+        (v, problems) => {
+            const config = {
+                baseUrl: v.PARTNER_CENTER_API_BASE_URL,
+                auth: v.PARTNER_API_AUTH,
+                timeoutMs: v.PARTNER_API_TIMEOUT_MS,
+                staticToken: v.PARTNER_API_TOKEN,
+                tenantId: v.PARTNER_API_TENANT_ID,
+                clientId: v.PARTNER_API_CLIENT_ID,
+                clientSecret: v.PARTNER_API_CLIENT_SECRET,
+                clientCertificatePem: v.PARTNER_API_CLIENT_CERTIFICATE,
+                authorityHost: v.PARTNER_API_AUTHORITY_HOST,
+            };
+            if (config.auth === 'static' && !config.staticToken)
+                problems.push('PARTNER_API_AUTH=static needs PARTNER_API_TOKEN');
+            if (config.auth === 'refresh-token') {
+                // App-only: the app's own credentials, no refresh token.
+                if (!config.tenantId) problems.push('the app-only sign-in needs PARTNER_API_TENANT_ID');
+                if (!config.clientId) problems.push('the app-only sign-in needs PARTNER_API_CLIENT_ID');
+                if (!config.clientSecret && !config.clientCertificatePem)
+                    problems.push(
+                        'the app-only sign-in needs PARTNER_API_CLIENT_SECRET or PARTNER_API_CLIENT_CERTIFICATE',
+                    );
+            }
+            if (config.auth === 'none' && !isLoopbackUrl(config.baseUrl))
+                problems.push('PARTNER_API_AUTH=none is only allowed for a simulator on loopback');
+            return config;
+        },
+    ),
     retention: section(
         {
             REFERRAL_TTL_DAYS: setting({
@@ -561,6 +628,7 @@ export type PartnerApiAuthMode = PartnerApiConfig['auth'];
 export type TokenCacheVaultConfig = NonNullable<PartnerApiConfig['tokenCache']>;
 export type RetryConfig = AppConfig['retry'];
 export type WebhookConfig = AppConfig['partnerCenterWebhooks'];
+export type PartnerCenterApiConfig = AppConfig['partnerCenterApi'];
 
 export type SettingName = { [K in Section]: keyof (typeof SECTIONS)[K]['settings'] & string }[Section];
 

@@ -18,6 +18,7 @@ const OPERATOR_COMMANDS = [
     'replay',
     'duplicates',
     'partner:consent',
+    'partner:webhooks',
     'simulator',
     'emulators',
     'host',

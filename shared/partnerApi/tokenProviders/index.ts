@@ -1,9 +1,11 @@
-import { type PartnerApiConfig } from '../../platform/config';
+import { type PartnerApiConfig, type PartnerCenterApiConfig } from '../../platform/config';
+import { AppOnlyTokenProvider } from './appOnly';
 import { createKeyVaultTokenCacheStore } from './keyVaultTokenCache';
-import { RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
+import { type AppCredentialOptions, RefreshTokenProvider, type RefreshTokenProviderOptions } from './refreshToken';
 import { NoTokenProvider, StaticTokenProvider } from './staticToken';
 import { type PartnerApiTokenProvider } from './types';
 
+export { AppOnlyTokenProvider, PARTNER_CENTER_API_SCOPE } from './appOnly';
 export { OPERATOR_ACTIONS, toTokenAcquisitionError } from './authErrors';
 export {
     certificateCredential,
@@ -27,26 +29,43 @@ export type TokenProviderOverrides = Pick<
     'cacheStore' | 'networkClient' | 'knownAuthorities' | 'cloudDiscoveryMetadata' | 'refreshMarginMs' | 'now'
 >;
 
+/** The app registration's credentials, as both sign-ins (App+User, app-only) take them. */
+function appCredentials(config: PartnerApiConfig | PartnerCenterApiConfig): AppCredentialOptions {
+    return {
+        tenantId: config.tenantId ?? '',
+        clientId: config.clientId ?? '',
+        clientSecret: config.clientSecret,
+        clientCertificatePem: config.clientCertificatePem,
+        authorityHost: config.authorityHost,
+    };
+}
+
+/** The development modes, the same for both of Partner Center's APIs: a token from PARTNER_API_TOKEN, or none. */
+function developmentTokenProvider(auth: 'static' | 'none', staticToken: string | undefined): PartnerApiTokenProvider {
+    return auth === 'none' ? new NoTokenProvider() : new StaticTokenProvider(staticToken ?? '');
+}
+
 /** The provider named by PARTNER_API_AUTH. The config is already validated (shared/platform/config.ts). */
 export function createTokenProvider(
     config: PartnerApiConfig,
     overrides: TokenProviderOverrides = {},
 ): PartnerApiTokenProvider {
-    switch (config.auth) {
-        case 'none':
-            return new NoTokenProvider();
-        case 'static':
-            return new StaticTokenProvider(config.staticToken ?? '');
-        case 'refresh-token':
-            return new RefreshTokenProvider({
-                tenantId: config.tenantId ?? '',
-                clientId: config.clientId ?? '',
-                clientSecret: config.clientSecret,
-                clientCertificatePem: config.clientCertificatePem,
-                refreshToken: config.refreshToken ?? '',
-                authorityHost: config.authorityHost,
-                ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
-                ...overrides,
-            });
-    }
+    if (config.auth !== 'refresh-token') return developmentTokenProvider(config.auth, config.staticToken);
+    return new RefreshTokenProvider({
+        ...appCredentials(config),
+        refreshToken: config.refreshToken ?? '',
+        ...(config.tokenCache ? { cacheStore: createKeyVaultTokenCacheStore(config.tokenCache) } : {}),
+        ...overrides,
+    });
+}
+
+/**
+ * The token for Partner Center's own API (the webhook registration): in production (`refresh-token`) an app-only
+ * token from the app registration's credentials, which that API accepts; otherwise as for the Partner API.
+ */
+export function createPartnerCenterTokenSource(
+    config: PartnerCenterApiConfig,
+): Pick<PartnerApiTokenProvider, 'getToken'> {
+    if (config.auth !== 'refresh-token') return developmentTokenProvider(config.auth, config.staticToken);
+    return new AppOnlyTokenProvider(appCredentials(config));
 }

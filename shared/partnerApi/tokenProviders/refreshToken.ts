@@ -170,10 +170,25 @@ function isInvalidGrant(error: unknown): boolean {
     );
 }
 
-function msalConfiguration(options: RefreshTokenProviderOptions): Configuration {
+/** What msal needs to sign in as the app registration (its credentials, and the seams tests use). */
+export type AppCredentialOptions = Pick<
+    RefreshTokenProviderOptions,
+    | 'tenantId'
+    | 'clientId'
+    | 'clientSecret'
+    | 'clientCertificatePem'
+    | 'authorityHost'
+    | 'cacheStore'
+    | 'networkClient'
+    | 'knownAuthorities'
+    | 'cloudDiscoveryMetadata'
+>;
+
+/** The confidential client's configuration: the app registration's secret or certificate, the tenant's authority. */
+export function msalConfiguration(options: AppCredentialOptions): Configuration {
     const { clientSecret, clientCertificatePem } = options;
     if (!clientSecret && !clientCertificatePem)
-        throw new Error('refresh-token mode needs a client secret or certificate');
+        throw new Error('signing in as the app needs a client secret or certificate');
     return {
         auth: {
             clientId: options.clientId,

@@ -3,68 +3,39 @@
  * Partner Center UI, the 14-day expiry on the fast clock, and signed webhooks that the app's own verifier accepts
  * (a loopback receiver here checks each delivery with shared/partnerCenter/webhookVerification.ts).
  */
-import { X509Certificate } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import { type PartnerApiSimulator, startPartnerApiSimulator } from '../../../local/partner-api-simulator';
-import { CertificateCache } from '../../../shared/partnerCenter/certificateDownload';
-import { verifyWebhook, type WebhookVerdict } from '../../../shared/partnerCenter/webhookVerification';
 import { connectedReferral, seedRequest } from '../../integration/partnerApi/helpers';
 import { waitFor } from '../../support/waitFor';
+import { type ReceivedWebhook, startWebhookReceiver, type WebhookReceiver } from '../../support/webhookReceiver';
 import { callSimulator, REFERRALS } from './simulatorHttp';
 
 const REGISTRATION = '/webhooks/v1/registration';
 const EVENTS = ['referral-created', 'referral-updated', 'related-referral-created', 'related-referral-updated'];
 
-interface Received {
-    body: Record<string, unknown>;
-    verdict: WebhookVerdict;
-}
-
 describe("Partner API simulator: Microsoft's side", () => {
     let simulator: PartnerApiSimulator;
-    let receiver: Server;
+    let receiver: WebhookReceiver;
     let receiverUrl: string;
-    const received: Received[] = [];
-    /** Statuses the receiver answers, in turn; 200 once they run out. */
-    let answers: number[] = [];
+    let received: ReceivedWebhook[];
 
     const call = (method: string, path: string, body?: unknown) => callSimulator(simulator.url, method, path, body);
 
     beforeAll(async () => {
         simulator = await startPartnerApiSimulator({ webhooks: { attempts: 3, retryDelayMs: 50 } });
-        const trust = {
-            certificates: new CertificateCache(),
-            certificateHosts: ['127.0.0.1'],
-            roots: [new X509Certificate(simulator.microsoft.rootCertificatePem)],
-            now: () => new Date(),
-        };
-        receiver = createServer((req, res) => {
-            const chunks: Buffer[] = [];
-            req.on('data', (chunk: Buffer) => chunks.push(chunk));
-            req.on('end', () => {
-                const bytes = Buffer.concat(chunks);
-                const headers = { get: (name: string) => (req.headers[name] as string | undefined) ?? null };
-                void verifyWebhook(headers, bytes, trust).then((verdict) => {
-                    received.push({ body: JSON.parse(bytes.toString('utf8')) as Record<string, unknown>, verdict });
-                    res.writeHead(answers.shift() ?? 200).end();
-                });
-            });
-        });
-        await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-        receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/api/partner-center/events?code=k`;
+        receiver = await startWebhookReceiver(simulator.microsoft.rootCertificatePem);
+        received = receiver.received;
+        receiverUrl = `${receiver.origin}/api/partner-center/events?code=k`;
     });
 
     afterAll(async () => {
         await simulator.close();
-        await new Promise<void>((resolve) => receiver.close(() => resolve()));
+        await receiver.close();
     });
 
     beforeEach(async () => {
         simulator.admin.reset();
         received.length = 0;
-        answers = [];
+        receiver.answers.length = 0;
         await call('POST', REGISTRATION, { WebhookUrl: receiverUrl, WebhookEvents: EVENTS });
     });
 
@@ -164,12 +135,12 @@ describe("Partner API simulator: Microsoft's side", () => {
 
     it('delivers again after a failed attempt, and gives up after the last', async () => {
         const { partner, connected } = await engagement();
-        answers = [500];
+        receiver.answers.push(500);
         await call('POST', `/_admin/referrals/${connected.id}/accept`);
         await waitFor('the redelivery', () => received.length === 2);
         expect(received[0]!.body).toEqual(received[1]!.body);
 
-        answers = [503, 503, 503];
+        receiver.answers.push(503, 503, 503);
         await call('POST', `/_admin/referrals/${partner.id}/close`);
         const state = await waitFor('the delivery to fail', async () => {
             const { body } = await call('GET', '/_admin/webhooks');
@@ -215,7 +186,31 @@ describe("Partner API simulator: Microsoft's side", () => {
             const answer = await call('GET', `${REGISTRATION}/validationEvents/${body.correlationId as string}`);
             return answer.body.status === 'delivered' && answer.body;
         });
-        expect(result.attempts).toEqual([expect.objectContaining({ status: 200 })]);
+        expect(result.results).toEqual([
+            { responseCode: 'OK', responseMessage: '', systemError: '', dateTimeUtc: expect.any(String) },
+        ]);
+    });
+
+    it('reports a failed validation delivery, and sends at most 2 validation events a minute', async () => {
+        receiver.answers.push(500, 500, 500);
+        const first = await call('POST', `${REGISTRATION}/validationEvents`);
+        const result = await waitFor('its failure', async () => {
+            const answer = await call('GET', `${REGISTRATION}/validationEvents/${first.body.correlationId as string}`);
+            return answer.body.status === 'failed' && answer.body;
+        });
+        expect(result.results).toEqual(
+            Array.from({ length: 3 }, () => expect.objectContaining({ responseCode: 'InternalServerError' })),
+        );
+        expect((await call('POST', `${REGISTRATION}/validationEvents`)).status).toBe(200);
+        const third = await call('POST', `${REGISTRATION}/validationEvents`);
+        expect(third.status).toBe(429);
+        expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+    });
+
+    it('deletes the registration', async () => {
+        expect((await call('DELETE', REGISTRATION)).status).toBe(204);
+        expect((await call('GET', REGISTRATION)).status).toBe(404);
+        expect((await call('DELETE', REGISTRATION)).status).toBe(404);
     });
 
     it('signs in x-ms-signature when the registration asks for it', async () => {
