@@ -9,6 +9,8 @@
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
 
+import { keepDispositionOutcomes } from '../../shared/platform/amqpDispositions';
+
 type Env = Record<string, string | undefined>;
 
 export type ServiceBusConnectionSetting =
@@ -53,6 +55,8 @@ function credentialFor(setting: Extract<ServiceBusConnectionSetting, { kind: 'id
 }
 
 export function createServiceBusClient(setting: ServiceBusConnectionSetting): ServiceBusClient {
+    // The host settles what it receives: an abandon must not leave as a complete (amqpDispositions.ts).
+    keepDispositionOutcomes();
     return setting.kind === 'connectionString'
         ? new ServiceBusClient(setting.connectionString)
         : new ServiceBusClient(setting.fullyQualifiedNamespace, credentialFor(setting));

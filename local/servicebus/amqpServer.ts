@@ -12,6 +12,7 @@ import {
     type Sender,
 } from 'rhea';
 
+import { keepDispositionOutcomes } from '../../shared/platform/amqpDispositions';
 import { type BrokerFaultSwitch, refusesSend } from './faults';
 import { deliveryTagFor } from './lockToken';
 import { handleManagementRequest } from './management';
@@ -165,6 +166,8 @@ export async function startAmqpServer(
     store: QueueStore,
     options: { port: number; host: string; faults?: BrokerFaultSwitch },
 ): Promise<AmqpServer> {
+    // A refused send must reach its sender as refused, not batched into its neighbour's acceptance.
+    keepDispositionOutcomes();
     const container = create_container({ id: 'servicebus-dev-broker' });
     const consumers = new Map<Sender, Consumer>();
     const consumersByEntity = new Map<Entity, Consumer[]>();

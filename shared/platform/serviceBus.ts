@@ -9,6 +9,7 @@
  */
 import { ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from '@azure/service-bus';
 
+import { keepDispositionOutcomes } from './amqpDispositions';
 import { getConfig } from './config';
 import { createAzureCredential } from './credential';
 
@@ -25,6 +26,7 @@ const RETRY_OPTIONS = { maxRetries: 2, retryDelayInMs: 250, maxRetryDelayInMs: 2
 
 export function getServiceBusClient(): ServiceBusClient {
     if (!client) {
+        keepDispositionOutcomes();
         const config = getConfig('serviceBus');
         client =
             config.kind === 'identity'
