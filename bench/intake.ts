@@ -29,6 +29,8 @@ export interface ThroughputFigures {
     p99Ms: number;
     /** CPU time (user + system) of the serving process per answered request. */
     cpuMicrosPerRequest: number;
+    /** Of that CPU time, the share spent in the kernel (sockets: loopback TCP to the peers, TLS to Cosmos DB). */
+    cpuSystemShare: number;
     non2xx: number;
     errors: number;
 }
@@ -103,12 +105,14 @@ async function cannon(
             },
         ],
     });
-    const cpuMicros = cpuMicrosBetween(cpuBefore, await cpuUsage());
+    const cpuAfter = await cpuUsage();
+    const cpuMicros = cpuMicrosBetween(cpuBefore, cpuAfter);
     return {
         requestsPerSecond: result.requests.average,
         p50Ms: result.latency.p50,
         p99Ms: result.latency.p99,
         cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests.total),
+        cpuSystemShare: (cpuAfter.system - cpuBefore.system) / Math.max(1, cpuMicros),
         non2xx: result.non2xx,
         errors: result.errors + result.timeouts,
     };
@@ -120,6 +124,7 @@ function medianFigures(samples: ThroughputFigures[]): ThroughputFigures {
         p50Ms: round(median(samples.map((s) => s.p50Ms))),
         p99Ms: round(median(samples.map((s) => s.p99Ms))),
         cpuMicrosPerRequest: round(median(samples.map((s) => s.cpuMicrosPerRequest))),
+        cpuSystemShare: round(median(samples.map((s) => s.cpuSystemShare))),
         non2xx: samples.reduce((n, s) => n + s.non2xx, 0),
         errors: samples.reduce((n, s) => n + s.errors, 0),
     };

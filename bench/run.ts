@@ -176,7 +176,8 @@ function table(results: BenchResults): string {
         ]);
         rows.push([
             '',
-            `host CPU ${round(i.host.cpuMicrosPerRequest / 1000, 3)} ms per request`,
+            `host CPU ${round(i.host.cpuMicrosPerRequest / 1000, 3)} ms per request ` +
+                `(${Math.round(i.host.cpuSystemShare * 100)} % kernel)`,
             `bare node:http ${round(i.bare.cpuMicrosPerRequest / 1000, 3)} ms per request`,
             `${i.cpuRatio}x`,
             '<= 1.5 ms',
