@@ -15,7 +15,7 @@ import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
 import type { RequestLogEntry } from '../local/partner-api-simulator';
 import type { QueueOperations, QueueStats } from '../local/servicebus/queueReports';
 import { seedBodies } from './support/queuedReferrals';
-import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
+import { getJson, LocalRuntime, postReferral, type RuntimeScripts, sleep } from './support/runtime';
 import { round } from './support/stats';
 
 /** Operations per referral, each the batch's total / its size. */
@@ -143,17 +143,7 @@ async function batch(
     for (let i = 0; i < count; i++) {
         const key = `${tag}-${i}`;
         keys.push(key);
-        const response = await fetch(`${runtime.hostUrl}/api/referrals`, {
-            method: 'POST',
-            headers: {
-                'content-type': 'application/json',
-                'x-functions-key': DEFAULT_LOCAL_FUNCTION_KEY,
-                'idempotency-key': key,
-            },
-            body: JSON.stringify(body),
-        });
-        await response.arrayBuffer();
-        if (response.status !== 202) throw new Error(`POST answered ${response.status}`);
+        await postReferral(runtime.hostUrl, key, body);
     }
     await quiescent(runtime, held + count * (type === 'Shared' ? 2 : 1));
     const after = await snapshot(runtime);

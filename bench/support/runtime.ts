@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 
 import { build } from 'esbuild';
 
+import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import { hostSettings, type PeerEndpoints } from '../../local/runtime/localSettings';
 import { CPU_USAGE_REQUEST } from '../../local/runtime/processLifecycle';
 
@@ -277,6 +278,21 @@ export function cpuUsageOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
 /** Total CPU µs (user + system) between two `process.cpuUsage()` readings. */
 export function cpuMicrosBetween(before: NodeJS.CpuUsage, after: NodeJS.CpuUsage): number {
     return after.user - before.user + (after.system - before.system);
+}
+
+/** POSTs `body` to the host's intake under Idempotency-Key `key`; anything but 202 is an error. */
+export async function postReferral(hostUrl: string, key: string, body: object): Promise<void> {
+    const response = await fetch(`${hostUrl}/api/referrals`, {
+        method: 'POST',
+        headers: {
+            'content-type': 'application/json',
+            'x-functions-key': DEFAULT_LOCAL_FUNCTION_KEY,
+            'idempotency-key': key,
+        },
+        body: JSON.stringify(body),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 202) throw new Error(`POST answered ${response.status}`);
 }
 
 export async function getJson<T>(url: string): Promise<T> {
