@@ -4,7 +4,12 @@
  * 202. autocannon drives both, alternately, with a unique Idempotency-Key per request and the seed body.
  *
  * The host's queue triggers are switched off (AzureWebJobs.<name>.Disabled) so the pipeline does not compete with the
- * intake for the CPU: this measures the intake alone (validation, Cosmos DB create, Service Bus send, record update).
+ * intake for the CPU: this measures the intake alone (validation, the externalReferenceId binding and the record
+ * created in Cosmos DB, the Service Bus send).
+ *
+ * Besides req/s, the CPU time each process spent per answered request (its own `process.cpuUsage()` before and after
+ * a run, asked over IPC): on two shared cores the JavaScript Cosmos DB emulator dominates wall time, so req/s mostly
+ * measures the emulator; the host's CPU per request is the host's own cost.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,13 +19,18 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../local/host/auth';
-import { freePort, LocalRuntime, type RuntimeScripts } from './support/runtime';
+import { CPU_USAGE_REQUEST } from '../local/runtime/processLifecycle';
+import { cpuMicrosBetween, cpuUsageOf, freePort, LocalRuntime, type RuntimeScripts } from './support/runtime';
 import { median, round } from './support/stats';
 
 export interface ThroughputFigures {
     requestsPerSecond: number;
     p50Ms: number;
     p99Ms: number;
+    /** CPU time (user + system) of the serving process per answered request. */
+    cpuMicrosPerRequest: number;
+    /** Of that CPU time, the share spent in the kernel (sockets: loopback TCP to the peers, TLS to Cosmos DB). */
+    cpuSystemShare: number;
     non2xx: number;
     errors: number;
 }
@@ -30,6 +40,8 @@ export interface IntakeResult {
     bare: ThroughputFigures;
     /** host / bare requests per second. */
     ratio: number;
+    /** host / bare CPU time per request. */
+    cpuRatio: number;
     runs: number;
     durationSeconds: number;
     connections: number;
@@ -50,6 +62,9 @@ const server = http.createServer((req, res) => {
         res.writeHead(202, { 'content-type': 'application/json', location: '/api/referrals/' + id }).end(answer);
     });
 });
+process.on('message', (m) => {
+    if (m && m.type === '${CPU_USAGE_REQUEST}') process.send({ type: '${CPU_USAGE_REQUEST}', usage: process.cpuUsage() });
+});
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send({ type: 'ready' }));
 `;
 
@@ -65,8 +80,14 @@ async function startBare(): Promise<{ url: string; child: ChildProcess }> {
     return { url: `http://127.0.0.1:${port}`, child };
 }
 
-async function cannon(url: string, body: string, tag: string, connections: number, duration: number) {
+async function cannon(
+    url: string,
+    cpuUsage: () => Promise<NodeJS.CpuUsage>,
+    run: { body: string; tag: string; connections: number; duration: number },
+): Promise<ThroughputFigures> {
+    const { body, tag, connections, duration } = run;
     let counter = 0;
+    const cpuBefore = await cpuUsage();
     const result = await autocannon({
         url,
         connections,
@@ -84,10 +105,14 @@ async function cannon(url: string, body: string, tag: string, connections: numbe
             },
         ],
     });
+    const cpuAfter = await cpuUsage();
+    const cpuMicros = cpuMicrosBetween(cpuBefore, cpuAfter);
     return {
         requestsPerSecond: result.requests.average,
         p50Ms: result.latency.p50,
         p99Ms: result.latency.p99,
+        cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests.total),
+        cpuSystemShare: (cpuAfter.system - cpuBefore.system) / Math.max(1, cpuMicros),
         non2xx: result.non2xx,
         errors: result.errors + result.timeouts,
     };
@@ -98,6 +123,8 @@ function medianFigures(samples: ThroughputFigures[]): ThroughputFigures {
         requestsPerSecond: round(median(samples.map((s) => s.requestsPerSecond))),
         p50Ms: round(median(samples.map((s) => s.p50Ms))),
         p99Ms: round(median(samples.map((s) => s.p99Ms))),
+        cpuMicrosPerRequest: round(median(samples.map((s) => s.cpuMicrosPerRequest))),
+        cpuSystemShare: round(median(samples.map((s) => s.cpuSystemShare))),
         non2xx: samples.reduce((n, s) => n + s.non2xx, 0),
         errors: samples.reduce((n, s) => n + s.errors, 0),
     };
@@ -123,14 +150,29 @@ export async function benchIntake(
         await runtime.startHost();
         bare = await startBare();
         const tag = `bench${Date.now().toString(36)}`;
+        const { url: bareUrl, child: bareChild } = bare;
+        const onHost = (run: string, seconds: number) =>
+            cannon(runtime.hostUrl, () => runtime.hostCpuUsage(), {
+                body,
+                tag: `${tag}-${run}`,
+                connections,
+                duration: seconds,
+            });
+        const onBare = (run: string, seconds: number) =>
+            cannon(bareUrl, () => cpuUsageOf(bareChild), {
+                body,
+                tag: `${tag}-${run}`,
+                connections,
+                duration: seconds,
+            });
         // Warm-up: JIT, connections, Cosmos DB and Service Bus links.
-        await cannon(runtime.hostUrl, body, `${tag}-warm`, connections, 2);
-        await cannon(bare.url, body, `${tag}-warm`, connections, 1);
+        await onHost('warm', 2);
+        await onBare('warm', 1);
         const host: ThroughputFigures[] = [];
         const bareRuns: ThroughputFigures[] = [];
         for (let run = 0; run < runs; run++) {
-            bareRuns.push(await cannon(bare.url, body, `${tag}-b${run}`, connections, duration));
-            host.push(await cannon(runtime.hostUrl, body, `${tag}-h${run}`, connections, duration));
+            bareRuns.push(await onBare(`b${run}`, duration));
+            host.push(await onHost(`h${run}`, duration));
         }
         const hostFigures = medianFigures(host);
         const bareFigures = medianFigures(bareRuns);
@@ -138,6 +180,7 @@ export async function benchIntake(
             host: hostFigures,
             bare: bareFigures,
             ratio: round(hostFigures.requestsPerSecond / bareFigures.requestsPerSecond, 3),
+            cpuRatio: round(hostFigures.cpuMicrosPerRequest / bareFigures.cpuMicrosPerRequest, 1),
             runs,
             durationSeconds: duration,
             connections,

@@ -20,7 +20,7 @@ import type { RequestLogEntry } from '../local/partner-api-simulator';
 import { createRequestId } from '../shared/partnerApi/requestIds';
 import { REFERRALS_QUEUE } from '../shared/platform/names';
 import { halfSharedMessages, seedBodies } from './support/queuedReferrals';
-import { getJson, LocalRuntime, type RuntimeScripts, sleep } from './support/runtime';
+import { getJson, LocalRuntime, postReferral, type RuntimeScripts, sleep } from './support/runtime';
 import { median, percentile, round } from './support/stats';
 
 export interface PipelineRun {
@@ -114,17 +114,7 @@ async function oneRun(
         for (let i = 0; i < latencySamples; i++) {
             const key = `${tag}-lat-${i}`;
             const started = Date.now();
-            const response = await fetch(`${runtime.hostUrl}/api/referrals`, {
-                method: 'POST',
-                headers: {
-                    'content-type': 'application/json',
-                    'x-functions-key': DEFAULT_LOCAL_FUNCTION_KEY,
-                    'idempotency-key': key,
-                },
-                body: JSON.stringify(shared),
-            });
-            if (response.status !== 202) throw new Error(`POST answered ${response.status}`);
-            await response.arrayBuffer();
+            await postReferral(runtime.hostUrl, key, shared);
             for (;;) {
                 await sleep(20);
                 const status = await getJson<{ status: string; history: { status: string; at: string }[] }>(

@@ -1,10 +1,10 @@
 /**
- * `npm run bench`: the four benchmarks (validation, cold start, intake, pipeline), each figure a median of several
- * runs and each speed also a ratio against a baseline measured in the same run. Writes bench/results/latest.json and
- * prints a table. See BENCHMARKS.md.
+ * `npm run bench`: the benchmarks (validation, cold start, throttled bulk runs, operation counts, intake, pipeline),
+ * each figure a median of several runs and each speed also a ratio against a baseline measured in the same run.
+ * Writes bench/results/latest.json and prints a table. See BENCHMARKS.md.
  *
- * BENCH_ONLY=validation,coldStart,throttled,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark (a smoke
- * run, not for the record).
+ * BENCH_ONLY=validation,coldStart,throttled,operations,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every
+ * benchmark (a smoke run, not for the record).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
@@ -13,6 +13,12 @@ import { join } from 'node:path';
 import { exitOnHelp } from '../scripts/usage';
 import { benchColdStart, benchFirstAccepted, type ColdStartResult, type FirstAcceptedResult } from './coldStart';
 import { benchIntake, type IntakeResult } from './intake';
+import {
+    benchOperations,
+    MINIMUM_COSMOS_OPERATIONS,
+    type OperationsResult,
+    type ReferralOperations,
+} from './operations';
 import { benchPipeline, type PipelineResult } from './pipeline';
 import { builtScripts, projectRoot } from './support/runtime';
 import { round } from './support/stats';
@@ -21,8 +27,10 @@ import { benchValidation, type ValidationResult } from './validation';
 
 const USAGE = [
     'Usage: npm run bench',
-    '  Runs the benchmarks (validation, cold start, intake, pipeline) and writes bench/results/latest.json.',
-    '  BENCH_ONLY=validation,coldStart,throttled,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every benchmark.',
+    '  Runs the benchmarks (validation, cold start, throttled, operations, intake, pipeline) and writes',
+    '  bench/results/latest.json.',
+    '  BENCH_ONLY=validation,coldStart,throttled,operations,intake,pipeline runs a subset; BENCH_QUICK=1 shortens every',
+    '  benchmark.',
 ].join('\n');
 
 interface BenchResults {
@@ -33,6 +41,7 @@ interface BenchResults {
     coldStart?: ColdStartResult;
     firstAccepted?: FirstAcceptedResult;
     throttled?: ThrottledRun[];
+    operations?: OperationsResult;
     intake?: IntakeResult;
     pipeline?: PipelineResult;
 }
@@ -60,6 +69,44 @@ function machine(): Record<string, string | number> {
 }
 
 const pass = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+/** One referral type's round trips: Cosmos DB by operation, Service Bus, Partner API; against the minimum. */
+function operationRows(o: ReferralOperations): string[][] {
+    const { total, ...byOperation } = o.cosmos;
+    const operations = Object.entries(byOperation)
+        .map(([operation, count]) => `${operation} ${count}`)
+        .join(', ');
+    const minimum = MINIMUM_COSMOS_OPERATIONS[o.type];
+    const bus = o.serviceBus;
+    const api = o.partnerApi;
+    return [
+        [
+            `ops/referral ${o.type}`,
+            `Cosmos ${total}: ${operations}; ${o.cosmosRefused} refused; ${o.cosmosRequestCharge} RU`,
+            `minimum ${minimum}${o.type === 'Shared' ? ' (4 fused)' : ''}`,
+            `${round(total / minimum)}x`,
+            `${minimum}`,
+            pass(total <= minimum),
+        ],
+        [
+            '',
+            `Service Bus send ${bus.send}, receive ${bus.receive}, settle ${bus.settle}` +
+                (bus.duplicates ? `, ${bus.duplicates} dropped as duplicates` : ''),
+            '',
+            '',
+            o.type === 'Shared' ? '1/1/1 if fused' : '',
+            o.type === 'Shared' ? pass(bus.send <= 1 && bus.receive <= 1 && bus.settle <= 1) : '',
+        ],
+        [
+            '',
+            `Partner API ${api.calls} (${api.creates} creates, ${api.lookups} lookups); ${o.notDone} of ${o.referrals} not done`,
+            '',
+            '',
+            o.type === 'Shared' ? '2, 0 not done' : '1, 0 not done',
+            pass(api.creates === (o.type === 'Shared' ? 2 : 1) && o.notDone === 0),
+        ],
+    ];
+}
 
 function table(results: BenchResults): string {
     const rows: string[][] = [['benchmark', 'figure', 'baseline', 'ratio', 'aim', '']];
@@ -115,6 +162,8 @@ function table(results: BenchResults): string {
             pass(t.goodputRatio >= 0.9 && t.throttledShare <= 0.05 && t.failed === 0),
         ]);
     }
+    const o = results.operations;
+    if (o) rows.push(...operationRows(o.independent), ...operationRows(o.shared));
     const i = results.intake;
     if (i) {
         rows.push([
@@ -124,6 +173,15 @@ function table(results: BenchResults): string {
             `${i.ratio}x`,
             '>= 0.5x',
             pass(i.ratio >= 0.5),
+        ]);
+        rows.push([
+            '',
+            `host CPU ${round(i.host.cpuMicrosPerRequest / 1000, 3)} ms per request ` +
+                `(${Math.round(i.host.cpuSystemShare * 100)} % kernel)`,
+            `bare node:http ${round(i.bare.cpuMicrosPerRequest / 1000, 3)} ms per request`,
+            `${i.cpuRatio}x`,
+            '<= 1.5 ms',
+            pass(i.host.cpuMicrosPerRequest <= 1500),
         ]);
     }
     const p = results.pipeline;
@@ -168,7 +226,9 @@ function table(results: BenchResults): string {
 
 async function main(): Promise<void> {
     const root = projectRoot();
-    const only = new Set((process.env.BENCH_ONLY ?? 'validation,coldStart,throttled,intake,pipeline').split(','));
+    const only = new Set(
+        (process.env.BENCH_ONLY ?? 'validation,coldStart,throttled,operations,intake,pipeline').split(','),
+    );
     const quick = process.env.BENCH_QUICK === '1';
     const started = Date.now();
     const results: BenchResults = { machine: machine(), startedAt: new Date().toISOString(), durationSeconds: 0 };
@@ -181,7 +241,7 @@ async function main(): Promise<void> {
         say('cold start (npm run package, then fresh node processes) ...');
         results.coldStart = await benchColdStart(root, quick ? 3 : 7);
     }
-    const scripts = ['intake', 'pipeline', 'throttled', 'coldStart'].some((name) => only.has(name))
+    const scripts = ['intake', 'pipeline', 'throttled', 'operations', 'coldStart'].some((name) => only.has(name))
         ? builtScripts(root)
         : undefined;
     if (only.has('coldStart') && scripts) {
@@ -191,6 +251,10 @@ async function main(): Promise<void> {
     if (only.has('throttled') && scripts) {
         say('throttled bulk runs (simulator token bucket at 5, 10, 20 calls/s; latency 100 ms) ...');
         results.throttled = await benchThrottled(root, scripts, { referralsPerLimit: quick ? 5 : 20 });
+    }
+    if (only.has('operations') && scripts) {
+        say('operations per referral (Cosmos DB, Service Bus, Partner API counted at the local peers) ...');
+        results.operations = await benchOperations(root, scripts, { referrals: quick ? 5 : 20 });
     }
     if (only.has('intake') && scripts) {
         say('intake (autocannon: local host vs a bare node:http server) ...');

@@ -13,7 +13,9 @@ import { dirname, join } from 'node:path';
 
 import { build } from 'esbuild';
 
+import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import { hostSettings, type PeerEndpoints } from '../../local/runtime/localSettings';
+import { CPU_USAGE_REQUEST } from '../../local/runtime/processLifecycle';
 
 /** The repository root: the nearest folder above `start` with package.json and host.json. */
 export function projectRoot(start: string = __dirname): string {
@@ -206,6 +208,12 @@ export class LocalRuntime {
         return { url: ready.url, pid: child.pid! };
     }
 
+    /** The host process's CPU time so far (its own `process.cpuUsage()`, asked over IPC). */
+    hostCpuUsage(): Promise<NodeJS.CpuUsage> {
+        if (!this.host) return Promise.reject(new Error('No host is running.'));
+        return cpuUsageOf(this.host);
+    }
+
     get hostUrl(): string {
         return `http://127.0.0.1:${this.hostPort}`;
     }
@@ -247,6 +255,44 @@ export class LocalRuntime {
         await exited(child);
         clearTimeout(timer);
     }
+}
+
+/** CPU time (µs) of a child that answers `{ type: 'cpuUsage' }` (processLifecycle.ts answerCpuUsage). */
+export function cpuUsageOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error('no CPU usage answer within 10 s')), 10_000);
+        const listener = (message: { type?: unknown; usage?: NodeJS.CpuUsage }) => {
+            if (message?.type === CPU_USAGE_REQUEST && message.usage) done(undefined, message.usage);
+        };
+        const done = (error?: Error, usage?: NodeJS.CpuUsage) => {
+            clearTimeout(timer);
+            child.off('message', listener);
+            if (error) reject(error);
+            else resolve(usage!);
+        };
+        child.on('message', listener);
+        child.send({ type: CPU_USAGE_REQUEST });
+    });
+}
+
+/** Total CPU µs (user + system) between two `process.cpuUsage()` readings. */
+export function cpuMicrosBetween(before: NodeJS.CpuUsage, after: NodeJS.CpuUsage): number {
+    return after.user - before.user + (after.system - before.system);
+}
+
+/** POSTs `body` to the host's intake under Idempotency-Key `key`; anything but 202 is an error. */
+export async function postReferral(hostUrl: string, key: string, body: object): Promise<void> {
+    const response = await fetch(`${hostUrl}/api/referrals`, {
+        method: 'POST',
+        headers: {
+            'content-type': 'application/json',
+            'x-functions-key': DEFAULT_LOCAL_FUNCTION_KEY,
+            'idempotency-key': key,
+        },
+        body: JSON.stringify(body),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 202) throw new Error(`POST answered ${response.status}`);
 }
 
 export async function getJson<T>(url: string): Promise<T> {

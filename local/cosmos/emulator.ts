@@ -3,7 +3,8 @@
  * certificate) reached through the real `@azure/cosmos` client, with the app's database and container created.
  *
  * Faults (429 with `x-ms-retry-after-ms`, 503, an outage) are injected in front of the server, switched through
- * `/_admin/faults` on the same address (faults.ts); none by default.
+ * `/_admin/faults` on the same address (faults.ts); none by default. The requests that reach the server are counted
+ * by operation, read through `/_admin/operations` (operations.ts).
  *
  * Clients must turn endpoint discovery off (the server advertises `localhost` as its regional endpoint) and accept
  * the self-signed certificate: the app does both when `COSMOS_DISABLE_TLS_VERIFICATION=true` on a loopback endpoint.
@@ -18,6 +19,7 @@ import { createHttpsServer } from '@vercel/cosmosdb-server';
 import { COSMOS_CONTAINER, COSMOS_DATABASE, COSMOS_PARTITION_KEY_PATH } from '../../shared/platform/names';
 import type { FaultChange } from '../faults/dependencyFaults';
 import { type CosmosFaults, cosmosFaultSwitch, interceptCosmosRequest } from './faults';
+import { CosmosOperationCounter, type CosmosOperationReport } from './operations';
 
 /** The well-known key of Microsoft's Cosmos DB emulator; the local server accepts any key, this keeps docs alike. */
 export const COSMOS_EMULATOR_KEY =
@@ -40,6 +42,8 @@ export interface CosmosEmulator {
     port: number;
     /** The injected faults, as `/_admin/faults` also sets them. */
     faults: { current(): CosmosFaults; update(change: FaultChange<CosmosFaults>): CosmosFaults; reset(): CosmosFaults };
+    /** The requests the server answered, by operation, as `/_admin/operations` also reports them. */
+    operations(): CosmosOperationReport;
     close(): Promise<void>;
 }
 
@@ -67,10 +71,12 @@ export async function startCosmosEmulator(options: CosmosEmulatorOptions = {}): 
     const server = createHttpsServer({ keepAlive: true });
     // The fault layer sees each request first and hands the rest to the server's own handler.
     const faults = cosmosFaultSwitch();
+    const counter = new CosmosOperationCounter();
     const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
     server.removeAllListeners('request');
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-        if (interceptCosmosRequest(faults, request, response)) return;
+        if (interceptCosmosRequest(faults, request, response) || counter.serve(request, response)) return;
+        counter.count(request, response);
         for (const handle of handlers) handle(request, response);
     });
     await new Promise<void>((resolve, reject) => {
@@ -102,6 +108,7 @@ export async function startCosmosEmulator(options: CosmosEmulatorOptions = {}): 
         connectionString: `AccountEndpoint=${endpoint};AccountKey=${COSMOS_EMULATOR_KEY};`,
         port,
         faults,
+        operations: () => counter.report(),
         close,
     };
 }

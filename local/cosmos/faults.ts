@@ -85,9 +85,9 @@ export function interceptCosmosRequest(
 /** What `/_admin/faults` answers a GET with: the faults, and how many of each kind were injected. */
 export type CosmosFaultReport = CosmosFaults & { injected: Record<string, number> };
 
-/** A call to `/_admin/faults` of the emulator at `endpoint` (another process's; self-signed TLS, loopback only). */
-function faultsAdmin<T>(endpoint: string, method: 'GET' | 'PUT', body?: unknown): Promise<T> {
-    const url = new URL(COSMOS_FAULTS_PATH, endpoint);
+/** A call to an admin `path` of the emulator at `endpoint` (another process's; self-signed TLS, loopback only). */
+export function emulatorAdmin<T>(endpoint: string, path: string, method: 'GET' | 'PUT', body?: unknown): Promise<T> {
+    const url = new URL(path, endpoint);
     if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) throw new Error('Loopback emulators only.');
     return new Promise((resolve, reject) => {
         const call = request(
@@ -111,10 +111,10 @@ function faultsAdmin<T>(endpoint: string, method: 'GET' | 'PUT', body?: unknown)
 
 /** Changes the faults of the emulator at `endpoint`. */
 export function setCosmosFaults(endpoint: string, change: FaultChange<CosmosFaults>): Promise<CosmosFaults> {
-    return faultsAdmin(endpoint, 'PUT', change);
+    return emulatorAdmin(endpoint, COSMOS_FAULTS_PATH, 'PUT', change);
 }
 
 /** The faults of the emulator at `endpoint`, with the counts injected so far. */
 export function readCosmosFaults(endpoint: string): Promise<CosmosFaultReport> {
-    return faultsAdmin(endpoint, 'GET');
+    return emulatorAdmin(endpoint, COSMOS_FAULTS_PATH, 'GET');
 }

@@ -59,6 +59,11 @@ export class ReferralStore {
         return [...this.byId.values()].flatMap((versions) => this.visible(versions, lagMs) ?? []);
     }
 
+    /** How many referrals are held (each has at least one version). */
+    count(): number {
+        return this.byId.size;
+    }
+
     private visible(versions: Version[], lagMs: number): StoredReferral | undefined {
         if (lagMs <= 0) return versions[versions.length - 1]!.referral;
         const cutoff = this.now() - lagMs;

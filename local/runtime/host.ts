@@ -6,7 +6,7 @@
 import { exitOnHelp } from '../../scripts/usage';
 import { startLocalHost } from '../host/localHost';
 import { hostSettings } from './localSettings';
-import { errorText, onShutdown, reportReady } from './processLifecycle';
+import { answerCpuUsage, errorText, onShutdown, reportReady } from './processLifecycle';
 
 const USAGE = [
     'Usage: npm run host',
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     for (const fn of host.functions) console.log(`[host]   ${fn.name}: ${fn.description}`);
     console.log(`[host] Function key (x-functions-key header or ?code=): ${host.functionKey}`);
     onShutdown('host', () => host.close());
+    answerCpuUsage();
     reportReady({ url: host.url, functionKey: host.functionKey });
 }
 

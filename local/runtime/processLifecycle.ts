@@ -31,6 +31,20 @@ export function reportReady(message: Record<string, unknown>): void {
     process.send?.({ type: 'ready', ...message });
 }
 
+/** The message a parent sends to ask for this process's CPU time, and the answer's type. */
+export const CPU_USAGE_REQUEST = 'cpuUsage';
+
+/**
+ * Answers a parent's `{ type: 'cpuUsage' }` with `process.cpuUsage()` (µs of user and system CPU time so far): the
+ * benchmarks measure the host's CPU per request with it, which wall time on shared cores cannot show.
+ */
+export function answerCpuUsage(): void {
+    if (!process.send) return;
+    process.on('message', (message: { type?: unknown }) => {
+        if (message?.type === CPU_USAGE_REQUEST) process.send?.({ type: CPU_USAGE_REQUEST, usage: process.cpuUsage() });
+    });
+}
+
 export function errorText(error: unknown): string {
     return error instanceof Error ? error.message : String(error);
 }

@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 
 import { serveFaults } from '../faults/dependencyFaults';
 import type { BrokerFaultSwitch } from './faults';
-import type { DeadLetterEntry, QueueStats } from './queueReports';
+import type { DeadLetterEntry, QueueOperations, QueueStats } from './queueReports';
 
 export interface AdminSource {
     stats(): Record<string, QueueStats>;
+    /** Sends, receives and settlements per queue (`GET /operations`). */
+    operations(): Record<string, QueueOperations>;
     /** undefined when no such queue exists. */
     deadLetters(queue: string): DeadLetterEntry[] | undefined;
     /** The broker's injected faults: `GET`/`PUT /faults`. */
@@ -44,6 +46,10 @@ export async function startAdminServer(source: AdminSource, port: number): Promi
             send(200, source.stats());
             return;
         }
+        if (path === '/operations') {
+            send(200, source.operations());
+            return;
+        }
         const match = /^\/queues\/([^/]+)\/deadletter$/.exec(path);
         if (match) {
             const entries = source.deadLetters(decodeURIComponent(match[1]!));
@@ -52,7 +58,9 @@ export async function startAdminServer(source: AdminSource, port: number): Promi
                 return;
             }
         }
-        send(404, { error: 'Not found. Try GET /queues, GET /queues/<name>/deadletter or GET/PUT /faults.' });
+        send(404, {
+            error: 'Not found. Try GET /queues, GET /operations, GET /queues/<name>/deadletter or GET/PUT /faults.',
+        });
     });
     server.listen(port, '127.0.0.1');
     await Promise.race([

@@ -2,7 +2,7 @@ import type { FaultChange } from '../faults/dependencyFaults';
 import { type AdminServer, startAdminServer } from './adminHttp';
 import { type AmqpServer, startAmqpServer } from './amqpServer';
 import { type BrokerFaults, brokerFaultSwitch } from './faults';
-import type { DeadLetterEntry, QueueStats } from './queueReports';
+import type { DeadLetterEntry, QueueOperations, QueueStats } from './queueReports';
 import { QueueStore } from './queueStore';
 
 /**
@@ -23,6 +23,8 @@ export interface DevBroker {
     readonly adminPort?: number;
     readonly connectionString: string;
     stats(): Record<string, QueueStats>;
+    /** What clients asked of each queue so far (sends, receives, settlements), as the admin `/operations` answers. */
+    operations(): Record<string, QueueOperations>;
     deadLetters(queue: string): DeadLetterEntry[];
     /** The injected faults (faults.ts), as the admin server's `/faults` also sets them. */
     readonly faults: BrokerFaultControl;
@@ -85,6 +87,9 @@ export async function startBroker(options: BrokerOptions): Promise<DevBroker> {
         return result;
     };
 
+    const operations = (): Record<string, QueueOperations> =>
+        Object.fromEntries(store.queueNames().map((name) => [name, store.queue(name)!.operations()]));
+
     const listDeadLetters = (queue: string): DeadLetterEntry[] | undefined =>
         store
             .queue(queue)
@@ -102,7 +107,10 @@ export async function startBroker(options: BrokerOptions): Promise<DevBroker> {
     try {
         amqp = await startAmqpServer(store, { port: options.port ?? 5672, host, faults });
         if (options.adminPort !== undefined) {
-            admin = await startAdminServer({ stats, deadLetters: listDeadLetters, faults }, options.adminPort);
+            admin = await startAdminServer(
+                { stats, operations, deadLetters: listDeadLetters, faults },
+                options.adminPort,
+            );
         }
     } catch (error) {
         await amqp?.close();
@@ -117,6 +125,7 @@ export async function startBroker(options: BrokerOptions): Promise<DevBroker> {
         adminPort: admin?.port,
         connectionString: `Endpoint=sb://${connectHost(host)}:${port};SharedAccessKeyName=local;SharedAccessKey=local;UseDevelopmentEmulator=true`,
         stats,
+        operations,
         faults,
         deadLetters(queue: string): DeadLetterEntry[] {
             const entries = listDeadLetters(queue);

@@ -4,6 +4,8 @@
  * instead of on each other.
  */
 
+export type { EntityOperations as QueueOperations } from './queueStore';
+
 /** `active` counts receivable and deferred messages (as Azure's active count does), but not locked ones. */
 export interface QueueStats {
     active: number;

@@ -75,6 +75,24 @@ export interface EntityCounts {
     locked: number;
 }
 
+/**
+ * What clients asked of an entity since the broker started, message by message (a batch of 100 is 100 sends):
+ * benchmarks count the round trips per referral with it.
+ */
+export interface EntityOperations {
+    /** Messages sent or scheduled, duplicates included. */
+    sent: number;
+    /** Of those, dropped by duplicate detection. */
+    duplicates: number;
+    /** Deliveries: messages handed to a receiver (locked, or removed in receive-and-delete mode). */
+    received: number;
+    completed: number;
+    abandoned: number;
+    deferred: number;
+    deadLettered: number;
+    lockRenewals: number;
+}
+
 interface Lock {
     readonly token: string;
     readonly stored: StoredMessage;
@@ -141,6 +159,16 @@ export class Entity {
     private readonly listeners = new Set<() => void>();
     private notifyPending: NodeJS.Immediate | undefined;
     private closed = false;
+    private readonly counted: EntityOperations = {
+        sent: 0,
+        duplicates: 0,
+        received: 0,
+        completed: 0,
+        abandoned: 0,
+        deferred: 0,
+        deadLettered: 0,
+        lockRenewals: 0,
+    };
 
     constructor(
         readonly definition: EntityDefinition,
@@ -181,8 +209,12 @@ export class Entity {
             message.message_id = key;
         }
         const now = Date.now();
+        this.counted.sent++;
         const original = this.recentlySeen(key, now);
-        if (original !== undefined) return { sequenceNumber: original, duplicate: true };
+        if (original !== undefined) {
+            this.counted.duplicates++;
+            return { sequenceNumber: original, duplicate: true };
+        }
 
         const stored: StoredMessage = {
             sequenceNumber: this.nextSequence++,
@@ -233,11 +265,13 @@ export class Entity {
 
     complete(token: string): void {
         this.release(this.lockFor(token));
+        this.counted.completed++;
     }
 
     abandon(token: string, propertiesToModify?: Record<string, unknown>): void {
         const lock = this.lockFor(token);
         this.release(lock);
+        this.counted.abandoned++;
         this.modifyProperties(lock.stored, propertiesToModify);
         this.returnUnsettled(lock.stored);
     }
@@ -245,6 +279,7 @@ export class Entity {
     defer(token: string, propertiesToModify?: Record<string, unknown>): void {
         const lock = this.lockFor(token);
         this.release(lock);
+        this.counted.deferred++;
         this.modifyProperties(lock.stored, propertiesToModify);
         lock.stored.deferred = true;
         this.deferredMessages.set(lock.stored.sequenceNumber, lock.stored);
@@ -258,6 +293,7 @@ export class Entity {
     ): void {
         const lock = this.lockFor(token);
         this.release(lock);
+        this.counted.deadLettered++;
         this.modifyProperties(lock.stored, propertiesToModify);
         this.moveToDeadLetter(lock.stored, reason, description);
     }
@@ -265,6 +301,7 @@ export class Entity {
     renewLock(token: string): number {
         const lock = this.lockFor(token);
         if (lock.lost) throw new BrokerError(Condition.lockLost, 'The lock on the message was lost (injected).');
+        this.counted.lockRenewals++;
         lock.lockedUntil = Date.now() + this.definition.lockDurationMs;
         clearTimeout(lock.timer);
         lock.timer = this.armLockTimer(lock);
@@ -314,6 +351,10 @@ export class Entity {
         };
     }
 
+    operations(): EntityOperations {
+        return { ...this.counted };
+    }
+
     /** Every message held, in sequence order (dead-letter listings). */
     all(): StoredMessage[] {
         return this.peek(0, Number.MAX_SAFE_INTEGER);
@@ -328,6 +369,7 @@ export class Entity {
     }
 
     private deliver(stored: StoredMessage, mode: ReceiveMode): Delivered {
+        this.counted.received++;
         const priorDeliveries = stored.deliveries;
         if (mode === 'receiveAndDelete') return { stored, priorDeliveries };
         stored.deliveries++;

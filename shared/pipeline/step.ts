@@ -166,15 +166,18 @@ function retryMessage(step: StepDefinition, record: ReferralRecord, notBefore: D
     return step.message(record, { kind: 'retry', attempt: record.attempts + 1 }, notBefore);
 }
 
+/** `known`: the record as this delivery has just read or created it (admission), so the step need not read it. */
 export async function runStep(
     step: StepDefinition,
     key: string,
     correlationId: string,
     deps: StepDependencies,
     log: EventLogger,
+    known?: StoredRecord,
 ): Promise<StepOutcome> {
     const fields: LogFields = { referralKey: key, correlationId };
     return updateWithRetry<StepOutcome>(deps.store, key, {
+        known,
         missing() {
             throw new Error(`No record for referral ${key}.`);
         },

@@ -174,9 +174,11 @@ async function submit(
             log.event('warn', 'referral.externalReferenceIdInUse', { ...fields, to: 'Rejected' });
             return 'rejected';
         case 'tooLarge': // only the intake asks: a message that is on the queue fits it
+            return runStep(submitStep, key, correlationId, deps, log);
         case 'admitted':
         case 'repeated':
-            return runStep(submitStep, key, correlationId, deps, log);
+            // The record admission just read or created: the step decides on it without reading it again.
+            return runStep(submitStep, key, correlationId, deps, log, admission.stored);
     }
 }
 

@@ -80,6 +80,12 @@ export async function updateWithRetry<T>(
     store: ReferralStore,
     key: string,
     update: {
+        /**
+         * The record as the caller has just read or created it: the first round decides on it instead of reading it
+         * again. Its etag guards the write as a read's would: if it is no longer current, the write is refused (412)
+         * and the next round reads.
+         */
+        known?: StoredRecord;
         /** The answer when there is no record (or it was removed meanwhile). */
         missing(): T;
         decide(current: ReferralRecord): Promise<Decision<T>>;
@@ -88,7 +94,7 @@ export async function updateWithRetry<T>(
     },
 ): Promise<T> {
     for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        const stored = await store.read(key);
+        const stored = round === 0 && update.known ? update.known : await store.read(key);
         if (!stored) return update.missing();
         const decision = await update.decide(stored.record);
         if ('answer' in decision) return decision.answer;

@@ -322,11 +322,13 @@ describe('Partner API simulator', () => {
             ]);
             expect(JSON.stringify(requests)).not.toMatch(/Contoso|any-token/);
             expect((await call('GET', '/_admin/referrals')).body.value).toHaveLength(1);
+            expect((await call('GET', '/_admin/referrals/count')).body).toEqual({ count: 1 });
             expect((await call('PUT', '/_admin/faults', { rate429: 2 })).status).toBe(400);
 
             expect((await call('POST', '/_admin/reset')).status).toBe(204);
             expect((await call('GET', '/_admin/referrals')).body.value).toEqual([]);
             expect((await call('GET', '/_admin/requests')).body.value).toEqual([]);
+            expect((await call('GET', '/_admin/referrals/count')).body).toEqual({ count: 0 });
         });
 
         it('replays the same faults for the same seed', async () => {

@@ -20,6 +20,7 @@ describe('Service Bus dev broker with the real SDK', () => {
                 queue('stream'),
                 queue('peek'),
                 queue('admin'),
+                queue('ops', { duplicateDetectionWindowMs: 60_000 }),
             ],
             { adminPort: 0 },
         );
@@ -307,6 +308,37 @@ describe('Service Bus dev broker with the real SDK', () => {
         expect((await fetch(`${base}/queues`, { method: 'POST' })).status).toBe(405);
         await receiver.close();
         await sender.close();
+    });
+
+    it('counts sends, duplicates, deliveries and settlements per queue over the admin endpoint', async () => {
+        const sender = h.client.createSender('ops');
+        await sender.sendMessages([
+            { body: 1, messageId: 'o-1' },
+            { body: 1, messageId: 'o-1' },
+            { body: 2, messageId: 'o-2' },
+        ]);
+        const receiver = h.client.createReceiver('ops');
+        const received = await receiver.receiveMessages(2, { maxWaitTimeInMs: 2_000 });
+        expect(received).toHaveLength(2);
+        await receiver.completeMessage(received[0]!);
+        await receiver.abandonMessage(received[1]!);
+        await receiver.close();
+        await sender.close();
+        const operations = (await (await fetch(`http://127.0.0.1:${h.broker.adminPort}/operations`)).json()) as Record<
+            string,
+            unknown
+        >;
+        expect(operations.ops).toEqual({
+            sent: 3,
+            duplicates: 1,
+            received: 2,
+            completed: 1,
+            abandoned: 1,
+            deferred: 0,
+            deadLettered: 0,
+            lockRenewals: 0,
+        });
+        expect(h.broker.operations().ops).toEqual(operations.ops);
     });
 
     it('keeps messages across client restarts', async () => {

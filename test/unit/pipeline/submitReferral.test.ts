@@ -67,6 +67,36 @@ describe('submitReferral', () => {
         ]);
     });
 
+    it('reads the record once per delivery: the step decides on the record admission read', async () => {
+        const setup = workerSetup();
+        const body = independentReferral();
+        queued(setup, 'k1', body);
+        const reads = jest.spyOn(setup.store, 'read');
+
+        expect(await deliver(setup, 'k1', body)).toBe('created');
+        expect(reads).toHaveBeenCalledTimes(1);
+        expect(recordOf(setup, 'k1').status).toBe('Submitted');
+    });
+
+    it('reads again when the record changed after admission read it: the claim is refused, never written over it', async () => {
+        const setup = workerSetup();
+        const body = independentReferral();
+        queued(setup, 'k1', body);
+        const reads = jest.spyOn(setup.store, 'read');
+        let raced = false;
+        setup.store.beforeWrite = (operation, id) => {
+            if (operation !== 'replace' || raced) return;
+            raced = true;
+            // Another writer between admission's read and the claim: a new etag.
+            setup.store.put({ ...setup.store.items.get(id)!.record, correlationId: 'corr-other' });
+        };
+
+        expect(await deliver(setup, 'k1', body)).toBe('created');
+        expect(reads).toHaveBeenCalledTimes(2);
+        expect(recordOf(setup, 'k1')).toMatchObject({ status: 'Submitted', correlationId: 'corr-other', attempts: 1 });
+        expect(setup.api.creates).toHaveLength(1);
+    });
+
     it("keeps the caller's externalReferenceId", async () => {
         const setup = workerSetup();
         const body = { ...independentReferral(), externalReferenceId: 'CRM-0042' };
