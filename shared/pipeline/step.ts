@@ -236,7 +236,16 @@ export async function runStep(
                         // The MS-CorrelationId the Partner API sees, when it is not ours as is (a non-GUID id).
                         ...(sentCorrelationId === correlationId ? {} : { partnerCorrelationId: sentCorrelationId }),
                     });
-                    return attempt({ step, claimed, correlationId, deps, log, fields }, uncertainSince);
+                    const run = {
+                        step,
+                        claimed,
+                        startedAt: claimed.record.updatedAt,
+                        correlationId,
+                        deps,
+                        log,
+                        fields,
+                    };
+                    return attempt(run, uncertainSince);
                 },
             };
         },
@@ -246,22 +255,60 @@ export async function runStep(
 /** One claimed attempt of a step: what it works on and reports with. */
 interface StepRun {
     step: StepDefinition;
-    /** The record as this delivery claimed it (its etag guards every later write). */
+    /** The record as this delivery last wrote it: the claim, then its lease renewals (writeUnderLease). */
     claimed: StoredRecord;
+    /** When the attempt started: the claim's time. */
+    startedAt: string;
     correlationId: string;
     deps: StepDependencies;
     log: EventLogger;
     fields: LogFields;
 }
 
+/** Conflict rounds of one lease-fenced write before the delivery gives up (and is retried). */
+const MAX_LEASE_WRITE_ROUNDS = 5;
+
+/**
+ * Writes what the attempt came to: `build` applied to the record as this delivery holds it. The step is fenced by
+ * its lease, not by the whole document's etag: other writers change the record while an attempt runs without taking
+ * the step (an update accepted, a change seen at Partner Center, an event published), and their writes only make the
+ * etag stale. So a refused write reads the record again and, while the step is still this delivery's (the same
+ * working status, attempt and lease), builds on the fresh record, keeping the others' changes. Another delivery's
+ * claim, or a record gone, supersedes the attempt: undefined.
+ */
+async function writeUnderLease(
+    run: StepRun,
+    build: (record: ReferralRecord) => ReferralRecord,
+): Promise<StoredRecord | undefined> {
+    const held = run.claimed.record;
+    let current: StoredRecord | undefined = run.claimed;
+    for (let round = 0; round < MAX_LEASE_WRITE_ROUNDS; round++) {
+        const written = await run.deps.store.replace(build(current.record), current.etag);
+        if (written.replaced) {
+            run.claimed = written.stored;
+            return written.stored;
+        }
+        current = await run.deps.store.read(held.id);
+        if (
+            !current ||
+            current.record.status !== held.status ||
+            current.record.attempts !== held.attempts ||
+            current.record.leaseUntil !== held.leaseUntil
+        ) {
+            return undefined;
+        }
+    }
+    throw new Error(`Referral ${held.id} kept changing under ${run.step.name}; the delivery will be retried.`);
+}
+
 /**
  * Keeps the claimed step's lease while the attempt's Partner API calls run (lookup pages, a slow create): every
- * third of the lease, a conditional write (fenced by the etag) moves `leaseUntil` a whole lease on, and the attempt
+ * third of the lease, a lease-fenced write (writeUnderLease) moves `leaseUntil` a whole lease on, and the attempt
  * carries on with the new etag (`run.claimed`) and a deadline that many seconds later. Only `leaseUntil` changes:
- * `updatedAt` stays the claim's time, which is when the attempt started. A renewal refused because the record
- * changed means another delivery took the step: the attempt's remaining calls are aborted (the context's signal),
- * and its own writes then find the record changed (superseded). A renewal that fails (Cosmos DB unreachable) keeps
- * the deadline it had and tries again at the next tick.
+ * `updatedAt` stays the claim's time, which is when the attempt started. A renewal refused because another delivery
+ * took the step aborts the attempt's remaining calls (the context's signal), and its own writes then find the step
+ * taken (superseded). A renewal that fails (Cosmos DB unreachable) keeps the deadline it had and tries again at the
+ * next tick.
  */
 function keepLease(run: StepRun, context: PartnerApiCallContext): { stop(): Promise<void> } {
     const { deps } = run;
@@ -270,14 +317,13 @@ function keepLease(run: StepRun, context: PartnerApiCallContext): { stop(): Prom
     let renewing: Promise<void> = Promise.resolve();
     const renew = async () => {
         const leaseUntil = new Date(deps.now().getTime() + deps.leaseMs).toISOString();
-        const written = await deps.store.replace({ ...run.claimed.record, leaseUntil }, run.claimed.etag);
-        if (!written.replaced) {
+        const written = await writeUnderLease(run, (record) => ({ ...record, leaseUntil }));
+        if (!written) {
             run.log.event('warn', `${run.step.name}.leaseLost`, run.fields);
             lost.abort();
             clearInterval(timer);
             return;
         }
-        run.claimed = written.stored;
         context.deadline = attemptDeadline(leaseUntil, deps.leaseMs);
     };
     const timer = setInterval(() => {
@@ -392,16 +438,17 @@ function ambiguity(step: StepName, count: number): RecordedError {
 
 /** The lookup found nothing yet, but too early to believe it: look again at `settledAt`, still uncertain. */
 async function awaitSettling(run: StepRun, uncertainSince: string, settledAt: Date): Promise<StepOutcome> {
-    const { step, claimed, deps, log, fields } = run;
-    const next = transition(claimed.record, claimed.record.status, deps.now(), {
-        leaseUntil: null,
-        notBefore: settledAt.toISOString(),
-        lastAttemptUncertain: true,
-        uncertainSince,
-    });
-    const written = await deps.store.replace(next, claimed.etag);
-    if (!written.replaced) return 'superseded';
-    await step.queue(deps).send(retryMessage(step, next, settledAt));
+    const { step, deps, log, fields } = run;
+    const written = await writeUnderLease(run, (record) =>
+        transition(record, record.status, deps.now(), {
+            leaseUntil: null,
+            notBefore: settledAt.toISOString(),
+            lastAttemptUncertain: true,
+            uncertainSince,
+        }),
+    );
+    if (!written) return 'superseded';
+    await step.queue(deps).send(retryMessage(step, written.record, settledAt));
     log.event('info', `${step.name}.settling`, { ...fields, delayMs: settledAt.getTime() - deps.now().getTime() });
     return 'settling';
 }
@@ -416,16 +463,17 @@ async function stop(
     uncertain: boolean,
     referral?: PartnerReferral,
 ): Promise<StepOutcome> {
-    const { step, claimed, deps, log, fields } = run;
-    const next = transition(claimed.record, 'Failed', deps.now(), {
-        ...(referral ? { [step.result]: summarize(referral) } : {}),
-        leaseUntil: null,
-        notBefore: null,
-        lastAttemptUncertain: uncertain,
-        error,
-    });
-    const written = await deps.store.replace(next, claimed.etag);
-    if (!written.replaced) return 'superseded';
+    const { step, deps, log, fields } = run;
+    const written = await writeUnderLease(run, (record) =>
+        transition(record, 'Failed', deps.now(), {
+            ...(referral ? { [step.result]: summarize(referral) } : {}),
+            leaseUntil: null,
+            notBefore: null,
+            lastAttemptUncertain: uncertain,
+            error,
+        }),
+    );
+    if (!written) return 'superseded';
     const ambiguous = error.code === 'AmbiguousPartnerReferral';
     log.event('error', `${step.name}.${ambiguous ? 'ambiguous' : 'failed'}`, {
         ...fields,
@@ -453,22 +501,23 @@ async function finish(run: StepRun, referral: PartnerReferral, outcome: 'created
         });
     }
     if (problem) return stop(run, { code: problem.code, message: problem.message, step: step.name }, false, referral);
-    const done = transition(claimed.record, step.done, deps.now(), {
-        [step.result]: summarize(referral),
-        leaseUntil: null,
-        notBefore: null,
-        lastAttemptUncertain: false,
-        uncertainSince: null,
-        error: null,
-    });
-    const written = await deps.store.replace(done, claimed.etag);
-    if (!written.replaced) {
+    const written = await writeUnderLease(run, (record) =>
+        transition(record, step.done, deps.now(), {
+            [step.result]: summarize(referral),
+            leaseUntil: null,
+            notBefore: null,
+            lastAttemptUncertain: false,
+            uncertainSince: null,
+            error: null,
+        }),
+    );
+    if (!written) {
         // Our lease ran out and another delivery claimed the step: it will find this referral by lookup.
         log.event('warn', `${step.name}.leaseLost`, { ...fields, partnerReferralId: referral.id });
         return 'superseded';
     }
     log.event('info', 'referral.transition', { ...fields, from: step.working, to: step.done });
-    await step.afterDone?.(written.stored.record, deps);
+    await step.afterDone?.(written.record, deps);
     return outcome;
 }
 
@@ -500,7 +549,9 @@ type RetryWindow = NonNullable<ReferralRecord['retryWindow']>;
  * counts up to now).
  */
 function retryWindowOf(record: ReferralRecord, now: Date): RetryWindow {
-    const from = record.history.at(-1)?.at ?? record.stepStartedAt ?? record.updatedAt;
+    // The record's own last transition: updates applied and changes seen at Partner Center have entries too.
+    const entered = record.history.findLast((entry) => !('update' in entry) && !('referral' in entry));
+    const from = entered?.at ?? record.stepStartedAt ?? record.updatedAt;
     const window = record.retryWindow?.from === from ? record.retryWindow : { from, heldMs: 0 };
     if (!window.heldSince) return window;
     return { from, heldMs: window.heldMs + Math.max(0, now.getTime() - Date.parse(window.heldSince)) };
@@ -579,8 +630,8 @@ async function handleFailure(
     mayHaveCreatedSince: string | undefined,
     durationMs: number,
 ): Promise<StepOutcome> {
-    const { step, claimed, deps, log } = run;
-    const { record } = claimed;
+    const { step, deps, log } = run;
+    const { record } = run.claimed;
     const failure: LogFields = {
         ...run.fields,
         durationMs,
@@ -593,18 +644,22 @@ async function handleFailure(
         log.event('warn', `${step.name}.retryAfterCapped`, { ...failure, retryAfterMs: error.retryAfterMs });
     }
 
-    // The claim's time is this attempt's start.
-    const uncertainSince = error.outcomeUnknown ? record.updatedAt : mayHaveCreatedSince;
-    const decision = decideFailure(record, error, uncertainSince !== undefined, deps.retry, deps.now(), deps.random);
+    const uncertainSince = error.outcomeUnknown ? run.startedAt : mayHaveCreatedSince;
+    const now = deps.now();
+    const delayRoll = deps.random();
+    let decision: FailureDecision | undefined;
+    const written = await writeUnderLease(run, (current) => {
+        decision = decideFailure(current, error, uncertainSince !== undefined, deps.retry, now, () => delayRoll);
+        // Which step failed (a connect failure keeps the partner referral), and since when the outcome is in doubt.
+        return {
+            ...decision.next,
+            uncertainSince: uncertainSince ?? null,
+            error: decision.next.error && { ...decision.next.error, step: step.name },
+        };
+    });
+    if (!written || !decision) return 'superseded';
     const { outcome, delayMs } = decision;
-    // Which step failed (a connect failure keeps the partner referral), and since when the outcome is in doubt.
-    const next: ReferralRecord = {
-        ...decision.next,
-        uncertainSince: uncertainSince ?? null,
-        error: decision.next.error && { ...decision.next.error, step: step.name },
-    };
-    const written = await deps.store.replace(next, claimed.etag);
-    if (!written.replaced) return 'superseded';
+    const next = written.record;
     if (next.notBefore) await step.queue(deps).send(retryMessage(step, next, new Date(next.notBefore)));
     log.event(outcome === 'rejected' || outcome === 'failed' ? 'error' : 'warn', `${step.name}.${outcome}`, {
         ...failure,

@@ -439,6 +439,25 @@ describe('submitReferral', () => {
             expect(setup.api.creates).toHaveLength(0);
         });
 
+        it('412 when recording the answer because another writer changed the record (an update accepted): the step is still ours, the answer is recorded and the change kept', async () => {
+            const setup = workerSetup();
+            const body = seedReferral();
+            queued(setup, 'k1', body);
+            let replaces = 0;
+            setup.store.beforeWrite = (operation, id) => {
+                if (operation === 'replace' && ++replaces === 2) {
+                    const current = setup.store.items.get(id)!.record;
+                    setup.store.put({ ...current, correlationId: 'changed-by-another-writer' });
+                }
+            };
+            expect(await deliver(setup, 'k1', body)).toBe('created');
+            const record = recordOf(setup, 'k1');
+            expect(record.status).toBe('Submitted');
+            expect(record.partnerReferral?.id).toEqual(expect.any(String));
+            expect(record.correlationId).toBe('changed-by-another-writer');
+            expect(setup.api.creates).toHaveLength(1);
+        });
+
         it('412 when recording the answer: the lease was lost; the new holder will adopt the referral by lookup', async () => {
             const setup = workerSetup();
             const body = seedReferral();
@@ -447,8 +466,10 @@ describe('submitReferral', () => {
             setup.store.beforeWrite = (operation, id) => {
                 if (operation === 'replace' && ++replaces === 2) {
                     const current = setup.store.items.get(id)!.record;
+                    // Another delivery's claim: the next attempt, under a lease of its own.
                     setup.store.put({
                         ...current,
+                        attempts: current.attempts + 1,
                         leaseUntil: new Date(setup.clock.now.getTime() + 90_000).toISOString(),
                     });
                 }
