@@ -25,10 +25,10 @@
  * outage of each (every Cosmos DB request answered 503; every Service Bus send refused) lasting `outageMs`.
  *
  * Used by `npm run test:faults` (bench/faults/cli.ts, the full run) and by test/faults (a reduced run in npm test).
- * `logFile` keeps the host's log of a run, to investigate a violation.
+ * `logFile` keeps the host's log of a run, and the simulator's request log beside it, to investigate a violation.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
 import { Agent } from 'node:https';
 
 import { CosmosClient } from '@azure/cosmos';
@@ -196,6 +196,11 @@ function retrySequenceOf(entry: RequestLogEntry): string | undefined {
     if (entry.method === 'POST') return entry.requestId && `POST ${entry.requestId}`;
     const path = entry.path.split('?')[0]!;
     return path.length > REFERRALS_PATH.length + 1 ? `item ${path.toLowerCase()}` : undefined;
+}
+
+/** Where the simulator's request log of a run goes, beside the host's log file. */
+export function requestLogFileOf(logFile: string): string {
+    return `${logFile}.partner-api-requests.json`;
 }
 
 /** A sender that retries while Service Bus refuses sends (until `pastDeadline`). */
@@ -555,6 +560,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
 
         // 5. Retry-After honoured: by each create's retries (one MS-RequestId) and each referral's updates and reads.
         const log = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value;
+        // Beside the host's log: identifiers and outcomes only (the simulator logs no bodies).
+        if (options.logFile) writeFileSync(requestLogFileOf(options.logFile), JSON.stringify(log, null, 1));
         const perKey = new Map<string, RequestLogEntry[]>();
         for (const entry of log) {
             const sequence = retrySequenceOf(entry);
@@ -719,6 +726,8 @@ export function formatSummary(result: FaultSuiteResult): string {
     lines.push('');
     lines.push(result.ok ? 'ALL INVARIANTS HOLD' : `VIOLATED (${result.violations.length}):`);
     for (const violation of result.violations) lines.push(`  - ${violation}`);
-    if (result.logFile) lines.push(`host log: ${result.logFile}`);
+    if (result.logFile) {
+        lines.push(`host log: ${result.logFile}; Partner API requests: ${requestLogFileOf(result.logFile)}`);
+    }
     return lines.join('\n');
 }

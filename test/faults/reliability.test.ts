@@ -3,13 +3,14 @@
  * of 4 s, the Partner API's faults and rate limit on), in npm test. The full run is `npm run test:faults`
  * (bench/faults/cli.ts): same code, 2,000 referrals, three kills, outages of 3 minutes.
  *
- * The host's log goes to a temporary file, named when the run fails (and removed when it passes).
+ * The host's log (and the simulator's request log) go to temporary files, named when the run fails (removed when it
+ * passes).
  */
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { formatSummary, runFaultSuite } from '../../bench/faults/suite';
+import { formatSummary, requestLogFileOf, runFaultSuite } from '../../bench/faults/suite';
 import { bundledScripts, type RuntimeScripts } from '../../bench/support/runtime';
 
 jest.setTimeout(180_000);
@@ -32,7 +33,7 @@ it('60 referrals and their updates under seeded faults, a rate limit, a host SIG
         rateLimitPerSecond: 10,
         logFile,
     });
-    if (result.ok) rmSync(logFile, { force: true });
+    if (result.ok) for (const file of [logFile, requestLogFileOf(logFile)]) rmSync(file, { force: true });
     else console.log(formatSummary(result));
     expect({ violations: result.violations, hostLog: result.ok ? undefined : logFile }).toEqual({
         violations: [],
