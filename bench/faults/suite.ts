@@ -165,7 +165,7 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
 const TERMINAL = new Set(['Submitted', 'Connected', 'Rejected', 'Failed']);
 const SETTLED_UPDATE = new Set(['Applied', 'Rejected', 'Failed']);
 
-/** What the poller reads of each record: its status, error code and its updates' statuses (no customer data). */
+/** What the poller keeps of each record: its status, error code and its updates' statuses (not their patches). */
 interface Progress {
     status: string;
     errorCode?: string;
