@@ -6,7 +6,7 @@
  * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
  * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (1500),
  * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages lasts; default 180, 0 = none),
- * FAULTS_RATE_LIMIT (the Partner API simulator's token bucket, calls per second; default 25, 0 = none),
+ * FAULTS_RATE_LIMIT (the Partner API simulator's token bucket, calls per second; default 10, 0 = none),
  * FAULTS_LOG_FILE (a file the host's log is written to, to investigate a violation; default: none).
  */
 import { exitOnHelp } from '../../scripts/usage';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
         lockDurationMs: numberFrom('FAULTS_LOCK_MS', 10_000),
         deadlineMs: numberFrom('FAULTS_DEADLINE_S', 1500)! * 1000,
         outageMs: numberFrom('FAULTS_OUTAGE_S', 180)! * 1000,
-        rateLimitPerSecond: numberFrom('FAULTS_RATE_LIMIT', 25),
+        rateLimitPerSecond: numberFrom('FAULTS_RATE_LIMIT', 10),
         logFile: process.env.FAULTS_LOG_FILE?.trim() || undefined,
         progress: (line) => console.log(`[faults] ${line}`),
     });

@@ -114,8 +114,8 @@ export interface FaultSuiteResult {
  * The random faults of issue 12/14 on creates and updates: 10% 429 with Retry-After, 5% 503, 2% hung, 2% lost
  * answers, 2% committed after the client's deadline (PARTNER_API_TIMEOUT_MS 2 s), 5% concurrent edits (a PATCH's
  * If-Match answered 412); and the real services' behaviours: a list lagging 1 s behind writes, string filters that
- * ignore case, MS-RequestId checked and deduplicated on. The externalReferenceId filter changes during the run
- * (FILTER_MODE_PERIOD_MS) and the rate limit comes from the options.
+ * ignore case, MS-RequestId checked and deduplicated on, a token bucket of 5 calls. The externalReferenceId filter
+ * changes during the run (FILTER_MODE_PERIOD_MS) and the bucket's rate comes from the options.
  */
 export const SUITE_FAULTS: Partial<SimulatorFaults> = {
     rate429: 0.1,
@@ -133,6 +133,8 @@ export const SUITE_FAULTS: Partial<SimulatorFaults> = {
     filterIgnoresCase: true,
     validateRequestIds: true,
     dedupeOnRequestId: true,
+    // Bursts of at most 5 calls: the load's first seconds (16 clients at once) meet the limit whatever its rate.
+    rateLimitBurst: 5,
 };
 
 /** The externalReferenceId `$filter` is honoured, ignored, then refused, in turn, this long each. */
