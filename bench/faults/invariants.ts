@@ -204,7 +204,8 @@ export function engagementIsolationCheck(view: PartnerView): Check {
     };
 }
 
-const SETTLED = new Set(['Applied', 'Rejected', 'Failed']);
+/** The update statuses nothing moves on from without an operator (Failed waits for a replay). */
+export const SETTLED_UPDATE = new Set(['Applied', 'Rejected', 'Failed']);
 
 /** Every planned update settled as expected, and applied exactly once at the Partner API. */
 export function updatesCheck(view: PartnerView): Check {
@@ -229,7 +230,7 @@ export function updatesCheck(view: PartnerView): Check {
             const status = matches[0]?.status ?? 'missing';
             if (status === 'Applied') counts.applied++;
             if (status === 'Rejected') counts.rejected++;
-            if (matches.length !== 1 || !SETTLED.has(status)) {
+            if (matches.length !== 1 || !SETTLED_UPDATE.has(status)) {
                 counts.unsettled++;
                 problems.push(`${planned.key}: ${matches.length > 1 ? `recorded ${matches.length} times` : status}`);
             } else if (status !== planned.expected) {

@@ -68,6 +68,7 @@ import {
     IN_USE,
     lostCollision,
     type PartnerView,
+    SETTLED_UPDATE,
     updatesCheck,
 } from './invariants';
 import { type LoadClient, postReferral, sendUpdates } from './load';
@@ -165,7 +166,6 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
 }
 
 const TERMINAL = new Set(['Submitted', 'Connected', 'Rejected', 'Failed']);
-const SETTLED_UPDATE = new Set(['Applied', 'Rejected', 'Failed']);
 
 /** What the poller keeps of each record: its status, error code and its updates' statuses (not their patches). */
 interface Progress {
