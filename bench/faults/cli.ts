@@ -5,7 +5,9 @@
  * Settings (environment): FAULTS_REFERRALS (default 2000), FAULTS_HOST_KILLS (default 3), FAULTS_SEED,
  * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
  * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (1500),
- * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages lasts; default 180, 0 = none).
+ * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages lasts; default 180, 0 = none),
+ * FAULTS_RATE_LIMIT (the Partner API simulator's token bucket, calls per second; default 10, 0 = none),
+ * FAULTS_LOG_FILE (a file the host's log is written to, to investigate a violation; default: none).
  */
 import { exitOnHelp } from '../../scripts/usage';
 import { builtScripts } from '../support/runtime';
@@ -15,7 +17,7 @@ const USAGE = [
     'Usage: npm run test:faults',
     '  Runs the reliability suite against the built runtime and prints its invariants; exits 1 when one is violated.',
     '  Settings: FAULTS_REFERRALS, FAULTS_HOST_KILLS, FAULTS_SEED, FAULTS_LEASE_MS, FAULTS_LOCK_MS, FAULTS_DEADLINE_S,',
-    '  FAULTS_OUTAGE_S.',
+    '  FAULTS_OUTAGE_S, FAULTS_RATE_LIMIT, FAULTS_LOG_FILE.',
 ].join('\n');
 
 function numberFrom(name: string, fallback: number | undefined): number | undefined {
@@ -37,6 +39,8 @@ async function main(): Promise<void> {
         lockDurationMs: numberFrom('FAULTS_LOCK_MS', 10_000),
         deadlineMs: numberFrom('FAULTS_DEADLINE_S', 1500)! * 1000,
         outageMs: numberFrom('FAULTS_OUTAGE_S', 180)! * 1000,
+        rateLimitPerSecond: numberFrom('FAULTS_RATE_LIMIT', 10),
+        logFile: process.env.FAULTS_LOG_FILE?.trim() || undefined,
         progress: (line) => console.log(`[faults] ${line}`),
     });
     console.log('');

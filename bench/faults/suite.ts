@@ -1,33 +1,50 @@
 /**
  * The reliability suite: the local runtime in its own processes (emulators; a host that is SIGKILLed and restarted
- * mid-run), N referrals through it while the Partner API simulator injects seeded faults, then the invariants:
+ * mid-run), N referrals and their updates through it while the Partner API simulator injects seeded faults and
+ * behaves as real services do, then the invariants:
  *
- * 1. every accepted key reached its terminal status (Submitted / Connected; Rejected only for invalid input);
+ * 1. every accepted key reached its terminal status (Submitted / Connected; Rejected only for invalid input or a
+ *    colliding externalReferenceId, of which exactly one key per value reaches Partner Center);
  * 2. the Partner API holds exactly one referral per key, and one connected referral (msft target, same
  *    engagementId) per Shared key: zero lost, zero duplicates, nothing stray;
- * 3. no request for a referral came before the Retry-After of a 429 (or 503) it got;
- * 4. the dead-letter queues are empty, or each entry is explained;
- * 5. a hostile-input corpus gets only 4xx answers, enqueues nothing, and no submitted value shows up in answers or in
+ * 3. zero wrong adoptions: each record names the referral made from its own body; and no customer's data in another
+ *    customer's engagement;
+ * 4. each update (PATCH /api/referrals/{id} or `referral-updates`, some repeated) settled, and applied exactly once:
+ *    the seller added once, the last deal value and the close kept;
+ * 5. no request for a referral came before the Retry-After of a 429 (or 503) it got;
+ * 6. the dead-letter queues are empty, or each entry is explained;
+ * 7. a hostile-input corpus gets only 4xx answers, enqueues nothing, and no submitted value shows up in answers or in
  *    the host's logs.
  *
+ * The Partner API (issues 12, 14, 17): 429 / 503 / hung requests / lost answers / creates that commit after the
+ * client's deadline on POST and PATCH, edits made concurrently at Partner Center (412 on the app's If-Match), lists
+ * that lag behind writes, a `$filter` on externalReferenceId honoured, ignored or refused in turn, string filters
+ * that ignore case, MS-RequestId checked as a GUID and deduplicated on, and a token-bucket rate limit per tenant.
  * Cosmos DB and Service Bus fail too: throughout the load, seeded bursts of Cosmos DB 429s (with
  * `x-ms-retry-after-ms`) and 503s, refused Service Bus sends and locks lost mid-step; and, one after the other, an
  * outage of each (every Cosmos DB request answered 503; every Service Bus send refused) lasting `outageMs`.
  *
  * Used by `npm run test:faults` (bench/faults/cli.ts, the full run) and by test/faults (a reduced run in npm test).
+ * `logFile` keeps the host's log of a run, and the simulator's request log beside it, to investigate a violation.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
 import { Agent } from 'node:https';
-import { join } from 'node:path';
 
 import { CosmosClient } from '@azure/cosmos';
-import { ServiceBusClient } from '@azure/service-bus';
+import { ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from '@azure/service-bus';
 
 import { COSMOS_EMULATOR_KEY } from '../../local/cosmos/constants';
 import { type CosmosFaults, readCosmosFaults, setCosmosFaults } from '../../local/cosmos/faults';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
-import type { RequestLogEntry, SimulatorFaults, StoredReferral } from '../../local/partner-api-simulator';
+import {
+    EXTERNAL_REFERENCE_ID_FILTER_MODES,
+    type ExternalReferenceIdFilter,
+    REFERRALS_PATH,
+    type RequestLogEntry,
+    type SimulatorFaults,
+    type StoredReferral,
+} from '../../local/partner-api-simulator';
 import type { BrokerFaults } from '../../local/servicebus/faults';
 import type { DeadLetterEntry, QueueStats } from '../../local/servicebus/queueReports';
 import {
@@ -37,21 +54,27 @@ import {
     COSMOS_CONTAINER,
     COSMOS_DATABASE,
     REFERRALS_QUEUE,
+    UPDATES_QUEUE,
 } from '../../shared/platform/names';
 import type { ReferralRecord } from '../../shared/referral/record';
 import { getJson, LocalRuntime, projectRoot, putJson, type RuntimeScripts, sleep } from '../support/runtime';
 import { hostileCorpus } from './hostile';
+import {
+    adoptionCheck,
+    type Check,
+    engagementIsolationCheck,
+    exactlyOnceCheck,
+    expectedStatus,
+    IN_USE,
+    lostCollision,
+    type PartnerView,
+    SETTLED_UPDATE,
+    updatesCheck,
+} from './invariants';
+import { type LoadClient, postReferral, sendUpdates } from './load';
+import { plan, type Planned, seedBody } from './plan';
 
-type Json = Record<string, unknown>;
-
-/** The parts of the seed body the suite changes. */
-interface ReferralBody extends Json {
-    type: string;
-    target?: unknown;
-    externalReferenceId?: string;
-    customerProfile: { name: string; team: Array<{ email?: string }> } & Json;
-    details: { notes?: string } & Json;
-}
+export type { Check } from './invariants';
 
 export interface FaultSuiteOptions {
     scripts: RuntimeScripts;
@@ -71,13 +94,11 @@ export interface FaultSuiteOptions {
     concurrency?: number;
     /** How long each dependency outage lasts (Cosmos DB, then Service Bus); 0: none. Default 3 minutes. */
     outageMs?: number;
+    /** The simulator's token-bucket rate limit (calls per second per tenant); 0: none. Default 10. */
+    rateLimitPerSecond?: number;
+    /** A file the host's log is written to as it comes (kept after the run); undefined: kept in memory only. */
+    logFile?: string;
     progress?: (line: string) => void;
-}
-
-export interface Check {
-    name: string;
-    ok: boolean;
-    detail: string;
 }
 
 export interface FaultSuiteResult {
@@ -86,9 +107,17 @@ export interface FaultSuiteResult {
     violations: string[];
     figures: Record<string, number | string>;
     deadLetters: string[];
+    /** Where the host's log was written, when `logFile` was given. */
+    logFile?: string;
 }
 
-/** The fault mix of the issue: 10% 429 with Retry-After, 5% 503, 2% hung, 2% lost answers. */
+/**
+ * The random faults of issue 12/14 on creates and updates: 10% 429 with Retry-After, 5% 503, 2% hung, 2% lost
+ * answers, 2% committed after the client's deadline (PARTNER_API_TIMEOUT_MS 2 s), 5% concurrent edits (a PATCH's
+ * If-Match answered 412); and the real services' behaviours: a list lagging 1 s behind writes, string filters that
+ * ignore case, MS-RequestId checked and deduplicated on, a token bucket of 5 calls. The externalReferenceId filter
+ * changes during the run (FILTER_MODE_PERIOD_MS) and the bucket's rate comes from the options.
+ */
 export const SUITE_FAULTS: Partial<SimulatorFaults> = {
     rate429: 0.1,
     retryAfterSeconds: 1,
@@ -96,9 +125,21 @@ export const SUITE_FAULTS: Partial<SimulatorFaults> = {
     serverErrorStatuses: [503],
     rateHang: 0.02,
     rateLost: 0.02,
-    methods: ['POST'],
+    rateLateCommit: 0.02,
+    commitDelayMs: 3000,
+    rateConcurrentEdit: 0.05,
+    methods: ['POST', 'PATCH'],
     latencyMs: 0,
+    listLagMs: 1000,
+    filterIgnoresCase: true,
+    validateRequestIds: true,
+    dedupeOnRequestId: true,
+    // Bursts of at most 5 calls: the load's first seconds (16 clients at once) meet the limit whatever its rate.
+    rateLimitBurst: 5,
 };
+
+/** The externalReferenceId `$filter` is honoured, ignored, then refused, in turn, this long each. */
+const FILTER_MODE_PERIOD_MS = 5000;
 
 /** Faults of the local Cosmos DB and Service Bus throughout the load (their outages come on top). */
 export const SUITE_COSMOS_FAULTS: Partial<CosmosFaults> = { rate429: 0.05, retryAfterMs: 200, rate503: 0.01 };
@@ -114,8 +155,9 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         PARTNER_API_TIMEOUT_MS: '2000',
         RETRY_BASE_DELAY_MS: '200',
         RETRY_MAX_DELAY_MS: '5000',
-        // Longer than any commit delay the simulator is given, so a late commit is found, never created twice.
-        PARTNER_API_SETTLE_MS: '3000',
+        // Counted from the uncertain attempt's start: beyond a late commit (3 s) plus the list's lag (1 s), with
+        // room for the attempt's wait at the rate-limit gate, so a late create is found, never created twice.
+        PARTNER_API_SETTLE_MS: '8000',
         // The outbox's sweep every 5 s: referrals kept Queued through a Service Bus outage go on soon after it.
         INTAKE_RESEND_AFTER_MS: '5000',
         INTAKE_SWEEP_SCHEDULE: '*/5 * * * * *',
@@ -123,75 +165,20 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
     };
 }
 
-interface Planned {
-    key: string;
-    type: 'Shared' | 'Independent';
-    channel: 'http' | 'queue';
-    repeat: boolean;
-    invalid: boolean;
-    externalReferenceId?: string;
-    body: ReferralBody;
-}
-
-function seedBody(root: string): ReferralBody {
-    const path = join(root, 'test', 'fixtures', 'seed-shared-referral.request.json');
-    return JSON.parse(readFileSync(path, 'utf8')) as ReferralBody;
-}
-
-function plan(count: number, runId: string, canary: string, seed: ReferralBody): Planned[] {
-    const planned: Planned[] = [];
-    for (let i = 0; i < count; i++) {
-        const type = i % 2 === 0 ? 'Shared' : 'Independent';
-        const body = structuredClone(seed);
-        body.type = type;
-        if (type === 'Independent') delete body.target;
-        // Customer data with a canary: it must never show up in an answer or a log line.
-        body.customerProfile.name = `${canary}-customer-${i}`;
-        body.customerProfile.team[0]!.email = `${canary.toLowerCase()}.${i}@example.test`;
-        body.details.notes = `${canary} notes of referral ${i}`;
-        const p: Planned = {
-            key: `${runId}-${i}`,
-            type,
-            channel: i % 10 === 3 ? 'queue' : 'http',
-            repeat: i % 10 === 7 || i % 10 === 3,
-            invalid: false,
-            body,
-        };
-        if (i % 10 === 5) {
-            p.externalReferenceId = `${runId}-ext-${i}`;
-            body.externalReferenceId = p.externalReferenceId;
-        }
-        planned.push(p);
-    }
-    // Invalid referrals published straight to the queue: recorded as Rejected, never sent to the Partner API.
-    const invalid = Math.max(2, Math.round(count / 100));
-    for (let i = 0; i < invalid; i++) {
-        const body = structuredClone(seed);
-        body.type = `${canary}-NotAType`;
-        body.customerProfile.name = `${canary}-invalid-${i}`;
-        planned.push({
-            key: `${runId}-bad-${i}`,
-            type: 'Shared',
-            channel: 'queue',
-            repeat: false,
-            invalid: true,
-            body,
-        });
-    }
-    return planned;
-}
-
-function expectedStatus(p: Planned): string {
-    if (p.invalid) return 'Rejected';
-    return p.type === 'Shared' ? 'Connected' : 'Submitted';
-}
-
 const TERMINAL = new Set(['Submitted', 'Connected', 'Rejected', 'Failed']);
 
-function isTerminalFor(p: Planned, status: string | undefined): boolean {
-    if (status === undefined) return false;
-    if (p.type === 'Shared' && !p.invalid) return status !== 'Submitted' && TERMINAL.has(status);
-    return TERMINAL.has(status);
+/** What the poller keeps of each record: its status, error code and its updates' statuses (not their patches). */
+interface Progress {
+    status: string;
+    errorCode?: string;
+    updates: Map<string, string>;
+}
+
+function isDone(p: Planned, progress: Progress | undefined): boolean {
+    const status = progress?.status;
+    if (status === undefined || !TERMINAL.has(status)) return false;
+    if (p.type === 'Shared' && !p.invalid && status === 'Submitted') return false;
+    return (p.updates?.updates ?? []).every((u) => SETTLED_UPDATE.has(progress!.updates.get(u.key) ?? 'missing'));
 }
 
 async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -202,18 +189,34 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
     await Promise.all(runners);
 }
 
-function isMicrosoftTarget(referral: StoredReferral): boolean {
-    const target = referral.target as Array<{ type?: string; id?: string }> | undefined;
-    return (
-        Array.isArray(target) &&
-        target.length === 1 &&
-        target[0]?.type === 'BusinessProfileLocation' &&
-        target[0]?.id === 'msft'
-    );
-}
-
 function count<T>(items: T[], predicate: (item: T) => boolean): number {
     return items.reduce((n, item) => n + (predicate(item) ? 1 : 0), 0);
+}
+
+/** The requests one client-side retry sequence made: a create's by its MS-RequestId, a referral's by its path. */
+function retrySequenceOf(entry: RequestLogEntry): string | undefined {
+    if (entry.method === 'POST') return entry.requestId && `POST ${entry.requestId}`;
+    const path = entry.path.split('?')[0]!;
+    return path.length > REFERRALS_PATH.length + 1 ? `item ${path.toLowerCase()}` : undefined;
+}
+
+/** Where the simulator's request log of a run goes, beside the host's log file. */
+export function requestLogFileOf(logFile: string): string {
+    return `${logFile}.partner-api-requests.json`;
+}
+
+/** A sender that retries while Service Bus refuses sends (until `pastDeadline`). */
+function sendUntilAccepted(sender: ServiceBusSender, pastDeadline: () => boolean) {
+    return async (message: ServiceBusMessage): Promise<void> => {
+        for (;;) {
+            try {
+                return await sender.sendMessages(message);
+            } catch (error) {
+                if (pastDeadline()) throw error;
+                await sleep(500);
+            }
+        }
+    };
 }
 
 export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSuiteResult> {
@@ -230,6 +233,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
     const figures: Record<string, number | string> = {};
     const deadLetters: string[] = [];
     let hostLog = '';
+    const logFile: WriteStream | undefined = options.logFile ? createWriteStream(options.logFile) : undefined;
     const runtime = new LocalRuntime({
         scripts: options.scripts,
         emulatorsEnv: {
@@ -239,7 +243,10 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 : { SERVICEBUS_LOCK_DURATION_MS: String(options.lockDurationMs) }),
         },
         hostEnv: suiteHostEnv(options.leaseMs),
-        onHostOutput: (text) => (hostLog += text),
+        onHostOutput: (text) => {
+            hostLog += text;
+            logFile?.write(text);
+        },
     });
     let busClient: ServiceBusClient | undefined;
     let cosmos: CosmosClient | undefined;
@@ -247,7 +254,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
     try {
         await runtime.startEmulators();
         const sim = runtime.simulatorUrl;
-        await putJson(`${sim}/_admin/faults`, { ...SUITE_FAULTS, seed: options.seed ?? 20_251 });
+        const rateLimitPerSecond = options.rateLimitPerSecond ?? 10;
+        await putJson(`${sim}/_admin/faults`, { ...SUITE_FAULTS, rateLimitPerSecond, seed: options.seed ?? 20_251 });
         const faults = await getJson<SimulatorFaults>(`${sim}/_admin/faults`);
         await runtime.startHost();
         say(`runtime up: host ${runtime.hostUrl}, simulator ${sim}, broker admin ${runtime.brokerAdminUrl}`);
@@ -260,7 +268,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         const container = cosmos.database(COSMOS_DATABASE).container(COSMOS_CONTAINER);
         const queueStats = () => getJson<Record<string, QueueStats>>(`${runtime.brokerAdminUrl}/queues`);
 
-        // 5. The hostile corpus, first, while everything is empty: nothing may be stored, queued or submitted.
+        // 7. The hostile corpus, first, while everything is empty: nothing may be stored, queued or submitted.
         const corpus = hostileCorpus(seed, canary);
         const hostileAnswers: string[] = [];
         const not4xx: string[] = [];
@@ -304,58 +312,33 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.hostileRequests = corpus.length;
 
         // The load, with the host killed and restarted on the way.
-        const accepted = new Set<string>();
-        let statuses = new Map<string, string>();
-        const answerLeaks: string[] = [];
-        const loadProblems: string[] = [];
         const deadlineMs = options.deadlineMs ?? 600_000;
-        const postReferral = async (p: Planned): Promise<void> => {
-            // Until the run's deadline: a Cosmos DB outage answers 503 for minutes.
-            while (Date.now() - started < deadlineMs) {
-                try {
-                    const response = await fetch(`${runtime.hostUrl}/api/referrals`, {
-                        method: 'POST',
-                        headers: {
-                            'content-type': 'application/json',
-                            'x-functions-key': DEFAULT_LOCAL_FUNCTION_KEY,
-                            'idempotency-key': p.key,
-                        },
-                        body: JSON.stringify(p.body),
-                        signal: AbortSignal.timeout(15_000),
-                    });
-                    const text = await response.text();
-                    if (text.includes(canary)) answerLeaks.push(p.key);
-                    if (response.status === 202) {
-                        const id = (JSON.parse(text) as { id?: string }).id;
-                        if (id !== p.key) loadProblems.push(`${p.key}: 202 with id ${id}`);
-                        accepted.add(p.key);
-                        return;
-                    }
-                    if (response.status < 500) {
-                        loadProblems.push(`${p.key}: answered ${response.status}`);
-                        return;
-                    }
-                } catch {
-                    // The host is down (killed) or the answer was lost: retry with the same Idempotency-Key.
-                }
-                await sleep(250);
-            }
-            loadProblems.push(`${p.key}: never accepted`);
-        };
+        const pastDeadline = () => Date.now() - started > deadlineMs;
+        const accepted = new Set<string>();
+        /** HTTP referrals answered 409 ExternalReferenceIdInUse by their collision group's holder. */
+        const refused = new Set<string>();
+        let progressOf = new Map<string, Progress>();
         busClient = new ServiceBusClient(runtime.endpoints.serviceBusConnectionString!, {
             retryOptions: { maxRetries: 1, retryDelayInMs: 250, timeoutInMs: 10_000 },
         });
-        const sender = busClient.createSender(REFERRALS_QUEUE);
-        /** A publisher that retries while Service Bus refuses sends (until the run's deadline). */
-        const sendUntilAccepted = async (message: Parameters<typeof sender.sendMessages>[0]): Promise<void> => {
-            for (;;) {
-                try {
-                    return await sender.sendMessages(message);
-                } catch (error) {
-                    if (Date.now() - started > deadlineMs) throw error;
-                    await sleep(500);
-                }
-            }
+        const sendReferral = sendUntilAccepted(busClient.createSender(REFERRALS_QUEUE), pastDeadline);
+        const client: LoadClient = {
+            hostUrl: runtime.hostUrl,
+            canary,
+            pastDeadline,
+            publishUpdate: sendUntilAccepted(busClient.createSender(UPDATES_QUEUE), pastDeadline),
+            answerLeaks: [],
+            problems: [],
+        };
+        const groupOf = (key: string) => byKey.get(key)?.collisionGroup;
+        const send = async (p: Planned): Promise<void> => {
+            const outcomes = await Promise.all(
+                Array.from({ length: p.repeat ? 2 : 1 }, () => postReferral(client, p, groupOf)),
+            );
+            if (outcomes.includes('accepted')) accepted.add(p.key);
+            else if (outcomes.includes('refused')) refused.add(p.key);
+            // During the load, while the create may still be on its way (an update waits for it).
+            if (accepted.has(p.key)) await sendUpdates(client, p);
         };
         const publish = async (p: Planned): Promise<void> => {
             const message = {
@@ -365,9 +348,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 contentType: 'application/json',
                 applicationProperties: { [CONTRACT_VERSION_PROPERTY]: CONTRACT_VERSION },
             };
-            await sendUntilAccepted(message);
+            await sendReferral(message);
             // A publisher that sends twice: the queue's duplicate detection (and the record) keep it to one.
-            if (p.repeat) await sendUntilAccepted(message);
+            if (p.repeat) await sendReferral(message);
             accepted.add(p.key);
         };
 
@@ -375,16 +358,28 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         let loadDone = false;
         const pollStatuses = async () => {
             const { resources } = await container.items
-                .query<{ id: string; status: string }>('SELECT c.id, c.status FROM c')
+                .query<Pick<ReferralRecord, 'id' | 'status' | 'error' | 'updates'>>(
+                    'SELECT c.id, c.status, c.error, c.updates FROM c',
+                )
                 .fetchAll();
-            statuses = new Map(resources.map((r) => [r.id, r.status]));
+            progressOf = new Map(
+                resources.map((r) => [
+                    r.id,
+                    {
+                        status: r.status,
+                        errorCode: r.error?.code,
+                        updates: new Map((r.updates ?? []).map((u) => [u.id, u.status])),
+                    },
+                ]),
+            );
         };
-        const terminalCount = () => count(planned, (p) => accepted.has(p.key) && isTerminalFor(p, statuses.get(p.key)));
+        const terminalCount = () =>
+            count(planned, (p) => refused.has(p.key) || (accepted.has(p.key) && isDone(p, progressOf.get(p.key))));
         const killer = (async () => {
             for (let k = 1; k <= options.hostKills; k++) {
                 const threshold = k / (options.hostKills + 1);
                 for (;;) {
-                    const progress = (accepted.size + terminalCount()) / (2 * total);
+                    const progress = (accepted.size + refused.size + terminalCount()) / (2 * total);
                     if (progress >= threshold || (loadDone && terminalCount() === total)) break;
                     if (Date.now() - started > deadlineMs) return;
                     await sleep(100);
@@ -433,13 +428,24 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             await sleep(outageMs);
         })();
 
+        // The externalReferenceId filter honoured, ignored, refused in turn, until the referrals are done.
+        const filterModes: Record<ExternalReferenceIdFilter, number> = { supported: 0, ignore: 0, refuse: 0 };
+        const filterRotation = (async () => {
+            for (let turn = 0; !(loadDone && terminalCount() === total) && !pastDeadline(); turn++) {
+                const mode = EXTERNAL_REFERENCE_ID_FILTER_MODES[turn % EXTERNAL_REFERENCE_ID_FILTER_MODES.length]!;
+                await putJson(`${sim}/_admin/faults`, { externalReferenceIdFilter: mode });
+                filterModes[mode]++;
+                await sleep(FILTER_MODE_PERIOD_MS);
+            }
+        })();
+
         const loadStarted = Date.now();
-        const httpPlanned = planned.filter((p) => p.channel === 'http');
         await Promise.all([
-            pool(httpPlanned, options.concurrency ?? 16, async (p) => {
-                if (p.repeat) await Promise.all([postReferral(p), postReferral(p)]);
-                else await postReferral(p);
-            }),
+            pool(
+                planned.filter((p) => p.channel === 'http'),
+                options.concurrency ?? 16,
+                send,
+            ),
             pool(
                 planned.filter((p) => p.channel === 'queue'),
                 4,
@@ -448,13 +454,16 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         ]);
         loadDone = true;
         figures.intakeSeconds = (Date.now() - loadStarted) / 1000;
-        say(`load accepted (${accepted.size}/${total}) in ${figures.intakeSeconds} s; waiting for the pipeline`);
+        say(
+            `load accepted (${accepted.size}/${total}, ${refused.size} refused as expected) in ` +
+                `${figures.intakeSeconds} s; waiting for the pipeline`,
+        );
         const progress = setInterval(
             () => say(`  ${terminalCount()}/${total} terminal at ${((Date.now() - started) / 1000).toFixed(0)} s`),
             10_000,
         );
         try {
-            await Promise.all([killer, poller, outages]);
+            await Promise.all([killer, poller, outages, filterRotation]);
         } finally {
             clearInterval(progress);
         }
@@ -493,126 +502,73 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         const recordOf = new Map(records.map((r) => [r.id, r]));
         const wrongStatus: string[] = [];
         const statusCounts: Record<string, number> = {};
+        const winners = new Map<string, string[]>();
         for (const p of planned) {
-            const status = recordOf.get(p.key)?.status ?? 'missing';
+            const record = recordOf.get(p.key);
+            const status = record?.status ?? (refused.has(p.key) ? 'refused (409)' : 'missing');
             statusCounts[status] = (statusCounts[status] ?? 0) + 1;
             if (!accepted.has(p.key)) continue;
+            if (lostCollision(p, refused, record)) {
+                if (status !== 'Rejected') wrongStatus.push(`${p.key} (lost its externalReferenceId) is ${status}`);
+                continue;
+            }
+            if (p.collisionGroup) winners.set(p.collisionGroup, [...(winners.get(p.collisionGroup) ?? []), p.key]);
             if (status !== expectedStatus(p)) wrongStatus.push(`${p.key} (${p.type}) is ${status}`);
         }
+        const groups = new Set(planned.flatMap((p) => p.collisionGroup ?? []));
+        const notOneWinner = [...groups].filter((group) => winners.get(group)?.length !== 1);
         const strayRecords = records.filter((r) => !byKey.has(r.id)).map((r) => r.id);
+        const lostCollisions = count(planned, (p) => lostCollision(p, refused, recordOf.get(p.key)));
         checks.push({
             name: 'every accepted key reached its terminal status',
-            ok: wrongStatus.length === 0 && accepted.size === total && loadProblems.length === 0,
+            ok:
+                wrongStatus.length === 0 &&
+                notOneWinner.length === 0 &&
+                accepted.size + refused.size === total &&
+                client.problems.length === 0,
             detail:
-                `${accepted.size}/${total} accepted; ` +
+                `${accepted.size}/${total} accepted, ${refused.size} answered 409 ${IN_USE}; ` +
                 Object.entries(statusCounts)
                     .map(([s, n]) => `${s} ${n}`)
                     .join(', ') +
+                `; ${groups.size} shared externalReferenceIds, ${lostCollisions} keys refused for one` +
+                (notOneWinner.length ? `; not exactly one key submitted for: ${notOneWinner.join(', ')}` : '') +
                 (wrongStatus.length ? `; wrong: ${wrongStatus.slice(0, 10).join(', ')}` : '') +
-                (loadProblems.length ? `; load: ${loadProblems.slice(0, 10).join(', ')}` : '') +
+                (client.problems.length ? `; load: ${client.problems.slice(0, 10).join(', ')}` : '') +
                 (strayRecords.length ? `; records nobody sent: ${strayRecords.length}` : ''),
+            figures: {
+                notTerminal: wrongStatus.length,
+                externalReferenceIdsNotOnce: notOneWinner.length,
+                loadProblems: client.problems.length,
+            },
         });
         if (strayRecords.length) violations.push(`records nobody sent: ${strayRecords.slice(0, 10).join(', ')}`);
 
-        // 2. Exactly once at the Partner API.
+        // 2-4. At the Partner API: exactly once, no wrong adoption, one customer per engagement, updates once each.
         const referrals = (await getJson<{ value: StoredReferral[] }>(`${sim}/_admin/referrals`)).value;
-        const own = new Map<string, StoredReferral[]>();
-        const connected = new Map<string, StoredReferral[]>();
-        for (const referral of referrals) {
-            if (isMicrosoftTarget(referral)) {
-                const list = connected.get(referral.engagementId) ?? [];
-                list.push(referral);
-                connected.set(referral.engagementId, list);
-            } else {
-                const ext = typeof referral.externalReferenceId === 'string' ? referral.externalReferenceId : '';
-                const list = own.get(ext) ?? [];
-                list.push(referral);
-                own.set(ext, list);
-            }
-        }
-        let lost = 0;
-        let duplicates = 0;
-        let mismatched = 0;
-        const partnerProblems: string[] = [];
-        const expectedExt = new Set<string>();
-        for (const p of planned) {
-            const ext = p.externalReferenceId ?? p.key;
-            const mine = own.get(ext) ?? [];
-            const record = recordOf.get(p.key);
-            if (p.invalid) {
-                if (mine.length > 0) partnerProblems.push(`${p.key}: invalid but submitted`);
-                continue;
-            }
-            expectedExt.add(ext);
-            if (mine.length === 0) {
-                lost++;
-                partnerProblems.push(`${p.key}: lost`);
-                continue;
-            }
-            if (mine.length > 1) {
-                duplicates += mine.length - 1;
-                partnerProblems.push(`${p.key}: ${mine.length} referrals`);
-            }
-            const first = mine[0]!;
-            if (first.type !== p.type || record?.partnerReferral?.id !== first.id) {
-                mismatched++;
-                partnerProblems.push(`${p.key}: the record does not name the Partner API's referral`);
-            }
-            const links = connected.get(first.engagementId) ?? [];
-            if (p.type === 'Independent') {
-                if (links.length > 0) partnerProblems.push(`${p.key}: Independent but connected`);
-                continue;
-            }
-            if (links.length === 0) {
-                lost++;
-                partnerProblems.push(`${p.key}: connected referral lost`);
-                continue;
-            }
-            if (links.length > 1) {
-                duplicates += links.length - 1;
-                partnerProblems.push(`${p.key}: ${links.length} connected referrals`);
-            }
-            const link = links[0]!;
-            if (
-                link.engagementId !== record?.partnerReferral?.engagementId ||
-                record?.connectedReferral?.id !== link.id ||
-                link.type !== 'Shared'
-            ) {
-                mismatched++;
-                partnerProblems.push(`${p.key}: connected referral does not match the record`);
-            }
-        }
-        const strayOwn = [...own.keys()].filter((ext) => !expectedExt.has(ext));
-        const ownEngagements = new Set([...own.values()].flat().map((r) => r.engagementId));
-        const strayConnected = [...connected.keys()].filter((id) => !ownEngagements.has(id));
-        const expectedReferrals =
-            count(planned, (p) => !p.invalid) + count(planned, (p) => !p.invalid && p.type === 'Shared');
-        checks.push({
-            name: 'Partner API: exactly one referral (+ one connected for Shared) per key',
-            ok:
-                lost === 0 &&
-                duplicates === 0 &&
-                mismatched === 0 &&
-                partnerProblems.length === 0 &&
-                strayOwn.length === 0 &&
-                strayConnected.length === 0 &&
-                referrals.length === expectedReferrals,
-            detail:
-                `${referrals.length} referrals held (expected ${expectedReferrals}); lost ${lost}, duplicates ` +
-                `${duplicates}, mismatched ${mismatched}, stray ${strayOwn.length + strayConnected.length}` +
-                (partnerProblems.length ? `; ${partnerProblems.slice(0, 10).join(', ')}` : ''),
-        });
-        figures.lost = lost;
-        figures.duplicates = duplicates;
+        const view: PartnerView = { planned, refused, recordOf, referrals, canary };
+        const partnerChecks = [
+            exactlyOnceCheck(view),
+            adoptionCheck(view),
+            engagementIsolationCheck(view),
+            updatesCheck(view),
+        ];
+        checks.push(...partnerChecks);
+        const partnerProblems = partnerChecks.filter((check) => !check.ok).map((check) => check.detail);
+        figures.lost = partnerChecks[0]!.figures!.lost!;
+        figures.duplicates = partnerChecks[0]!.figures!.duplicates!;
+        figures.wrongAdoptions = partnerChecks[1]!.figures!.wrongAdoptions!;
+        figures.mixedEngagements = partnerChecks[2]!.figures!.mixedEngagements!;
 
-        // 3. Retry-After honoured.
+        // 5. Retry-After honoured: by each create's retries (one MS-RequestId) and each referral's updates and reads.
         const log = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value;
+        // Beside the host's log: identifiers and outcomes only (the simulator logs no bodies).
+        if (options.logFile) writeFileSync(requestLogFileOf(options.logFile), JSON.stringify(log, null, 1));
         const perKey = new Map<string, RequestLogEntry[]>();
         for (const entry of log) {
-            if (!entry.requestId) continue;
-            const list = perKey.get(entry.requestId) ?? [];
-            list.push(entry);
-            perKey.set(entry.requestId, list);
+            const sequence = retrySequenceOf(entry);
+            if (sequence === undefined) continue;
+            perKey.set(sequence, [...(perKey.get(sequence) ?? []), entry]);
         }
         const early: string[] = [];
         let throttledFollowed = 0;
@@ -627,7 +583,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 const answeredAt = entry.at + entry.latencyMs;
                 const gap = next.at - answeredAt;
                 minGapMs = Math.min(minGapMs, gap);
-                if (gap < faults.retryAfterSeconds * 1000) {
+                if (gap < (entry.retryAfterSeconds ?? faults.retryAfterSeconds) * 1000) {
                     early.push(`${key}: ${next.method} ${gap} ms after a ${entry.status}`);
                 }
             });
@@ -637,31 +593,57 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             name: 'no request before its Retry-After',
             ok: early.length === 0 && !truncated,
             detail:
-                `${throttledFollowed} requests followed a 429/503 with Retry-After ${faults.retryAfterSeconds} s; ` +
+                `${throttledFollowed} requests followed a 429/503 (Retry-After as answered); ` +
                 `earliest came ${Number.isFinite(minGapMs) ? minGapMs : '-'} ms after; too early: ${early.length}` +
                 (truncated ? '; the request log was truncated (10,000 entries): check incomplete' : '') +
                 (early.length ? `; ${early.slice(0, 10).join(', ')}` : ''),
+            figures: { followed: throttledFollowed, tooEarly: early.length },
         });
-        const posts = log.filter((e) => e.method === 'POST');
-        figures.partnerApiPosts = posts.length;
-        figures.partnerApiLookups = count(log, (e) => e.method === 'GET');
-        figures.injected429 = count(posts, (e) => e.fault === 'throttled');
-        figures.injected503 = count(posts, (e) => e.fault === 'serverError');
-        figures.injectedHang = count(posts, (e) => e.fault === 'hang');
-        figures.injectedLost = count(posts, (e) => e.fault === 'lost');
+        const faultsOn = (method: string) => {
+            const entries = log.filter((e) => e.method === method);
+            const of = (fault: string) => count(entries, (e) => e.fault === fault);
+            return (
+                `${entries.length} (429 ${of('throttled')}, 503 ${of('serverError')}, hung ${of('hang')}, ` +
+                `lost ${of('lost')}, late ${of('lateCommit')}, concurrent edit ${of('concurrentEdit')})`
+            );
+        };
+        figures.partnerApiPosts = faultsOn('POST');
+        figures.partnerApiPatches = faultsOn('PATCH');
+        figures.partnerApiGets = count(log, (e) => e.method === 'GET');
+        figures.patch412 = count(log, (e) => e.method === 'PATCH' && e.status === 412);
+        figures.rateLimited = count(log, (e) => e.fault === 'rateLimited');
+        figures.rateLimitPerSecond = rateLimitPerSecond;
+        figures.deduplicatedPosts = count(log, (e) => e.deduplicated === true);
+        figures.filterRefused = count(log, (e) => e.method === 'GET' && e.status === 400);
+        figures.filterModeTurns = Object.entries(filterModes)
+            .map(([mode, turns]) => `${mode} ${turns}`)
+            .join(', ');
+        checks.push({
+            name: 'the Partner API faults were injected',
+            ok:
+                count(log, (e) => ['hang', 'lost', 'lateCommit'].includes(e.fault)) > 0 &&
+                count(log, (e) => e.method === 'PATCH' && e.fault !== 'none') > 0 &&
+                (rateLimitPerSecond === 0 || figures.rateLimited > 0) &&
+                Object.values(filterModes).every((turns) => turns > 0),
+            detail:
+                `POST ${figures.partnerApiPosts}; PATCH ${figures.partnerApiPatches}; ` +
+                `${figures.rateLimited} rate-limited at ${rateLimitPerSecond}/s; filter turns: ${figures.filterModeTurns}`,
+        });
 
-        // 4. Dead letters, each explained.
+        // 6. Dead letters, each explained.
         const unexplained: string[] = [];
-        for (const queue of [REFERRALS_QUEUE, CONNECTIONS_QUEUE]) {
+        const updateOwner = new Map(planned.flatMap((p) => (p.updates?.updates ?? []).map((u) => [u.key, p.key])));
+        for (const queue of [REFERRALS_QUEUE, CONNECTIONS_QUEUE, UPDATES_QUEUE]) {
             const entries = await getJson<DeadLetterEntry[]>(
                 `${runtime.brokerAdminUrl}/queues/${encodeURIComponent(queue)}/deadletter`,
             );
             for (const entry of entries) {
-                const key = entry.messageId.split(':')[0]!;
+                const first = entry.messageId.split(':')[0]!;
+                const key = updateOwner.get(first) ?? first;
                 const p = byKey.get(key);
                 const status = recordOf.get(key)?.status;
                 const why = `${queue}: ${entry.messageId} (${entry.reason ?? 'no reason'}, ${entry.deliveryCount} deliveries)`;
-                if (p && status === expectedStatus(p) && !partnerProblems.some((x) => x.startsWith(`${key}:`))) {
+                if (p && status === expectedStatus(p) && !partnerProblems.some((x) => x.includes(`${key}:`))) {
                     deadLetters.push(`${why}: explained, a redundant copy; the referral is ${status} exactly once`);
                 } else {
                     deadLetters.push(`${why}: UNEXPLAINED (referral ${status ?? 'unknown'})`);
@@ -673,14 +655,18 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             name: 'dead-letter queues empty or explained',
             ok: unexplained.length === 0,
             detail: `${deadLetters.length} dead-lettered, ${unexplained.length} unexplained`,
+            figures: { unexplained: unexplained.length },
         });
 
-        // 5 (end). No submitted value in any answer or log line.
+        // 7 (end). No submitted value in any answer or log line.
         const logLeaks = hostLog.split('\n').filter((line) => line.includes(canary));
         checks.push({
             name: 'no submitted value in answers or host logs',
-            ok: logLeaks.length === 0 && answerLeaks.length === 0 && echoed === 0,
-            detail: `${hostLog.split('\n').length} log lines, ${logLeaks.length} with a submitted value; ${answerLeaks.length} answers of the load with one`,
+            ok: logLeaks.length === 0 && client.answerLeaks.length === 0 && echoed === 0,
+            detail:
+                `${hostLog.split('\n').length} log lines, ${logLeaks.length} with a submitted value; ` +
+                `${client.answerLeaks.length} answers of the load with one`,
+            figures: { logLeaks: logLeaks.length, answerLeaks: client.answerLeaks.length },
         });
         if (logLeaks.length) violations.push(`log line with a submitted value: ${logLeaks[0]!.slice(0, 200)}`);
 
@@ -690,6 +676,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.invalid = count(planned, (p) => p.invalid);
         figures.viaQueue = count(planned, (p) => p.channel === 'queue');
         figures.repeated = count(planned, (p) => p.repeat);
+        figures.updated = count(planned, (p) => p.updates !== undefined);
+        figures.updatesApplied = (hostLog.match(/"event":"update\.applied"/g) ?? []).length;
         figures.hostKills = kills.length;
         figures.killsAtSeconds = kills.map((ms) => (ms / 1000).toFixed(1)).join(', ');
         figures.adopted = (hostLog.match(/"event":"(submit|connect)\.adopted"/g) ?? []).length;
@@ -708,9 +696,10 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         cosmos?.dispose();
         await runtime.stop();
         figures.totalSeconds = (Date.now() - started) / 1000;
+        await new Promise<void>((resolve) => (logFile ? logFile.end(resolve) : resolve()));
     }
     for (const check of checks) if (!check.ok) violations.push(`${check.name}: ${check.detail}`);
-    return { ok: violations.length === 0, checks, violations, figures, deadLetters };
+    return { ok: violations.length === 0, checks, violations, figures, deadLetters, logFile: options.logFile };
 }
 
 export function formatSummary(result: FaultSuiteResult): string {
@@ -723,6 +712,12 @@ export function formatSummary(result: FaultSuiteResult): string {
         lines.push(`${check.name.padEnd(width)}  ${check.ok ? 'PASS  ' : 'FAIL  '}  ${check.detail}`);
     }
     lines.push('');
+    lines.push('invariant figures');
+    for (const check of result.checks.filter((c) => c.figures)) {
+        const counts = Object.entries(check.figures!).map(([name, value]) => `${name} ${value}`);
+        lines.push(`  ${check.name.padEnd(width)}  ${counts.join(', ')}`);
+    }
+    lines.push('');
     lines.push('figures');
     for (const [name, value] of Object.entries(result.figures)) lines.push(`  ${name.padEnd(20)} ${value}`);
     if (result.deadLetters.length) {
@@ -733,5 +728,8 @@ export function formatSummary(result: FaultSuiteResult): string {
     lines.push('');
     lines.push(result.ok ? 'ALL INVARIANTS HOLD' : `VIOLATED (${result.violations.length}):`);
     for (const violation of result.violations) lines.push(`  - ${violation}`);
+    if (result.logFile) {
+        lines.push(`host log: ${result.logFile}; Partner API requests: ${requestLogFileOf(result.logFile)}`);
+    }
     return lines.join('\n');
 }

@@ -325,6 +325,8 @@ export async function startPartnerApiSimulator(options: PartnerApiSimulatorOptio
 function record(entry: RequestLogEntry, result: SimulatorAnswer): void {
     entry.status = result.status;
     entry.referralId = result.referralId;
+    const retryAfter = result.headers?.['retry-after'];
+    if (retryAfter !== undefined) entry.retryAfterSeconds = Number(retryAfter);
 }
 
 function throttled(retryAfterSeconds: number): SimulatorAnswer {

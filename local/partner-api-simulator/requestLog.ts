@@ -15,6 +15,8 @@ export interface RequestLogEntry {
     /** The status answered, or that would have been answered for a lost answer; absent for a hung request. */
     status?: number;
     referralId?: string;
+    /** The answer's `Retry-After` in seconds (a 429, a 503), so a client's next request can be checked against it. */
+    retryAfterSeconds?: number;
     /** The answer was the one given earlier to a POST with the same `MS-RequestId` (`dedupeOnRequestId`). */
     deduplicated?: true;
 }

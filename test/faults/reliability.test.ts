@@ -1,9 +1,16 @@
 /**
- * The reliability suite, reduced (60 referrals, one host SIGKILL, Cosmos DB and Service Bus outages of 4 s), in npm
- * test. The full run is `npm run test:faults` (bench/faults/cli.ts): same code, 2,000 referrals, three kills,
- * outages of 3 minutes.
+ * The reliability suite, reduced (60 referrals and their updates, one host SIGKILL, Cosmos DB and Service Bus outages
+ * of 4 s, the Partner API's faults and rate limit on), in npm test. The full run is `npm run test:faults`
+ * (bench/faults/cli.ts): same code, 2,000 referrals, three kills, outages of 3 minutes.
+ *
+ * The host's log (and the simulator's request log) go to temporary files, named when the run fails (removed when it
+ * passes).
  */
-import { formatSummary, runFaultSuite } from '../../bench/faults/suite';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { formatSummary, requestLogFileOf, runFaultSuite } from '../../bench/faults/suite';
 import { bundledScripts, type RuntimeScripts } from '../../bench/support/runtime';
 
 jest.setTimeout(180_000);
@@ -12,8 +19,9 @@ let scripts: RuntimeScripts | undefined;
 
 afterAll(() => scripts?.cleanup?.());
 
-it('60 referrals under seeded faults, a host SIGKILL and dependency outages: none lost, none duplicated, Retry-After honoured', async () => {
+it('60 referrals and their updates under seeded faults, a rate limit, a host SIGKILL and dependency outages: none lost, none duplicated, none adopted wrongly, each update applied once, Retry-After honoured', async () => {
     scripts = await bundledScripts();
+    const logFile = join(tmpdir(), `reliability-${process.pid}-${Date.now()}.log`);
     const result = await runFaultSuite({
         scripts,
         referrals: 60,
@@ -22,11 +30,18 @@ it('60 referrals under seeded faults, a host SIGKILL and dependency outages: non
         lockDurationMs: 5000,
         deadlineMs: 120_000,
         outageMs: 4_000,
+        rateLimitPerSecond: 10,
+        logFile,
     });
-    if (!result.ok) console.log(formatSummary(result));
-    expect(result.violations).toEqual([]);
-    expect(result.checks.length).toBeGreaterThanOrEqual(6);
+    if (result.ok) for (const file of [logFile, requestLogFileOf(logFile)]) rmSync(file, { force: true });
+    else console.log(formatSummary(result));
+    expect({ violations: result.violations, hostLog: result.ok ? undefined : logFile }).toEqual({
+        violations: [],
+        hostLog: undefined,
+    });
+    expect(result.checks.length).toBeGreaterThanOrEqual(10);
     expect(result.figures.hostKills).toBe(1);
     expect(result.figures.cosmosOutage503).toBeGreaterThan(0);
     expect(result.figures.serviceBusOutageSendsRefused).toBeGreaterThan(0);
+    expect(result.figures.updated).toBeGreaterThan(0);
 });

@@ -317,9 +317,11 @@ describe('Partner API simulator', () => {
                     correlationId: 'corr-1',
                     fault: 'throttled',
                     status: 429,
+                    retryAfterSeconds: 9,
                 }),
                 expect.objectContaining({ requestId: 'key-1', correlationId: 'corr-2', fault: 'none', status: 200 }),
             ]);
+            expect(requests[1]).not.toHaveProperty('retryAfterSeconds');
             expect(JSON.stringify(requests)).not.toMatch(/Contoso|any-token/);
             expect((await call('GET', '/_admin/referrals')).body.value).toHaveLength(1);
             expect((await call('GET', '/_admin/referrals/count')).body).toEqual({ count: 1 });

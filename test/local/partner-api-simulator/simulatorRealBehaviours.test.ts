@@ -246,7 +246,11 @@ describe('Partner API simulator: behaviours of real services', () => {
             expect(throttled.status).toBe(429);
             expect(throttled.headers['retry-after']).toBe('1');
             expect(throttled.body.error.code).toBe('tooManyRequests');
-            expect(simulator.admin.requests()[2]).toMatchObject({ fault: 'rateLimited', status: 429 });
+            expect(simulator.admin.requests()[2]).toMatchObject({
+                fault: 'rateLimited',
+                status: 429,
+                retryAfterSeconds: 1,
+            });
             // Another tenant has its own bucket; tokens refill at the rate.
             expect((await get(jwt('tenant-b'))).status).toBe(200);
             advance(500);
