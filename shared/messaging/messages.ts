@@ -357,6 +357,35 @@ export function updateMessage(fields: {
     };
 }
 
+/**
+ * A copy of a delivery on `referral-updates` that met a Cosmos DB or Service Bus outage (`run.reason` is the
+ * outage): the same body, correlation id and properties, a messageId of its own (`<delivered id>:o<copy>-<hash>`),
+ * scheduled for later. Whatever the delivery was (a publisher's update, the PATCH intake's, an applier's run), its
+ * copy is processed as it would have been.
+ */
+export function updateDeliveryCopy(
+    delivered: Omit<ArrivedMessage, 'messageId'> & { messageId: string; correlationId?: string },
+    run: ScheduledRun,
+): ServiceBusMessage {
+    return {
+        body: delivered.body,
+        // Named after the first message of the chain of copies, so a copy of a copy does not grow its id.
+        messageId: derivedMessageId(
+            run.reason.kind === 'outage' && run.reason.origin ? run.reason.origin : delivered.messageId,
+            `:${suffixOf(run.reason)}`,
+        ),
+        ...(delivered.correlationId ? { correlationId: delivered.correlationId } : {}),
+        contentType: 'application/json',
+        applicationProperties: {
+            ...(delivered.applicationProperties as Record<string, string | number | boolean>),
+            ...(run.reason.kind === 'outage'
+                ? { [OUTAGE_ORIGIN_PROPERTY]: run.reason.origin, [OUTAGE_COPY_PROPERTY]: run.reason.copy }
+                : {}),
+        },
+        scheduledEnqueueTimeUtc: run.notBefore,
+    };
+}
+
 /** The Partner Center event a message on `partner-center-events` carries (its EventName). */
 export const EVENT_NAME_PROPERTY = 'eventName';
 /** The Partner Center referral id an event names (not a referral key: a GUID of Partner Center's). */

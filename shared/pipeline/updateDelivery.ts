@@ -1,11 +1,21 @@
 /**
- * What the `referral-updates` queue function does with a delivery, apart from the Functions plumbing.
+ * What the `referral-updates` queue function does with a delivery, apart from the Functions plumbing. A Cosmos DB or
+ * Service Bus outage under it is outlasted as on the other queues (worker.ts): a scheduled copy of the delivery,
+ * not ten redeliveries in seconds and an update dead-lettered.
  */
-import { isUpdateRun, updatedReferralKeyOf } from '../messaging/messages';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+    isUpdateRun,
+    UPDATE_KEY_PROPERTY,
+    updateDeliveryCopy,
+    updatedReferralKeyOf,
+    updateKeyOf,
+} from '../messaging/messages';
 import type { EventLogger } from '../platform/logging';
 import { processUpdateMessage } from '../referral/updateArrival';
 import { applyNextUpdate, type UpdateStepDependencies, type UpdateStepOutcome } from './updateStep';
-import { type DeliveryInfo, UnprocessableMessageError } from './worker';
+import { type DeliveryInfo, outlastingOutages, type Pause, UnprocessableMessageError } from './worker';
 
 /**
  * A message on the referral-updates queue: admit the update it carries (updateArrival.ts), then apply the oldest
@@ -13,6 +23,38 @@ import { type DeliveryInfo, UnprocessableMessageError } from './worker';
  * the applier scheduled for itself carries no update to admit: it only applies.
  */
 export async function processUpdateDelivery(
+    body: unknown,
+    delivery: DeliveryInfo,
+    deps: UpdateStepDependencies,
+    log: EventLogger,
+    pause: Pause = sleep,
+): Promise<UpdateStepOutcome | 'rejected' | 'rescheduled'> {
+    const fields = {
+        referralKey: updatedReferralKeyOf(delivery),
+        updateKey: updateKeyOf(delivery),
+        correlationId: delivery.correlationId,
+        deliveryCount: delivery.deliveryCount,
+    };
+    return outlastingOutages(
+        { queue: deps.updatesQueue, delivery, fields, deps, log, pause },
+        // A publisher's update is keyed by its messageId: the copy, with an id of its own, names the key outright.
+        (run) =>
+            updateDeliveryCopy(
+                {
+                    ...delivery,
+                    body,
+                    messageId: delivery.messageId ?? '',
+                    applicationProperties: isUpdateRun(delivery)
+                        ? delivery.applicationProperties
+                        : { ...delivery.applicationProperties, [UPDATE_KEY_PROPERTY]: fields.updateKey },
+                },
+                run,
+            ),
+        () => processDelivery(body, delivery, deps, log),
+    );
+}
+
+async function processDelivery(
     body: unknown,
     delivery: DeliveryInfo,
     deps: UpdateStepDependencies,

@@ -196,12 +196,12 @@ function attemptOf(delivery: DeliveryInfo): number {
     return Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1;
 }
 
-interface OutageHandling {
+export interface OutageHandling {
     /** Where the copy goes: the queue the delivery came from. */
     queue: MessageSender;
     delivery: DeliveryInfo;
     fields: LogFields;
-    deps: StepDependencies;
+    deps: Pick<StepDependencies, 'now' | 'random'>;
     log: EventLogger;
     pause: Pause;
 }
@@ -210,11 +210,11 @@ interface OutageHandling {
  * Runs `work` for a delivery; when Cosmos DB or Service Bus fails under it, sends `copy` of the delivery scheduled
  * after a back-off and completes, or, if that send fails too, waits before letting the delivery fail.
  */
-async function outlastingOutages(
+export async function outlastingOutages<T extends string>(
     handling: OutageHandling,
     copy: (run: ScheduledRun) => ServiceBusMessage,
-    work: () => Promise<StepOutcome | DuplicateCheckOutcome>,
-): Promise<DeliveryOutcome> {
+    work: () => Promise<T>,
+): Promise<T | 'rescheduled'> {
     try {
         return await work();
     } catch (error) {

@@ -1,3 +1,5 @@
+import { ErrorResponse } from '@azure/cosmos';
+
 import { recordReferralUpdate } from '../../../functions/recordReferralUpdate';
 import { runStep, type StepDependencies } from '../../../shared/pipeline/step';
 import { submitStep } from '../../../shared/pipeline/submitStep';
@@ -346,6 +348,29 @@ describe('queue referral-updates', () => {
         ]);
         expect(held()).toMatchObject({ details: { dealValue: 75000 } });
         expect(held().team).toHaveLength(2);
+    });
+
+    it('a Cosmos DB outage under a published update: a scheduled copy keeps the update key, and the copy admits and applies it once', async () => {
+        const { deps, store, statuses, updatesQueue, held } = await setup();
+        const published = { messageId: 'pub-1', applicationProperties: { contractVersion: '1', referralId: 'k1' } };
+        const outage = new ErrorResponse('Cosmos DB is unavailable');
+        outage.code = 503;
+        const read = jest.spyOn(store, 'read').mockRejectedValueOnce(outage);
+
+        // Completed (not abandoned ten times and dead-lettered): the copy carries on.
+        await expect(recordReferralUpdate(DEAL_VALUE, delivered(published), deps)).resolves.toBeUndefined();
+        read.mockRestore();
+        const copy = updatesQueue.sent.at(-1)!;
+        expect(copy).toMatchObject({
+            body: DEAL_VALUE,
+            applicationProperties: { referralId: 'k1', updateKey: 'pub-1', outageOrigin: 'pub-1', outageCopy: 1 },
+        });
+        expect(copy.messageId).not.toBe('pub-1');
+        expect(new Date(copy.scheduledEnqueueTimeUtc!).getTime()).toBeGreaterThan(deps.now().getTime());
+
+        await recordReferralUpdate(copy.body, delivered(copy), deps);
+        expect(statuses()).toEqual([['pub-1', 'Applied', undefined]]);
+        expect(held()).toMatchObject({ details: { dealValue: 75000 } });
     });
 });
 
