@@ -191,7 +191,8 @@ async function attempt(run: UpdateRun): Promise<UpdateStepOutcome> {
             } catch (error) {
                 if (!(error instanceof PartnerApiError) || !leavesDoubt(error)) throw error;
                 uncertain = true;
-                if (round > 0) throw error;
+                // Read at once only when the API asked for no wait: a Retry-After holds the read too (next attempt).
+                if (round > 0 || error.retryAfterMs !== undefined) throw error;
             }
         }
     } catch (error) {

@@ -129,6 +129,24 @@ describe('the applier', () => {
         expect(statuses()).toEqual([['u1', 'Applied', undefined]]);
     });
 
+    it('after a PATCH answered 503 with Retry-After and an unknown outcome, reads the referral only after the Retry-After', async () => {
+        const { admit, apply, api, statuses, updatesQueue, deps, clock } = await setup();
+        await admit('u1', DEAL_VALUE);
+        api.patchScript.push(transientError({ status: 503, retryAfterMs: 1000, outcomeUnknown: true }));
+
+        expect(await apply()).toBe('retryScheduled');
+        expect(api.gets).toHaveLength(0);
+        const retry = updatesQueue.sent.at(-1)!;
+        const notBefore = new Date(retry.scheduledEnqueueTimeUtc!).getTime();
+        expect(notBefore).toBeGreaterThanOrEqual(clock.now.getTime() + 1000);
+
+        deps.now = () => new Date(notBefore);
+        expect(await apply()).toBe('applied');
+        // The next attempt reads first (the PATCH may have landed), then applies.
+        expect(api.gets).toHaveLength(1);
+        expect(statuses()).toEqual([['u1', 'Applied', undefined]]);
+    });
+
     it('after a 412 from a concurrent edit keeps the other change and re-applies the same operations on the new eTag', async () => {
         const { admit, apply, api, held, record } = await setup();
         await admit('u1', DEAL_VALUE);
