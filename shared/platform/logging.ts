@@ -124,6 +124,19 @@ export const LOG_EVENTS = [
     'webhook.ignored',
     'webhook.invalid',
     'webhook.queueUnavailable',
+    // Partner Center's changes applied to the records (shared/partnerCenter/sync.ts, eventDelivery.ts).
+    /** A change to a referral no record tracks (another integration's, or the UI's): acknowledged, ignored. */
+    'partnerCenter.untracked',
+    'partnerCenter.synced',
+    'partnerCenter.referralNotFound',
+    'partnerCenter.syncRescheduled',
+    /** An event let go after its runs were used up: the reconciliation picks the change up. */
+    'partnerCenter.eventAbandoned',
+    'partnerCenter.syncRefused',
+    // The reconciliation (shared/partnerCenter/reconciliation.ts).
+    'reconciliation.completed',
+    'reconciliation.skipped',
+    'reconciliation.leaseLost',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',
