@@ -3,13 +3,13 @@
  * store the unit tests use and the Cosmos DB store on the local emulator (beside referral records, never read as one).
  */
 import { type CosmosEmulator, startCosmosEmulator } from '../../../local/cosmos/emulator';
-import { closeCosmos } from '../../../shared/platform/cosmos';
 import {
     CosmosReconciliationStateStore,
     RECONCILIATION_STATE_ID,
     type ReconciliationState,
     type ReconciliationStateStore,
 } from '../../../shared/partnerCenter/reconciliationState';
+import { closeCosmos } from '../../../shared/platform/cosmos';
 import { CosmosReferralStore } from '../../../shared/referral/store';
 import { MemoryReconciliationStateStore } from '../../support/memoryReconciliationState';
 
