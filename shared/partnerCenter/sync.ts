@@ -184,7 +184,7 @@ export async function syncReferral(
     context: PartnerApiCallContext,
 ): Promise<SyncOutcome> {
     const ids = { referralId: referral.id, engagementId: referral.engagementId };
-    const fields = { partnerReferralId: referral.id, engagementId: referral.engagementId, outcome: source };
+    const fields = { partnerReferralId: referral.id, engagementId: referral.engagementId, source };
     const keys = await deps.store.findByPartnerCenterIds(ids);
     if (keys.length === 0) {
         log.event('info', 'partnerCenter.untracked', fields);

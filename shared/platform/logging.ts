@@ -39,6 +39,8 @@ export interface LogFields {
     failedCheck?: string;
     /** The EventName of a Partner Center webhook, when it is one of the known events. */
     partnerCenterEvent?: string;
+    /** How a change at Partner Center was seen (shared/partnerCenter/sync.ts). */
+    source?: 'webhook' | 'reconciliation';
 }
 
 /** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
