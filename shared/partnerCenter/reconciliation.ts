@@ -144,6 +144,7 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
         log.event('error', 'reconciliation.leaseLost', fields);
         return { outcome: 'leaseLost', listed, synced, watermark: previous };
     }
-    log.event(outcome === 'failed' ? 'error' : 'info', 'reconciliation.completed', fields);
+    if (outcome === 'failed') log.event('error', 'reconciliation.failed', fields);
+    else log.event('info', 'reconciliation.completed', fields);
     return { outcome, listed, synced, watermark };
 }

@@ -137,6 +137,8 @@ export const LOG_EVENTS = [
     'partnerCenter.syncRefused',
     // The reconciliation (shared/partnerCenter/reconciliation.ts).
     'reconciliation.completed',
+    /** The Partner API or Cosmos DB failed part-way: the watermark kept what was applied, the next run goes on. */
+    'reconciliation.failed',
     'reconciliation.skipped',
     'reconciliation.leaseLost',
     // Queue arrivals and the steps.

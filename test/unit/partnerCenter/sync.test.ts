@@ -384,8 +384,8 @@ describe('the reconciliation', () => {
         };
         expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'failed', watermark: T1 });
         expect(state.stored?.state).toMatchObject({ watermark: T1, leaseUntil: null });
-        expect(log.named('reconciliation.completed')).toEqual([
-            { name: 'reconciliation.completed', fields: expect.objectContaining({ outcome: 'failed' }) },
+        expect(log.named('reconciliation.failed')).toEqual([
+            { name: 'reconciliation.failed', fields: expect.objectContaining({ outcome: 'failed' }) },
         ]);
     });
 });
