@@ -115,7 +115,8 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
                     break pages;
                 }
                 if (!engagements.has(referral.engagementId)) {
-                    if ((await syncReferral(referral, 'reconciliation', deps.sync, log, context)) === 'synced') synced++;
+                    if ((await syncReferral(referral, 'reconciliation', deps.sync, log, context)) === 'synced')
+                        synced++;
                     engagements.add(referral.engagementId);
                 }
                 listed++;
@@ -139,7 +140,12 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
         { ...lease.state, watermark, leaseUntil: null, lastRun: { endedAt: endedAt.toISOString(), outcome, listed } },
         lease.etag,
     );
-    const fields = { outcome, count: listed, durationMs: endedAt.getTime() - started.getTime(), ...errorFields(failure) };
+    const fields = {
+        outcome,
+        count: listed,
+        durationMs: endedAt.getTime() - started.getTime(),
+        ...errorFields(failure),
+    };
     if (!released) {
         log.event('error', 'reconciliation.leaseLost', fields);
         return { outcome: 'leaseLost', listed, synced, watermark: previous };
