@@ -7,7 +7,8 @@
  * again, scheduled after a back-off, and completes the delivery, as the referral workers do: a few minutes' outage
  * does not use up the message's deliveries. After MAX_EVENT_ATTEMPTS the event is let go with a warning: the
  * reconciliation (reconciliation.ts) picks the change up from Partner Center's list. A referral Partner Center no
- * longer has, or a permanent refusal, is logged and acknowledged for the same reason.
+ * longer has, or a permanent refusal, is logged and acknowledged for the same reason. A record whose submit or
+ * connect step is under way is left alone (sync.ts): the event runs again once the step's lease ends.
  */
 import { ATTEMPT_PROPERTY, parseMessageBody, partnerCenterEventRetryMessage } from '../messaging/messages';
 import { PartnerApiError } from '../partnerApi/errors';
@@ -23,6 +24,8 @@ import { type SyncDependencies, type SyncOutcome, syncReferral } from './sync';
 
 /** Runs of one event at most before it is left to the reconciliation. */
 export const MAX_EVENT_ATTEMPTS = 10;
+/** After a step's lease: the event runs again this long after it ends. */
+export const LEASE_MARGIN_MS = 1_000;
 /** One run's Partner API calls (a GET and the engagement's list) end by then. */
 export const EVENT_RUN_DEADLINE_MS = 60_000;
 
@@ -36,7 +39,7 @@ export interface EventDeliveryDependencies extends SyncDependencies {
     random: () => number;
 }
 
-export type EventDeliveryOutcome = SyncOutcome | 'notFound' | 'refused' | 'rescheduled' | 'abandoned';
+export type EventDeliveryOutcome = Exclude<SyncOutcome, 'busy'> | 'notFound' | 'refused' | 'rescheduled' | 'abandoned';
 
 function isTransient(error: unknown): boolean {
     return error instanceof PartnerApiError ? error.verdict === 'transient' : isDependencyOutage(error);
@@ -60,9 +63,29 @@ export async function processPartnerCenterEvent(
         correlationId,
         deadline: deps.now().getTime() + EVENT_RUN_DEADLINE_MS,
     };
+    /** Sends the event again, `delayMs` from now, as its next attempt (a failed send fails the delivery). */
+    const runAgain = async (delayMs: number) =>
+        deps.eventsQueue.send(
+            partnerCenterEventRetryMessage({
+                event,
+                referralId,
+                correlationId,
+                attempt: attempt + 1,
+                notBefore: new Date(deps.now().getTime() + delayMs),
+            }),
+        );
     try {
         const referral = await deps.partnerApi.getReferral(referralId, context);
-        return await syncReferral(referral, 'webhook', deps, log, context);
+        const synced = await syncReferral(referral, 'webhook', deps, log, context);
+        if (synced.outcome !== 'busy') return synced.outcome;
+        if (attempt >= MAX_EVENT_ATTEMPTS) {
+            log.event('warn', 'partnerCenter.eventAbandoned', fields);
+            return 'abandoned';
+        }
+        const delayMs = Math.max(0, synced.retryAt!.getTime() - deps.now().getTime()) + LEASE_MARGIN_MS;
+        await runAgain(delayMs);
+        log.event('info', 'partnerCenter.syncRescheduled', { ...fields, delayMs });
+        return 'rescheduled';
     } catch (error) {
         if (error instanceof PartnerApiError && error.status === 404) {
             log.event('warn', 'partnerCenter.referralNotFound', { ...fields, httpStatus: 404 });
@@ -81,15 +104,7 @@ export async function processPartnerCenterEvent(
         const retryAfterMs = error instanceof PartnerApiError ? error.retryAfterMs : outageRetryAfterMs(error);
         const delayMs = retryDelayMs(attempt, retryAfterMs, deps.retry, deps.random);
         // If not even the copy can be sent, the delivery fails and Service Bus delivers it again.
-        await deps.eventsQueue.send(
-            partnerCenterEventRetryMessage({
-                event,
-                referralId,
-                correlationId,
-                attempt: attempt + 1,
-                notBefore: new Date(deps.now().getTime() + delayMs),
-            }),
-        );
+        await runAgain(delayMs);
         log.event('warn', 'partnerCenter.syncRescheduled', { ...failure, delayMs, retryAfterMs });
         return 'rescheduled';
     }

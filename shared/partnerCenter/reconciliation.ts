@@ -13,7 +13,8 @@
  * - One run at a time: a run takes the lease (leaseUntil, written with the document's etag) and writes the watermark
  *   with the etag of its own lease write. A run that finds the lease held skips; one whose lease was taken over (it
  *   overran LEASE_MS) writes nothing. Each referral is applied once per run per engagement (the engagement's list
- *   covers its other referrals).
+ *   covers its other referrals). A record whose submit or connect step is under way ends the run there (sync.ts):
+ *   the next run goes on from it.
  */
 import { PartnerApiError } from '../partnerApi/errors';
 import type { PartnerApiCallContext, PartnerReferral } from '../partnerApi/types';
@@ -115,8 +116,19 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
                     break pages;
                 }
                 if (!engagements.has(referral.engagementId)) {
-                    if ((await syncReferral(referral, 'reconciliation', deps.sync, log, context)) === 'synced')
-                        synced++;
+                    const { outcome: applied } = await syncReferral(
+                        referral,
+                        'reconciliation',
+                        deps.sync,
+                        log,
+                        context,
+                    );
+                    // A step under way holds the record: the watermark stops here, the next run applies it.
+                    if (applied === 'busy') {
+                        outcome = 'incomplete';
+                        break pages;
+                    }
+                    if (applied === 'synced') synced++;
                     engagements.add(referral.engagementId);
                 }
                 listed++;

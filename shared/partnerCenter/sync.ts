@@ -21,6 +21,7 @@ import {
     type PartnerCenterHistoryEntry,
     type PartnerReferralSummary,
     type ReferralRecord,
+    stepLeaseHeld,
 } from '../referral/record';
 import { type ReferralStore, updateWithRetry } from '../referral/store';
 
@@ -166,7 +167,17 @@ export function mergePartnerCenterState(
     };
 }
 
-export type SyncOutcome = 'untracked' | 'unchanged' | 'synced';
+/**
+ * `busy`: a record's Submitting/Connecting step is under way (stepLeaseHeld) and was left alone: apply the change
+ * again after `retryAt`, its lease's end.
+ */
+export type SyncOutcome = 'untracked' | 'unchanged' | 'synced' | 'busy';
+
+export interface SyncResult {
+    outcome: SyncOutcome;
+    /** For `busy`: when the step's lease runs out at the latest. */
+    retryAt?: Date;
+}
 
 export class SyncContendedError extends Error {
     override readonly name = 'SyncContendedError';
@@ -182,32 +193,41 @@ export async function syncReferral(
     deps: SyncDependencies,
     log: EventLogger,
     context: PartnerApiCallContext,
-): Promise<SyncOutcome> {
+): Promise<SyncResult> {
     const ids = { referralId: referral.id, engagementId: referral.engagementId };
     const fields = { partnerReferralId: referral.id, engagementId: referral.engagementId, source };
     const keys = await deps.store.findByPartnerCenterIds(ids);
     if (keys.length === 0) {
         log.event('info', 'partnerCenter.untracked', fields);
-        return 'untracked';
+        return { outcome: 'untracked' };
     }
     const seen = [referral, ...(await deps.partnerApi.listEngagementReferrals(referral.engagementId, context))];
     let outcome: SyncOutcome = 'unchanged';
+    let retryAt: Date | undefined;
     for (const key of keys) {
-        const changes = await updateWithRetry(deps.store, key, {
+        const applied = await updateWithRetry<Merged | { busyUntil: string } | undefined>(deps.store, key, {
             missing: () => undefined,
             decide: (current) => {
-                const merged = mergePartnerCenterState(current, seen, source, deps.now());
+                const now = deps.now();
+                if (stepLeaseHeld(current, now)) return Promise.resolve({ answer: { busyUntil: current.leaseUntil! } });
+                const merged = mergePartnerCenterState(current, seen, source, now);
                 return Promise.resolve(
                     merged
-                        ? { write: merged.record, afterWrite: () => Promise.resolve(merged.changes) }
+                        ? { write: merged.record, afterWrite: () => Promise.resolve(merged) }
                         : { answer: undefined },
                 );
             },
             contended: () => new SyncContendedError(`Referral ${key} kept changing while it was synced.`),
         });
-        if (!changes) continue;
-        outcome = 'synced';
-        log.event('info', 'partnerCenter.synced', { ...fields, referralKey: key, count: changes.length });
+        if (!applied) continue;
+        if ('busyUntil' in applied) {
+            const until = new Date(applied.busyUntil);
+            retryAt = retryAt && retryAt > until ? retryAt : until;
+            log.event('info', 'partnerCenter.stepInProgress', { ...fields, referralKey: key });
+            continue;
+        }
+        if (outcome === 'unchanged') outcome = 'synced';
+        log.event('info', 'partnerCenter.synced', { ...fields, referralKey: key, count: applied.changes.length });
     }
-    return outcome;
+    return retryAt ? { outcome: 'busy', retryAt } : { outcome };
 }

@@ -130,6 +130,8 @@ export const LOG_EVENTS = [
     /** A change to a referral no record tracks (another integration's, or the UI's): acknowledged, ignored. */
     'partnerCenter.untracked',
     'partnerCenter.synced',
+    /** A record's submit/connect step was under way: the change is applied again once its lease ends. */
+    'partnerCenter.stepInProgress',
     'partnerCenter.referralNotFound',
     'partnerCenter.syncRescheduled',
     /** An event let go after its runs were used up: the reconciliation picks the change up. */

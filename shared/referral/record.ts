@@ -205,6 +205,19 @@ export function isTerminal(record: Pick<ReferralRecord, 'status' | 'type'>): boo
     }
 }
 
+/**
+ * Whether a delivery holds the record's Submitting/Connecting step now: its attempt writes with the etag it claimed
+ * with, and reads any other change as another delivery having taken the step, so nothing else writes the record
+ * until the lease is released or runs out.
+ */
+export function stepLeaseHeld(record: Pick<ReferralRecord, 'status' | 'leaseUntil'>, now: Date): boolean {
+    return (
+        (record.status === 'Submitting' || record.status === 'Connecting') &&
+        record.leaseUntil !== null &&
+        Date.parse(record.leaseUntil) > now.getTime()
+    );
+}
+
 export function canTransition(from: LifecycleStatus, to: LifecycleStatus): boolean {
     return NEXT[from].includes(to);
 }

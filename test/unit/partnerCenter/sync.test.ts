@@ -329,8 +329,36 @@ describe('syncReferral', () => {
     it('writes nothing when the engagement holds nothing newer', async () => {
         const { store, deps, log } = setup();
         const before = await store.read('k1');
-        expect(await syncReferral(referral('cr'), 'webhook', deps, log, { correlationId: 'c' })).toBe('unchanged');
+        expect(await syncReferral(referral('cr'), 'webhook', deps, log, { correlationId: 'c' })).toEqual({
+            outcome: 'unchanged',
+        });
         expect((await store.read('k1'))?.etag).toBe(before?.etag);
+    });
+
+    it("leaves a record alone while its step's lease is held (the step reads any change as losing it)", async () => {
+        const { store, partnerCenter, deps, eventsQueue, log, record } = setup();
+        const leaseUntil = new Date(now.getTime() + 30_000).toISOString();
+        store.put(connectedRecord({ status: 'Connecting', connectedReferral: null, leaseUntil }));
+        const before = await store.read('k1');
+        partnerCenter.set(accepted);
+        expect(await syncReferral(accepted, 'webhook', deps, log, { correlationId: 'c' })).toEqual({
+            outcome: 'busy',
+            retryAt: new Date(leaseUntil),
+        });
+        expect((await store.read('k1'))?.etag).toBe(before?.etag);
+
+        // The webhook's event runs again just after the lease; the reconciliation stops there, its watermark too.
+        expect(await deliver(eventFor('cr'), deps, log)).toBe('rescheduled');
+        expect(eventsQueue.sent[0]?.scheduledEnqueueTimeUtc).toEqual(new Date(Date.parse(leaseUntil) + 1_000));
+        const { reconciliation } = setup();
+        reconciliation.sync = deps;
+        reconciliation.partnerApi = partnerCenter;
+        expect(await reconcile(reconciliation, log)).toMatchObject({
+            outcome: 'incomplete',
+            listed: 0,
+            watermark: null,
+        });
+        expect((await record()).engagement).toBeUndefined();
     });
 });
 
