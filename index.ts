@@ -11,6 +11,8 @@ import './functions/recordReferralUpdate';
 import './functions/getOpenApi';
 import './functions/resendQueuedReferrals';
 import './functions/receivePartnerCenterEvent';
+import './functions/syncPartnerCenterEvent';
+import './functions/reconcilePartnerCenter';
 
 import { app } from '@azure/functions';
 

@@ -1,7 +1,9 @@
 /**
  * `npm run demo`: against the running local app (`npm start` in another terminal), posts the seed's Shared example
  * and an Independent one, prints each status change until both are done, shows the two Partner API referrals of the
- * Shared one side by side, then closes the Independent one as Won (PATCH /api/referrals/{id}) and shows it closed.
+ * Shared one side by side, has Microsoft's seller accept the connected referral a few seconds later (the simulator
+ * plays Microsoft) and shows the acceptance flowing back into the status document through the webhook, then closes
+ * the Independent one as Won (PATCH /api/referrals/{id}) and shows it closed.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,8 @@ import { exitOnHelp } from './usage';
 const USAGE = [
     'Usage: npm run demo',
     '  Against the running local app (npm start in another terminal): posts a Shared and an Independent referral,',
-    "  follows each to its end, then closes the Independent one as Won. PORT names the host's port (7071).",
+    "  follows each to its end, has Microsoft's seller (the simulator) accept the connected referral and shows it",
+    "  flow back into the status document, then closes the Independent one as Won. PORT names the host's port (7071).",
 ].join('\n');
 
 const env = process.env;
@@ -109,6 +112,40 @@ async function closeAsWon(key: string): Promise<ReferralStatusDocument> {
     throw new Error('The close was not applied within 60 seconds.');
 }
 
+/** How long Microsoft's seller takes to answer in the demo. */
+const SELLER_DELAY_MS = 3_000;
+
+/**
+ * The simulator plays Microsoft's seller: it accepts the connected referral, and its signed webhook reaches the app,
+ * which reads the referral and shows it in the status document (shared/partnerCenter/sync.ts).
+ */
+async function microsoftAccepts(simulatorUrl: string, key: string, connectedId: string): Promise<void> {
+    console.log(`\nIn ${SELLER_DELAY_MS / 1000} s Microsoft's seller accepts the connected referral ${connectedId}...`);
+    await new Promise((resolve) => setTimeout(resolve, SELLER_DELAY_MS));
+    const response = await fetch(`${simulatorUrl}/_admin/referrals/${encodeURIComponent(connectedId)}/accept`, {
+        method: 'POST',
+    });
+    await response.body?.cancel();
+    if (!response.ok) throw new Error(`The simulator did not accept ${connectedId} (${response.status}).`);
+    const accepted = Date.now();
+    console.log(`${new Date().toISOString()}  accepted at Partner Center`);
+    const deadline = accepted + TIMEOUT_MS;
+    while (Date.now() < deadline) {
+        const document = await status(key);
+        const seen = document.history.findLast((entry) => 'referral' in entry && entry.referral === 'connected');
+        if (seen && 'source' in seen) {
+            const { status: state, substatus, source } = seen;
+            console.log(
+                `${new Date().toISOString()}  status document: connectedReferral ${state}/${substatus} ` +
+                    `(seen through the ${source}, ${Date.now() - accepted} ms later)`,
+            );
+            return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error('The acceptance did not reach the status document within 60 seconds (is the webhook registered?).');
+}
+
 function sideBySide(referrals: PartnerReferral[]): void {
     const rows: Array<[string, (r: PartnerReferral) => unknown]> = [
         ['id', (r) => r.id],
@@ -139,11 +176,11 @@ async function main(): Promise<void> {
     if (!engagementId)
         throw new Error(`The Shared referral ended ${documents.Shared?.status} without an engagementId.`);
 
+    const simulatorUrl = `http://127.0.0.1:${env.PARTNER_API_SIMULATOR_PORT ?? '7090'}`;
     const partnerApi = createPartnerApiClient(
         loadSection('partnerApi', {
             ...env,
-            PARTNER_API_BASE_URL:
-                env.PARTNER_API_BASE_URL ?? `http://127.0.0.1:${env.PARTNER_API_SIMULATOR_PORT ?? '7090'}`,
+            PARTNER_API_BASE_URL: env.PARTNER_API_BASE_URL ?? simulatorUrl,
             PARTNER_API_AUTH: env.PARTNER_API_AUTH ?? (env.PARTNER_API_BASE_URL ? 'static' : 'none'),
         }),
     );
@@ -154,6 +191,9 @@ async function main(): Promise<void> {
         );
         console.log(`\nThe Partner API holds ${referrals.length} referrals with engagementId ${engagementId}:`);
         if (referrals.length === 2) sideBySide(referrals);
+        const connectedId = documents.Shared?.connectedReferral?.id;
+        // Only the simulator can play Microsoft's seller.
+        if (connectedId && !env.PARTNER_API_BASE_URL) await microsoftAccepts(simulatorUrl, keys.Shared, connectedId);
 
         const closed = await closeAsWon(keys.Independent);
         const own = closed.partnerReferral;

@@ -7,6 +7,10 @@ import { rootCertificates } from 'node:tls';
 
 import { createPartnerApiClient, type PartnerApiClient } from './partnerApi';
 import { CertificateCache } from './partnerCenter/certificateDownload';
+import type { EventDeliveryDependencies } from './partnerCenter/eventDelivery';
+import type { ReconciliationDependencies } from './partnerCenter/reconciliation';
+import { CosmosReconciliationStateStore } from './partnerCenter/reconciliationState';
+import type { SyncDependencies } from './partnerCenter/sync';
 import type { WebhookDependencies } from './partnerCenter/webhookReceiver';
 import type { StepDependencies } from './pipeline/step';
 import type { UpdateStepDependencies } from './pipeline/updateStep';
@@ -25,6 +29,8 @@ let worker: StepDependencies | undefined;
 let updateWorker: UpdateStepDependencies | undefined;
 let partnerApi: PartnerApiClient | undefined;
 let webhook: WebhookDependencies | undefined;
+let eventDelivery: EventDeliveryDependencies | undefined;
+let reconciliation: ReconciliationDependencies | undefined;
 
 export function intakeDependencies(): IntakeDependencies {
     intake ??= {
@@ -117,6 +123,59 @@ export function updateWorkerDependencies(): UpdateStepDependencies {
         };
     }
     return updateWorker;
+}
+
+/** The sync path's (shared/partnerCenter/sync.ts): the worker's store and clock, the engagement's referrals. */
+function syncDependencies(): SyncDependencies {
+    const { store, now } = workerDependencies();
+    return {
+        store,
+        now,
+        partnerApi: {
+            listEngagementReferrals: (engagementId, context) =>
+                partnerApiClient().listAllReferrals({ filter: { engagementId } }, context),
+        },
+    };
+}
+
+/** The partner-center-events queue function's: the sync path, the referral's GET, and the queue for later runs. */
+export function eventDeliveryDependencies(): EventDeliveryDependencies {
+    if (!eventDelivery) {
+        const sync = syncDependencies();
+        const { retry, random } = workerDependencies();
+        eventDelivery = {
+            ...sync,
+            partnerApi: {
+                ...sync.partnerApi,
+                getReferral: (id, context) => partnerApiClient().getReferral(id, context),
+            },
+            eventsQueue: queueSender(PARTNER_CENTER_EVENTS_QUEUE),
+            retry,
+            random,
+        };
+    }
+    return eventDelivery;
+}
+
+/** The reconciliation timer's: its watermark document, the sync path, and the list of changed referrals. */
+export function reconciliationDependencies(): ReconciliationDependencies {
+    if (!reconciliation) {
+        const sync = syncDependencies();
+        reconciliation = {
+            state: new CosmosReconciliationStateStore(),
+            sync,
+            now: sync.now,
+            partnerApi: {
+                changedSince: (since, context, maxPages) =>
+                    partnerApiClient().referralPages(
+                        { filter: { updatedSince: since }, orderBy: 'updatedDateTime asc' },
+                        context,
+                        maxPages,
+                    ),
+            },
+        };
+    }
+    return reconciliation;
 }
 
 export async function closePartnerApi(): Promise<void> {

@@ -136,7 +136,7 @@ resource logEventAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
       allOf: [
         {
           // Events operators must act on (docs/operations.md, Alerts); each is a JSON trace line with an `event`.
-          query: 'traces | extend event = tostring(parse_json(message).event) | where event in ("partnerApi.authFailed", "partnerApi.refreshTokenExpiring", "partnerApi.tokenCache.saveFailed", "submit.failed", "connect.failed", "submit.ambiguous", "connect.ambiguous", "duplicateCheck.found", "duplicateCheck.abandoned", "referral.queueUnavailable", "outbox.sendFailed")'
+          query: 'traces | extend event = tostring(parse_json(message).event) | where event in ("partnerApi.authFailed", "partnerApi.refreshTokenExpiring", "partnerApi.tokenCache.saveFailed", "submit.failed", "connect.failed", "submit.ambiguous", "connect.ambiguous", "duplicateCheck.found", "duplicateCheck.abandoned", "referral.queueUnavailable", "outbox.sendFailed", "partnerCenter.syncRefused", "reconciliation.leaseLost")'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

@@ -99,6 +99,9 @@ export function partnerApiUrl(port: number, host: string = LOCAL_PEER_HOST): str
     return `http://${host}:${port}`;
 }
 
+/** The reconciliation's schedule on the local runtime (in Azure: every 15 minutes). */
+export const LOCAL_RECONCILE_SCHEDULE = '*/30 * * * * *';
+
 /** Where the emulators write the simulator's webhook test root: one file per simulator port, so a host started alone finds it. */
 export function webhookRootsFile(port: number): string {
     return join(tmpdir(), `cosell-referrals-simulator-webhook-root-${port}.pem`);
@@ -142,6 +145,8 @@ export function hostSettings(
         // The simulator signs Microsoft's webhooks with a certificate of its test root, served on loopback.
         computed.PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS = peers.webhookRootsFile;
         computed.PARTNER_CENTER_WEBHOOK_CERT_HOSTS = LOCAL_PEER_HOST;
+        // Against the simulator a change made with its webhook dropped shows within half a minute, not 15.
+        computed.PARTNER_CENTER_RECONCILE_SCHEDULE = LOCAL_RECONCILE_SCHEDULE;
     }
     computed.LOCAL_FUNCTION_KEY = DEFAULT_LOCAL_FUNCTION_KEY;
     const settings: Record<string, string> = {};

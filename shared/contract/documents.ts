@@ -178,6 +178,7 @@ const STATUS_SCHEMA: JsonSchema = {
         'type',
         'partnerReferral',
         'connectedReferral',
+        'engagement',
         'error',
         'attempts',
         'createdAt',
@@ -192,6 +193,30 @@ const STATUS_SCHEMA: JsonSchema = {
         type: { type: ['string', 'null'], enum: [...REFERRAL_TYPES, null] },
         partnerReferral: { $ref: '#/components/schemas/PartnerReferralStatus' },
         connectedReferral: { $ref: '#/components/schemas/PartnerReferralStatus' },
+        engagement: {
+            type: 'array',
+            description:
+                "The engagement's other referrals (Microsoft's seller's, say) as last seen at Partner Center: ids, " +
+                'statuses and targets, no customer data. Empty until a change to the engagement is seen.',
+            items: {
+                type: 'object',
+                required: ['id', 'status', 'substatus', 'target', 'updatedDateTime'],
+                properties: {
+                    id: { type: 'string' },
+                    status: { type: ['string', 'null'] },
+                    substatus: { type: ['string', 'null'] },
+                    target: {
+                        type: 'array',
+                        items: {
+                            type: 'object',
+                            required: ['type', 'id'],
+                            properties: { type: { type: 'string' }, id: { type: 'string' } },
+                        },
+                    },
+                    updatedDateTime: { type: ['string', 'null'] },
+                },
+            },
+        },
         error: ERROR_SCHEMA,
         attempts: { type: 'integer', minimum: 0 },
         createdAt: { type: 'string', format: 'date-time' },
@@ -231,15 +256,25 @@ const STATUS_SCHEMA: JsonSchema = {
         },
         history: {
             type: 'array',
-            description: 'Lifecycle statuses reached, and updates applied (with the update key in `update`).',
+            description:
+                'Lifecycle statuses reached, updates applied (with the update key in `update`), and changes seen at ' +
+                'Partner Center (with `referral`: partner, connected or engagement, its `substatus`, and `source`: ' +
+                "webhook or reconciliation; `at` is Partner Center's updatedDateTime).",
             items: {
                 type: 'object',
                 required: ['status', 'at'],
                 properties: {
                     status: {
-                        anyOf: [{ $ref: '#/components/schemas/LifecycleStatus' }, { const: 'Applied' }],
+                        anyOf: [
+                            { $ref: '#/components/schemas/LifecycleStatus' },
+                            { const: 'Applied' },
+                            { type: ['string', 'null'], description: "Partner Center's status (with `referral`)." },
+                        ],
                     },
                     update: { $ref: '#/components/schemas/ReferralKey' },
+                    referral: { type: 'string', enum: ['partner', 'connected', 'engagement'] },
+                    substatus: { type: ['string', 'null'] },
+                    source: { type: 'string', enum: ['webhook', 'reconciliation'] },
                     at: { type: 'string', format: 'date-time' },
                 },
             },

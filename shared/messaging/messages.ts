@@ -43,6 +43,9 @@
  *   applicationProperties.eventName         the EventName
  *   applicationProperties.referralId        the Partner Center referral id the ResourceUri carries
  *   applicationProperties.contractVersion   "1"
+ *
+ * The sync worker runs an event again after a transient failure: the same message with an `attempt` property and a
+ * messageId of its own (`<event's messageId>:r<attempt>`, partnerCenterEventRetryMessage).
  */
 import { createHash } from 'node:crypto';
 
@@ -413,5 +416,22 @@ export function partnerCenterEventMessage(fields: {
             [EVENT_NAME_PROPERTY]: fields.event.EventName,
             [PARTNER_REFERRAL_ID_PROPERTY]: fields.referralId,
         },
+    };
+}
+
+/** The sync worker's later run of an event after a transient failure: `<event's messageId>:r<attempt>`. */
+export function partnerCenterEventRetryMessage(fields: {
+    event: PartnerCenterEvent;
+    referralId: string;
+    correlationId: string;
+    attempt: number;
+    notBefore: Date;
+}): ServiceBusMessage {
+    const message = partnerCenterEventMessage(fields);
+    return {
+        ...message,
+        messageId: `${message.messageId as string}:r${fields.attempt}`,
+        applicationProperties: { ...message.applicationProperties, [ATTEMPT_PROPERTY]: fields.attempt },
+        scheduledEnqueueTimeUtc: fields.notBefore,
     };
 }

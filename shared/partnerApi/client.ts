@@ -169,13 +169,26 @@ export class PartnerApiClient {
         context: PartnerApiCallContext,
         maxPages: number = DEFAULT_MAX_PAGES,
     ): Promise<PartnerReferral[]> {
+        const all: PartnerReferral[] = [];
+        for await (const page of this.referralPages(query, context, maxPages)) all.push(...page.value);
+        return all;
+    }
+
+    /**
+     * The pages of the list as they come, following `@odata.nextLink` for at most `maxPages` pages: a last page that
+     * still has a `nextLink` means the list was not read to its end.
+     */
+    async *referralPages(
+        query: ReferralListQuery,
+        context: PartnerApiCallContext,
+        maxPages: number = DEFAULT_MAX_PAGES,
+    ): AsyncGenerator<ReferralPage> {
         let page = await this.listReferrals(query, context);
-        const all = [...page.value];
+        yield page;
         for (let pages = 1; page.nextLink && pages < maxPages; pages++) {
             page = await this.listReferralsNextPage(page.nextLink, context);
-            all.push(...page.value);
+            yield page;
         }
-        return all;
     }
 
     /**

@@ -13,7 +13,7 @@ export function odataString(value: string): string {
     return `'${value.replace(/'/g, "''")}'`;
 }
 
-/** `engagementId eq '…' and status eq 'Active'`, or undefined when nothing is filtered. */
+/** `engagementId eq '…' and status eq 'Active'` (and `updatedDateTime ge …` last), or undefined when nothing is filtered. */
 export function buildReferralFilter(filter: ReferralFilter | undefined): string | undefined {
     if (!filter) return undefined;
     const clauses: string[] = [];
@@ -21,5 +21,7 @@ export function buildReferralFilter(filter: ReferralFilter | undefined): string 
         const value = filter[field];
         if (value !== undefined) clauses.push(`${field} eq ${odataString(value)}`);
     }
+    // An OData date-time literal is unquoted.
+    if (filter.updatedSince) clauses.push(`updatedDateTime ge ${filter.updatedSince.toISOString()}`);
     return clauses.length > 0 ? clauses.join(' and ') : undefined;
 }

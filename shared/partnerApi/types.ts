@@ -28,6 +28,8 @@ export interface ReferralFilter {
     externalReferenceId?: string;
     status?: ReferralStatus;
     type?: ReferralType;
+    /** Referrals changed at or after this instant: `updatedDateTime ge <ISO time>` (a documented filter). */
+    updatedSince?: Date;
 }
 
 export interface ReferralListQuery {

@@ -602,6 +602,19 @@ const SECTIONS = {
             return config;
         },
     ),
+    // The reconciliation of Partner Center's changes (shared/partnerCenter/reconciliation.ts).
+    partnerCenterReconciliation: section(
+        {
+            PARTNER_CENTER_RECONCILE_SCHEDULE: setting({
+                meaning:
+                    'When the reconciliation lists the referrals Partner Center changed since its watermark and ' +
+                    'applies what the webhooks missed: an NCRONTAB expression with six fields, in UTC.',
+                default: '0 */15 * * * *',
+                azure: 'optional',
+            }),
+        },
+        () => ({}),
+    ),
     retention: section(
         {
             REFERRAL_TTL_DAYS: setting({

@@ -39,6 +39,8 @@ export interface LogFields {
     failedCheck?: string;
     /** The EventName of a Partner Center webhook, when it is one of the known events. */
     partnerCenterEvent?: string;
+    /** How a change at Partner Center was seen (shared/partnerCenter/sync.ts). */
+    source?: 'webhook' | 'reconciliation';
 }
 
 /** An identifier-like name or code (`ErrorResponse`, `503`, `ECONNREFUSED`); anything else is not logged. */
@@ -124,6 +126,23 @@ export const LOG_EVENTS = [
     'webhook.ignored',
     'webhook.invalid',
     'webhook.queueUnavailable',
+    // Partner Center's changes applied to the records (shared/partnerCenter/sync.ts, eventDelivery.ts).
+    /** A change to a referral no record tracks (another integration's, or the UI's): acknowledged, ignored. */
+    'partnerCenter.untracked',
+    'partnerCenter.synced',
+    /** A record's submit/connect step was under way: the change is applied again once its lease ends. */
+    'partnerCenter.stepInProgress',
+    'partnerCenter.referralNotFound',
+    'partnerCenter.syncRescheduled',
+    /** An event let go after its runs were used up: the reconciliation picks the change up. */
+    'partnerCenter.eventAbandoned',
+    'partnerCenter.syncRefused',
+    // The reconciliation (shared/partnerCenter/reconciliation.ts).
+    'reconciliation.completed',
+    /** The Partner API or Cosmos DB failed part-way: the watermark kept what was applied, the next run goes on. */
+    'reconciliation.failed',
+    'reconciliation.skipped',
+    'reconciliation.leaseLost',
     // Queue arrivals and the steps.
     'referral.rejected',
     'referral.transition',

@@ -120,8 +120,42 @@ export interface ReferralUpdate {
     uncertain?: boolean;
 }
 
-/** A history entry: the record reached a lifecycle status, or one of its updates was applied. */
-export type HistoryEntry = { status: LifecycleStatus; at: string } | { update: string; status: 'Applied'; at: string };
+/** Which of the engagement's referrals a change seen at Partner Center was to (shared/partnerCenter/sync.ts). */
+export type PartnerCenterRole = 'partner' | 'connected' | 'engagement';
+
+/** How the app saw a change at Partner Center: a webhook's event, or the reconciliation's list. */
+export type PartnerCenterChangeSource = 'webhook' | 'reconciliation';
+
+/**
+ * A change seen at Partner Center: a referral of the engagement reached `status`/`substatus` at `at` (Partner
+ * Center's updatedDateTime). The single record of such a change: anything that tells others about it reads these.
+ */
+export interface PartnerCenterHistoryEntry {
+    at: string;
+    referral: PartnerCenterRole;
+    status: string | null;
+    substatus: string | null;
+    source: PartnerCenterChangeSource;
+}
+
+/**
+ * A history entry: the record reached a lifecycle status, one of its updates was applied, or a change was seen at
+ * Partner Center.
+ */
+export type HistoryEntry =
+    | { status: LifecycleStatus; at: string }
+    | { update: string; status: 'Applied'; at: string }
+    | PartnerCenterHistoryEntry;
+
+/** Another referral of the engagement (Microsoft's seller's, say): identifiers and status, no customer data. */
+export interface EngagementReferral {
+    id: string;
+    status: string | null;
+    substatus: string | null;
+    /** Whom it is for: each target's type and id. */
+    target: Array<{ type: string; id: string }>;
+    updatedDateTime: string | null;
+}
 
 export interface ReferralRecord {
     id: string;
@@ -163,6 +197,11 @@ export interface ReferralRecord {
      */
     retryWindow?: { from: string; heldMs: number; heldSince?: string };
     history: HistoryEntry[];
+    /**
+     * The engagement's other referrals, as last seen at Partner Center (shared/partnerCenter/sync.ts). Absent until
+     * a change to the engagement is seen.
+     */
+    engagement?: EngagementReferral[];
     /** The updates, in the order they were accepted (updates.ts). Absent on records written before updates existed. */
     updates?: ReferralUpdate[];
     /** Duplicates of its referrals found at Partner Center after it was done. Absent: none found (or not checked). */
@@ -182,6 +221,19 @@ export function isTerminal(record: Pick<ReferralRecord, 'status' | 'type'>): boo
         default:
             return false;
     }
+}
+
+/**
+ * Whether a delivery holds the record's Submitting/Connecting step now: its attempt writes with the etag it claimed
+ * with, and reads any other change as another delivery having taken the step, so nothing else writes the record
+ * until the lease is released or runs out.
+ */
+export function stepLeaseHeld(record: Pick<ReferralRecord, 'status' | 'leaseUntil'>, now: Date): boolean {
+    return (
+        (record.status === 'Submitting' || record.status === 'Connecting') &&
+        record.leaseUntil !== null &&
+        Date.parse(record.leaseUntil) > now.getTime()
+    );
 }
 
 export function canTransition(from: LifecycleStatus, to: LifecycleStatus): boolean {

@@ -9,6 +9,7 @@ import { json, problem } from '../platform/http';
 import { duplicatesOf } from './duplicates';
 import type {
     DuplicateReferral,
+    EngagementReferral,
     HistoryEntry,
     LifecycleStatus,
     PartnerReferralSummary,
@@ -28,6 +29,8 @@ export interface ReferralStatusDocument {
     type: ReferralType | null;
     partnerReferral: PartnerReferralStatus | null;
     connectedReferral: PartnerReferralStatus | null;
+    /** The engagement's other referrals as last seen at Partner Center (empty until a change is seen). */
+    engagement: EngagementReferral[];
     error: { code: string; message: string } | null;
     attempts: number;
     createdAt: string;
@@ -49,9 +52,16 @@ function errorStatus(error: { code: string; message: string } | null): { code: s
 }
 
 function historyEntry(entry: HistoryEntry): HistoryEntry {
-    return 'update' in entry
-        ? { update: entry.update, status: entry.status, at: entry.at }
-        : { status: entry.status, at: entry.at };
+    if ('update' in entry) return { update: entry.update, status: entry.status, at: entry.at };
+    if ('referral' in entry) {
+        const { at, referral, status, substatus, source } = entry;
+        return { at, referral, status, substatus, source };
+    }
+    return { status: entry.status, at: entry.at };
+}
+
+function engagementReferral({ id, status, substatus, target, updatedDateTime }: EngagementReferral) {
+    return { id, status, substatus, target: target.map(({ type, id }) => ({ type, id })), updatedDateTime };
 }
 
 function partnerStatus(summary: PartnerReferralSummary | null): PartnerReferralStatus | null {
@@ -68,6 +78,7 @@ export function statusDocument(record: ReferralRecord): ReferralStatusDocument {
         type: record.type,
         partnerReferral: partnerStatus(record.partnerReferral),
         connectedReferral: partnerStatus(record.connectedReferral),
+        engagement: (record.engagement ?? []).map(engagementReferral),
         error: errorStatus(record.error),
         attempts: record.attempts,
         createdAt: record.createdAt,

@@ -59,11 +59,25 @@ export interface ReferralStore {
     remove(id: string, etag: string): Promise<boolean>;
     /** The records still `Queued` whose last change was before `updatedBefore`, `pageSize` at most per page. */
     listQueued(updatedBefore: Date, pageSize: number): AsyncIterable<QueuedReferral[]>;
+    /**
+     * The keys of the records that track a Partner Center engagement: its partner or connected referral is
+     * `referralId`, or its partner referral belongs to `engagementId` (shared/partnerCenter/sync.ts).
+     */
+    findByPartnerCenterIds(ids: PartnerCenterIds): Promise<string[]>;
     /** Creates the binding once: when one with its id exists, nothing changes and the existing one comes back. */
     bind(binding: ExternalReferenceBinding): Promise<BindResult>;
     /** Replaces the binding only if it still has `etag` (a takeover); false when it changed or is gone. */
     rebind(binding: ExternalReferenceBinding, etag: string): Promise<boolean>;
 }
+
+/** How a Partner Center change names what it is about: a referral, and the engagement it belongs to. */
+export interface PartnerCenterIds {
+    referralId: string;
+    engagementId: string;
+}
+
+/** Records matched per lookup at most: an engagement belongs to one record; more would be a data error. */
+export const MAX_TRACKING_RECORDS = 10;
 
 /** What a decision on the current record comes to: an answer now, or a conditional write and what follows it. */
 export type Decision<T> = { answer: T } | { write: ReferralRecord; afterWrite(written: StoredRecord): Promise<T> };
@@ -223,6 +237,28 @@ export class CosmosReferralStore implements ReferralStore {
             if (status === 412 || status === 404) return false;
             throw error;
         }
+    }
+
+    /**
+     * A cross-partition query on the summaries' ids (covered by the default indexing policy). Bindings and other
+     * documents with a `kind` are not records.
+     */
+    async findByPartnerCenterIds(ids: PartnerCenterIds): Promise<string[]> {
+        const { resources } = await this.container()
+            .items.query<string>(
+                {
+                    query:
+                        'SELECT VALUE c.id FROM c WHERE NOT IS_DEFINED(c.kind) AND (c.partnerReferral.id = @referralId ' +
+                        'OR c.connectedReferral.id = @referralId OR c.partnerReferral.engagementId = @engagementId)',
+                    parameters: [
+                        { name: '@referralId', value: ids.referralId },
+                        { name: '@engagementId', value: ids.engagementId },
+                    ],
+                },
+                { maxItemCount: MAX_TRACKING_RECORDS },
+            )
+            .fetchAll();
+        return resources.slice(0, MAX_TRACKING_RECORDS);
     }
 
     /**

@@ -1,7 +1,8 @@
 /**
  * Microsoft's changes reach the app on the local runtime: the simulator, registered with the local host's webhook
  * URL, delivers a signed event when Microsoft's seller accepts the connected referral; the host verifies it (against
- * the simulator's test root, given through the two settings) and queues it once on `partner-center-events`.
+ * the simulator's test root, given through the two settings) and queues it once on `partner-center-events`. (What
+ * the sync worker does with it: partnerCenterSync.test.ts.)
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,8 @@ describe("Partner Center's webhook on the local runtime", () => {
             settings: {
                 PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS: rootsFile,
                 PARTNER_CENTER_WEBHOOK_CERT_HOSTS: '127.0.0.1',
+                // The sync worker would consume the event: here the point is what reaches the queue, and how often.
+                'AzureWebJobs.syncPartnerCenterEvent.Disabled': 'true',
             },
         });
         await registerLocalWebhook(peers.simulator.url, host.url, host.functionKey);

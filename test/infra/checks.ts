@@ -543,6 +543,8 @@ export const LOG_ALERT_EVENTS = [
     'partnerApi.tokenCache.saveFailed',
     'submit.failed',
     'connect.failed',
+    'partnerCenter.syncRefused',
+    'reconciliation.leaseLost',
 ] as const;
 
 /**

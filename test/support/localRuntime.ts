@@ -38,7 +38,11 @@ export async function startLocalPeers(): Promise<LocalPeers> {
 /** Runs the app against the peers, with short Partner API timeouts, retry delays and settling time; `settings` adds or overrides. */
 export function startApp(
     peers: LocalPeers,
-    options: { settings?: Record<string, string>; logSink?: LocalHostOptions['logSink'] } = {},
+    options: {
+        settings?: Record<string, string>;
+        logSink?: LocalHostOptions['logSink'];
+        timerClock?: LocalHostOptions['timerClock'];
+    } = {},
 ): Promise<LocalHost> {
     return startLocalHost({
         entry: join(__dirname, '..', '..', 'index.ts'),
@@ -58,6 +62,7 @@ export function startApp(
             ...options.settings,
         },
         logSink: options.logSink ?? (() => undefined),
+        timerClock: options.timerClock,
     });
 }
 

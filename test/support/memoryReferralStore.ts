@@ -5,6 +5,8 @@ import {
     type BindResult,
     type CreateResult,
     type ExternalReferenceBinding,
+    MAX_TRACKING_RECORDS,
+    type PartnerCenterIds,
     type QueuedReferral,
     type ReferralStore,
     type ReplaceResult,
@@ -82,6 +84,20 @@ export class MemoryReferralStore implements ReferralStore {
             await Promise.resolve();
             yield queued.slice(start, start + pageSize);
         }
+    }
+
+    findByPartnerCenterIds({ referralId, engagementId }: PartnerCenterIds): Promise<string[]> {
+        if (this.failWith) return Promise.reject(this.failWith);
+        const keys = [...this.items.values()]
+            .map(({ record }) => record)
+            .filter(
+                ({ partnerReferral, connectedReferral }) =>
+                    partnerReferral?.id === referralId ||
+                    connectedReferral?.id === referralId ||
+                    partnerReferral?.engagementId === engagementId,
+            )
+            .map(({ id }) => id);
+        return Promise.resolve(keys.slice(0, MAX_TRACKING_RECORDS));
     }
 
     private storeBinding(binding: ExternalReferenceBinding): StoredBinding {

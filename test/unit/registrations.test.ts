@@ -39,6 +39,7 @@ describe('function registrations', () => {
     it.each([
         ['submitReferral', 'referrals'],
         ['connectReferral', 'referral-connections'],
+        ['syncPartnerCenterEvent', 'partner-center-events'],
     ])('registers %s on queue %s through the ServiceBusConnection settings', (name, queueName) => {
         const trigger = bindingsOf(name).find((b) => b.type === 'serviceBusTrigger');
         expect(trigger).toMatchObject({ queueName, connection: 'ServiceBusConnection', direction: 'in' });
@@ -64,6 +65,11 @@ describe('function registrations', () => {
     it('registers the outbox sweep as a timer on INTAKE_SWEEP_SCHEDULE, every minute by default', () => {
         const trigger = bindingsOf('resendQueuedReferrals').find((b) => b.type === 'timerTrigger');
         expect(trigger).toMatchObject({ schedule: '0 */1 * * * *', direction: 'in' });
+    });
+
+    it('registers the reconciliation as a timer on PARTNER_CENTER_RECONCILE_SCHEDULE, every 15 minutes by default', () => {
+        const trigger = bindingsOf('reconcilePartnerCenter').find((b) => b.type === 'timerTrigger');
+        expect(trigger).toMatchObject({ schedule: '0 */15 * * * *', direction: 'in' });
     });
 
     it('registers an appTerminate hook that closes the clients', () => {

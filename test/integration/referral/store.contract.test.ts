@@ -224,4 +224,45 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
             expect(await store.rebind(binding(`CRM-never-bound-${keys}`, 'x'), first.stored.etag)).toBe(false);
         });
     });
+
+    describe('findByPartnerCenterIds', () => {
+        const summary = (id: string, engagementId: string) => ({
+            id,
+            engagementId,
+            status: 'Active',
+            substatus: 'Accepted',
+            eTag: 'e1',
+            createdDateTime: null,
+            updatedDateTime: null,
+        });
+
+        it('finds a record by its partner or connected referral id, or its engagement; never a binding', async () => {
+            const n = ++keys;
+            const tracking = fresh();
+            await created({
+                ...tracking,
+                status: 'Connected',
+                partnerReferral: summary(`pr-${n}`, `eng-${n}`),
+                connectedReferral: summary(`cr-${n}`, `eng-${n}`),
+            });
+            await store.bind({
+                id: bindingId(`pr-${n}`),
+                kind: 'externalReferenceIdBinding',
+                referralKey: tracking.id,
+                createdAt: GIVEN_AT.toISOString(),
+            });
+            await created(fresh());
+
+            expect(await store.findByPartnerCenterIds({ referralId: `pr-${n}`, engagementId: 'other' })).toEqual([
+                tracking.id,
+            ]);
+            expect(await store.findByPartnerCenterIds({ referralId: `cr-${n}`, engagementId: 'other' })).toEqual([
+                tracking.id,
+            ]);
+            expect(await store.findByPartnerCenterIds({ referralId: 'ms-seller', engagementId: `eng-${n}` })).toEqual([
+                tracking.id,
+            ]);
+            expect(await store.findByPartnerCenterIds({ referralId: 'unknown', engagementId: 'unknown' })).toEqual([]);
+        });
+    });
 });

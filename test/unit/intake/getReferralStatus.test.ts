@@ -47,6 +47,7 @@ describe('GET /api/referrals/{id}', () => {
                 updatedDateTime: '2026-11-21T09:00:02Z',
             },
             connectedReferral: null,
+            engagement: [],
             error: null,
             attempts: 1,
             createdAt: '2026-11-21T09:00:00.000Z',

@@ -43,6 +43,12 @@ describe('buildReferralFilter', () => {
         );
         expect(buildReferralFilter({})).toBeUndefined();
     });
+
+    it('filters on updatedDateTime with an unquoted date-time literal', () => {
+        expect(buildReferralFilter({ type: 'Shared', updatedSince: new Date('2026-11-21T12:00:00Z') })).toBe(
+            "type eq 'Shared' and updatedDateTime ge 2026-11-21T12:00:00.000Z",
+        );
+    });
 });
 
 describe('PartnerApiError', () => {

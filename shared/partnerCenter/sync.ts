@@ -1,0 +1,233 @@
+/**
+ * Partner Center's state flowing back into the app's records: the one code path behind the webhook's events
+ * (eventDelivery.ts) and the reconciliation (reconciliation.ts). Given a referral as Partner Center now holds it, the
+ * records that track its engagement are found (the referral is their partner or connected referral, or belongs to
+ * their engagement), the engagement's referrals are listed, and each record takes what is newer:
+ *
+ * - the partner and connected referrals' summaries (status, substatus, eTag, updatedDateTime);
+ * - the engagement's other referrals (`engagement`: ids, statuses and targets, no customer data);
+ * - one history entry per change of status or substatus seen, with its source (webhook or reconciliation).
+ *
+ * Newer means a later `updatedDateTime`, or at the same time an eTag that sorts after (a fixed tie-break, so every
+ * worker converges on the same state). A state that is not newer changes nothing: an older event, a lagging list or
+ * a re-delivery writes nothing and adds no history entry. Writes are conditional on the record's etag (store.ts).
+ */
+import type { PartnerApiCallContext, PartnerReferral } from '../partnerApi/types';
+import type { EventLogger } from '../platform/logging';
+import {
+    type EngagementReferral,
+    HISTORY_LIMIT,
+    type PartnerCenterChangeSource,
+    type PartnerCenterHistoryEntry,
+    type PartnerReferralSummary,
+    type ReferralRecord,
+    stepLeaseHeld,
+} from '../referral/record';
+import { type ReferralStore, updateWithRetry } from '../referral/store';
+
+/** The engagement's other referrals a record keeps at most (an engagement has a handful). */
+export const MAX_ENGAGEMENT_REFERRALS = 20;
+
+export interface SyncDependencies {
+    store: ReferralStore;
+    partnerApi: {
+        /** Every referral of the engagement (`$filter=engagementId eq '…'`, following nextLinks). */
+        listEngagementReferrals(engagementId: string, context: PartnerApiCallContext): Promise<PartnerReferral[]>;
+    };
+    now: () => Date;
+}
+
+/** What ordering needs of a referral's state. */
+type Versioned = Pick<PartnerReferralSummary, 'updatedDateTime' | 'eTag'>;
+
+/** An ISO time as [epoch ms, the digits past the millisecond]: Partner Center writes 7 fractional digits. */
+function instant(time: string | null | undefined): [number, string] | undefined {
+    const ms = Date.parse(time ?? '');
+    if (Number.isNaN(ms)) return undefined;
+    const fraction = /\.(\d+)/.exec(time!)?.[1] ?? '';
+    return [ms, fraction.slice(3).padEnd(4, '0')];
+}
+
+/** Whether `candidate` is a later state of a referral than `current` (see the module comment). */
+export function isLaterState(candidate: Versioned, current: Versioned | undefined): boolean {
+    if (!current) return true;
+    const [next, known] = [instant(candidate.updatedDateTime), instant(current.updatedDateTime)];
+    // Without a time of its own a state cannot be placed after any: it is not believed over one that has one.
+    if (!next) return !known && (candidate.eTag ?? '') > (current.eTag ?? '');
+    if (!known || next[0] !== known[0]) return !known || next[0] > known[0];
+    if (next[1] !== known[1]) return next[1] > known[1];
+    return (candidate.eTag ?? '') > (current.eTag ?? '');
+}
+
+const versionOf = (referral: PartnerReferral): Versioned => ({
+    updatedDateTime: referral.updatedDateTime ?? null,
+    eTag: referral.eTag ?? null,
+});
+
+/** Each referral once, in its latest state (the GET and the list may disagree: the list lags). */
+function latestById(seen: readonly PartnerReferral[]): Map<string, PartnerReferral> {
+    const latest = new Map<string, PartnerReferral>();
+    for (const referral of seen) {
+        const known = latest.get(referral.id);
+        if (!known || isLaterState(versionOf(referral), versionOf(known))) latest.set(referral.id, referral);
+    }
+    return latest;
+}
+
+/** Each target's type and id: the rest of a target is not kept. */
+function targetsOf(referral: PartnerReferral): EngagementReferral['target'] {
+    const targets = Array.isArray(referral.target) ? (referral.target as unknown[]) : [];
+    return targets.flatMap((target) => {
+        const { type, id } = (target ?? {}) as { type?: unknown; id?: unknown };
+        return typeof type === 'string' && typeof id === 'string' ? [{ type, id }] : [];
+    });
+}
+
+export interface Merged {
+    record: ReferralRecord;
+    /** The history entries added (none when only an eTag moved on). */
+    changes: PartnerCenterHistoryEntry[];
+}
+
+/**
+ * The record with what `seen` holds that is newer than what it knows, or undefined when nothing is. Pure: the
+ * ordering and merge rules of the module comment, and nothing else.
+ */
+export function mergePartnerCenterState(
+    record: ReferralRecord,
+    seen: readonly PartnerReferral[],
+    source: PartnerCenterChangeSource,
+    now: Date,
+): Merged | undefined {
+    const latest = latestById(seen);
+    const changes: PartnerCenterHistoryEntry[] = [];
+    let changed = false;
+    const entry = (referral: PartnerCenterHistoryEntry['referral'], state: PartnerReferral) =>
+        changes.push({
+            at: state.updatedDateTime ?? now.toISOString(),
+            referral,
+            status: state.status ?? null,
+            substatus: state.substatus ?? null,
+            source,
+        });
+
+    const summary = (role: 'partner' | 'connected', known: PartnerReferralSummary | null) => {
+        const state = known && latest.get(known.id);
+        if (!known || !state || !isLaterState(versionOf(state), known)) return known;
+        changed = true;
+        const next = {
+            ...known,
+            status: state.status ?? null,
+            substatus: state.substatus ?? null,
+            ...versionOf(state),
+        };
+        if (next.status !== known.status || next.substatus !== known.substatus) entry(role, state);
+        return next;
+    };
+    const partnerReferral = summary('partner', record.partnerReferral);
+    const connectedReferral = summary('connected', record.connectedReferral);
+
+    const own = new Set([partnerReferral?.id, connectedReferral?.id]);
+    const engagementId = partnerReferral?.engagementId;
+    // The connected referral was seen before the connect step recorded it: it is no longer another referral.
+    const engagement = (record.engagement ?? []).filter(({ id }) => !own.has(id));
+    if (engagement.length !== (record.engagement ?? []).length) changed = true;
+    for (const state of latest.values()) {
+        if (own.has(state.id) || !engagementId || state.engagementId !== engagementId) continue;
+        const index = engagement.findIndex(({ id }) => id === state.id);
+        const known = engagement[index];
+        if (known && !isLaterState(versionOf(state), { updatedDateTime: known.updatedDateTime, eTag: null })) continue;
+        const next: EngagementReferral = {
+            id: state.id,
+            status: state.status ?? null,
+            substatus: state.substatus ?? null,
+            target: targetsOf(state),
+            updatedDateTime: state.updatedDateTime ?? null,
+        };
+        if (known && JSON.stringify(known) === JSON.stringify(next)) continue;
+        if (!known && engagement.length >= MAX_ENGAGEMENT_REFERRALS) continue;
+        changed = true;
+        if (known) engagement[index] = next;
+        else engagement.push(next);
+        if (!known || known.status !== next.status || known.substatus !== next.substatus) entry('engagement', state);
+    }
+
+    if (!changed) return undefined;
+    changes.sort((a, b) => a.at.localeCompare(b.at));
+    return {
+        record: {
+            ...record,
+            partnerReferral,
+            connectedReferral,
+            engagement,
+            updatedAt: now.toISOString(),
+            history: [...record.history, ...changes].slice(-HISTORY_LIMIT),
+        },
+        changes,
+    };
+}
+
+/**
+ * `busy`: a record's Submitting/Connecting step is under way (stepLeaseHeld) and was left alone: apply the change
+ * again after `retryAt`, its lease's end.
+ */
+export type SyncOutcome = 'untracked' | 'unchanged' | 'synced' | 'busy';
+
+export interface SyncResult {
+    outcome: SyncOutcome;
+    /** For `busy`: when the step's lease runs out at the latest. */
+    retryAt?: Date;
+}
+
+export class SyncContendedError extends Error {
+    override readonly name = 'SyncContendedError';
+}
+
+/**
+ * Applies `referral`, as Partner Center now holds it, to every record that tracks its engagement. Partner API and
+ * store failures are thrown: the caller reschedules (a webhook's event) or ends its run (the reconciliation).
+ */
+export async function syncReferral(
+    referral: PartnerReferral,
+    source: PartnerCenterChangeSource,
+    deps: SyncDependencies,
+    log: EventLogger,
+    context: PartnerApiCallContext,
+): Promise<SyncResult> {
+    const ids = { referralId: referral.id, engagementId: referral.engagementId };
+    const fields = { partnerReferralId: referral.id, engagementId: referral.engagementId, source };
+    const keys = await deps.store.findByPartnerCenterIds(ids);
+    if (keys.length === 0) {
+        log.event('info', 'partnerCenter.untracked', fields);
+        return { outcome: 'untracked' };
+    }
+    const seen = [referral, ...(await deps.partnerApi.listEngagementReferrals(referral.engagementId, context))];
+    let outcome: SyncOutcome = 'unchanged';
+    let retryAt: Date | undefined;
+    for (const key of keys) {
+        const applied = await updateWithRetry<Merged | { busyUntil: string } | undefined>(deps.store, key, {
+            missing: () => undefined,
+            decide: (current) => {
+                const now = deps.now();
+                if (stepLeaseHeld(current, now)) return Promise.resolve({ answer: { busyUntil: current.leaseUntil! } });
+                const merged = mergePartnerCenterState(current, seen, source, now);
+                return Promise.resolve(
+                    merged
+                        ? { write: merged.record, afterWrite: () => Promise.resolve(merged) }
+                        : { answer: undefined },
+                );
+            },
+            contended: () => new SyncContendedError(`Referral ${key} kept changing while it was synced.`),
+        });
+        if (!applied) continue;
+        if ('busyUntil' in applied) {
+            const until = new Date(applied.busyUntil);
+            retryAt = retryAt && retryAt > until ? retryAt : until;
+            log.event('info', 'partnerCenter.stepInProgress', { ...fields, referralKey: key });
+            continue;
+        }
+        if (outcome === 'unchanged') outcome = 'synced';
+        log.event('info', 'partnerCenter.synced', { ...fields, referralKey: key, count: applied.changes.length });
+    }
+    return retryAt ? { outcome: 'busy', retryAt } : { outcome };
+}
