@@ -118,7 +118,8 @@ describe('infra contract', () => {
         expect(yaml).toMatch(/^\s+dist: dist\/deploy$/m);
     });
 
+    // Every check re-parses the Bicep (tree-sitter): seconds on a loaded machine, beyond Jest's default 5 s.
     it('passes every check at once', () => {
         expect(checkAll(sources, SETTINGS, NAMES)).toEqual([]);
-    });
+    }, 60_000);
 });
