@@ -39,9 +39,12 @@ function errorStatus(error: { code: string; message: string } | null): { code: s
 }
 
 function historyEntry(entry: HistoryEntry): HistoryEntry {
-    return 'update' in entry
-        ? { update: entry.update, status: entry.status, at: entry.at }
-        : { status: entry.status, at: entry.at };
+    if ('update' in entry) return { update: entry.update, status: entry.status, at: entry.at };
+    if ('referral' in entry) {
+        const { at, referral, status, substatus, source } = entry;
+        return { at, referral, status, substatus, source };
+    }
+    return { status: entry.status, at: entry.at };
 }
 
 function partnerStatus(summary: PartnerReferralSummary | null): PartnerReferralStatus | null {
@@ -71,6 +74,14 @@ export function statusDocument(record: ReferralRecord): ReferralStatusDocument {
         })),
         history: record.history.map(historyEntry),
     };
+}
+
+/** An outcome event's `data` (outcomeEvents.ts): the status document at the change, without its history. */
+export type OutcomeEventData = Omit<ReferralStatusDocument, 'history'>;
+
+export function outcomeEventData(record: ReferralRecord): OutcomeEventData {
+    const { history: _history, ...data } = statusDocument(record);
+    return data;
 }
 
 export async function readReferralStatus(id: string | undefined, store: ReferralStore): Promise<HttpResponseInit> {
