@@ -58,7 +58,8 @@ export function createEventGridPublisher(topic: Topic, credential?: TokenCredent
         topic.endpoint,
         'CloudEvent',
         topic.key ? new AzureKeyCredential(topic.key) : (credential ?? createAzureCredential(topic.clientId)),
-        { retryOptions: { maxRetries: 0 } },
+        // Plain http only reaches a local topic: config.ts allows it on loopback alone.
+        { retryOptions: { maxRetries: 0 }, allowInsecureConnection: topic.endpoint.startsWith('http:') },
     );
     return {
         async publish(events) {
