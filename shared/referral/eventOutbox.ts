@@ -105,18 +105,26 @@ export class EventOutbox {
     }
 }
 
-/** The record as written: its new events sealed with the status document; without pending events when events are off. */
+/**
+ * The record as written: each new event sealed with its `data` (the status document, and the update or Partner Center
+ * change it tells of); without pending events when events are off.
+ */
 export function sealed(record: ReferralRecord, eventsOn: boolean): ReferralRecord {
     if (!eventsOn) {
         const { pendingEvents: _dropped, ...withoutEvents } = record;
         return withoutEvents;
     }
     if (!record.pendingEvents?.some((event) => !event.data)) return record;
-    const data = outcomeEventData(record) as unknown as Record<string, unknown>;
-    return {
-        ...record,
-        pendingEvents: record.pendingEvents.map((event): PendingEvent => (event.data ? event : { ...event, data })),
+    const document = outcomeEventData(record);
+    const seal = (event: PendingEvent): PendingEvent => {
+        if (event.data) return event;
+        const { update, partnerCenterChange } = event;
+        return {
+            ...event,
+            data: { ...document, ...(update && { update }), ...(partnerCenterChange && { partnerCenterChange }) },
+        };
     };
+    return { ...record, pendingEvents: record.pendingEvents.map(seal) };
 }
 
 /** The store every function writes through: seals events on each write and publishes them after it. */

@@ -3,51 +3,10 @@
  * (shared/platform/eventGrid.ts): key auth, a CloudEvents batch, the fault switch; and its delivery to webhook
  * subscribers: the validation handshake, retries, dead-lettering.
  */
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import { HANDSHAKE_ORIGIN, type LocalTopic, startLocalTopic } from '../../../local/eventgrid/topic';
 import { createEventGridPublisher, type OutcomeCloudEvent, PublishError } from '../../../shared/platform/eventGrid';
 import { waitFor } from '../../support/waitFor';
-
-/** A webhook subscriber: answers the handshake unless told not to, records what is POSTed, fails the first `failFirst`. */
-async function startSubscriber(options: { handshake?: boolean; failFirst?: number } = {}) {
-    const received: Array<{ contentType?: string; event: Record<string, unknown> }> = [];
-    const handshakes: Array<string | undefined> = [];
-    let failures = options.failFirst ?? 0;
-    const server: Server = createServer((request: IncomingMessage, response) => {
-        if (request.method === 'OPTIONS') {
-            const origin = request.headers['webhook-request-origin'] as string | undefined;
-            handshakes.push(origin);
-            if (options.handshake === false) response.writeHead(403).end();
-            else response.writeHead(200, { 'WebHook-Allowed-Origin': origin ?? '' }).end();
-            return;
-        }
-        const chunks: Buffer[] = [];
-        request.on('data', (chunk: Buffer) => chunks.push(chunk));
-        request.on('end', () => {
-            if (failures > 0) {
-                failures--;
-                response.writeHead(500).end();
-                return;
-            }
-            received.push({
-                contentType: request.headers['content-type'],
-                event: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-            });
-            response.writeHead(200).end();
-        });
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return {
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
-        received,
-        handshakes,
-        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
-}
+import { startWebhookSubscriber as startSubscriber } from '../../support/webhookSubscriber';
 
 const event = (id: string): OutcomeCloudEvent => ({
     id,

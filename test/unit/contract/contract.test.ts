@@ -122,6 +122,8 @@ describe('outcome event JSON Schema', () => {
             'cosell.referral.updated',
             'cosell.referral.partnerCenterChanged',
         ]);
+        expect(published[1]!.data).toMatchObject({ update: { id: 'u1', status: 'Applied' } });
+        expect(published[2]!.data).toMatchObject({ partnerCenterChange: { ...change, source: 'webhook' } });
         for (const event of published)
             expect({ valid: validate(event), errors: validate.errors }).toEqual({ valid: true, errors: null });
         const { id: _id, ...withoutId } = published[0]!;

@@ -94,6 +94,7 @@ describe('the outcome event outbox', () => {
             data: expect.objectContaining({ id: 'k1', status: 'Rejected', error: { code: 'X', message: 'no' } }),
         });
         expect(event!.data).not.toHaveProperty('history');
+        expect(event!.data).not.toHaveProperty('update');
         expectNoPii(JSON.stringify(event));
         const stored = inner.items.get('k1')!;
         expect(stored.record.pendingEvents).toBeUndefined();
