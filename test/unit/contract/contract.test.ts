@@ -30,7 +30,7 @@ import { validateReferral } from '../../../shared/referral/request/validate';
 import { statusDocument } from '../../../shared/referral/statusDocument';
 import { newUpdate, transitionUpdate, withUpdate } from '../../../shared/referral/updates';
 import { invocationContext, readResponse } from '../../support/functions';
-import { givenRecord } from '../../support/givenRecord';
+import { givenPartnerReferral, givenRecord } from '../../support/givenRecord';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 import { seedReferral } from '../../support/referrals';
 
@@ -95,15 +95,7 @@ describe('outcome event JSON Schema', () => {
             new EventOutbox(publisher, '/cosell-referrals', now, { event: () => undefined }),
         );
         const submitted = transition(givenRecord({ status: 'Submitting' }), 'Submitted', now(), {
-            partnerReferral: {
-                id: 'p1',
-                engagementId: 'e1',
-                status: 'New',
-                substatus: 'Pending',
-                eTag: null,
-                createdDateTime: null,
-                updatedDateTime: null,
-            },
+            partnerReferral: givenPartnerReferral(),
         });
         const patch = [{ op: 'replace' as const, path: '/status', value: 'Closed' }];
         const update = newUpdate({ id: 'u1', source: 'http', correlationId: 'c', requestHash: 'h', patch, at: now() });
