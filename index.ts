@@ -10,6 +10,7 @@ import './functions/connectReferral';
 import './functions/recordReferralUpdate';
 import './functions/getOpenApi';
 import './functions/resendQueuedReferrals';
+import './functions/publishPendingEvents';
 import './functions/receivePartnerCenterEvent';
 import './functions/syncPartnerCenterEvent';
 import './functions/reconcilePartnerCenter';

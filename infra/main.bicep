@@ -102,6 +102,13 @@ param partnerApiTenantId string
 @description('Application (client) id of the partner app registration used with the refresh token.')
 param partnerApiClientId string
 
+// Outcome events (Event Grid, docs/events.md): one optional subscription; consumers may add their own.
+@description('A webhook (https) the Event Grid topic delivers outcome events to; empty: no webhook subscription.')
+param eventSubscriptionWebhookUrl string = ''
+
+@description('Resource id of a Service Bus queue the topic delivers outcome events to (used when no webhook is set).')
+param eventSubscriptionServiceBusQueueId string = ''
+
 // Monitoring
 @description('Email address that receives the alerts.')
 param alertEmailAddress string
@@ -242,6 +249,21 @@ module keyVault 'app/keyvault.bicep' = {
   }
 }
 
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+    subscriptionWebhookUrl: eventSubscriptionWebhookUrl
+    subscriptionServiceBusQueueId: eventSubscriptionServiceBusQueueId
+    deadLetterStorageAccountName: storage.outputs.name
+    deadLetterContainerName: 'event-dead-letters'
+  }
+}
+
 module network 'app/network.bicep' = if (usePrivateNetworking) {
   name: 'network'
   scope: rg
@@ -285,6 +307,7 @@ module functionApp 'app/functionapp.bicep' = {
     enableEntraAuth: enableEntraAuth
     entraAuthClientId: entraAuthClientId
     entraAuthAllowedAudiences: entraAuthAllowedAudiences
+    eventGridTopicEndpoint: eventGrid.outputs.endpoint
   }
 }
 
@@ -304,6 +327,8 @@ module alerts 'app/alerts.bicep' = {
     logEventAlertName: '${abbrs.insightsScheduledQueryRules}events-${resourceToken}'
     stuckReferralAlertName: '${abbrs.insightsScheduledQueryRules}stuck-${resourceToken}'
     stuckReferralMinutes: stuckReferralMinutes
+    eventGridTopicId: eventGrid.outputs.id
+    eventDeliveryAlertName: '${abbrs.insightsMetricAlerts}events-${resourceToken}'
   }
 }
 
@@ -319,4 +344,6 @@ output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQua
 output COSMOS_ACCOUNT_ENDPOINT string = cosmos.outputs.endpoint
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
+output EVENT_GRID_TOPIC_ENDPOINT string = eventGrid.outputs.endpoint
+output EVENT_GRID_TOPIC_PRINCIPAL_ID string = eventGrid.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString

@@ -3,7 +3,8 @@
  * and an Independent one, prints each status change until both are done, shows the two Partner API referrals of the
  * Shared one side by side, has Microsoft's seller accept the connected referral a few seconds later (the simulator
  * plays Microsoft) and shows the acceptance flowing back into the status document through the webhook, then closes
- * the Independent one as Won (PATCH /api/referrals/{id}) and shows it closed.
+ * the Independent one as Won (PATCH /api/referrals/{id}) and shows it closed; last, the outcome events the local
+ * Event Grid topic took for the two referrals.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,12 +20,48 @@ const USAGE = [
     '  Against the running local app (npm start in another terminal): posts a Shared and an Independent referral,',
     "  follows each to its end, has Microsoft's seller (the simulator) accept the connected referral and shows it",
     "  flow back into the status document, then closes the Independent one as Won. PORT names the host's port (7071).",
+    '  Then lists their outcome events at the local Event Grid topic (EVENT_GRID_TOPIC_PORT, 7092).',
 ].join('\n');
 
 const env = process.env;
 const baseUrl = `http://127.0.0.1:${env.PORT ?? '7071'}`;
 const functionKey = env.LOCAL_FUNCTION_KEY ?? 'local-dev-function-key';
 const TIMEOUT_MS = 60_000;
+const topicUrl = `http://127.0.0.1:${env.EVENT_GRID_TOPIC_PORT ?? '7092'}`;
+
+interface TopicEvent {
+    id: string;
+    type: string;
+    subject?: string;
+    time?: string;
+    data?: { status?: string; update?: { id: string; status: string } };
+}
+
+/** The events the local topic took for `keys`, once each referral's `expected` count is there (or the time is up). */
+async function showEvents(keys: Record<string, string>, expected: number): Promise<void> {
+    const subjects = new Set(Object.values(keys).map((key) => `/referrals/${key}`));
+    let events: TopicEvent[] = [];
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+        const response = await fetch(`${topicUrl}/_admin/events`).catch(() => undefined);
+        if (!response?.ok) {
+            console.log(`\nNo local Event Grid topic at ${topicUrl} (EVENT_GRID_TOPIC_ENDPOINT points elsewhere?).`);
+            return;
+        }
+        const listing = (await response.json()) as { published: TopicEvent[] };
+        events = listing.published.filter((event) => subjects.has(event.subject ?? ''));
+        if (events.length >= expected) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    console.log(`\nOutcome events at the local Event Grid topic (${topicUrl}/_admin/events):`);
+    for (const event of events) {
+        const detail = event.data?.update
+            ? `update ${event.data.update.id} ${event.data.update.status}`
+            : (event.data?.status ?? '');
+        console.log(
+            `  ${event.time ?? ''}  ${event.type.padEnd(37)} ${event.subject ?? ''}  ${detail}  (id ${event.id})`,
+        );
+    }
+}
 
 function seedRequest(): Record<string, unknown> {
     // Works from the TypeScript source and from the build in dist/.
@@ -205,6 +242,8 @@ async function main(): Promise<void> {
     } finally {
         await partnerApi.close();
     }
+    // Shared: submitted, connected; Independent: submitted, updated.
+    await showEvents(keys, 4);
 }
 
 exitOnHelp(USAGE);

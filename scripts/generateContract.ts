@@ -3,6 +3,7 @@
  *   docs/openapi.json                   OpenAPI 3.1 of the HTTP API (also served at GET /api/openapi.json)
  *   docs/referral-message.schema.json   JSON Schema 2020-12 of the queue message, for upstream publishers
  *   docs/referral-update-message.schema.json   the same for an update message (queue referral-updates)
+ *   docs/outcome-event.schema.json      JSON Schema of an outcome event (Event Grid, CloudEvents 1.0)
  * `--check` writes nothing and exits 1 when a checked-in file is out of step.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import {
     MESSAGE_SCHEMA_PATH,
     OPENAPI_PATH,
     openApiDocument,
+    OUTCOME_EVENT_SCHEMA_PATH,
+    outcomeEventSchema,
     referralMessageSchema,
     referralUpdateMessageSchema,
     UPDATE_MESSAGE_SCHEMA_PATH,
@@ -24,7 +27,7 @@ import { exitOnHelp } from './usage';
 
 const USAGE = [
     'Usage: npm run contract:generate [-- --check]',
-    '  Writes docs/openapi.json and docs/referral-message.schema.json from the joi schema.',
+    "  Writes docs/openapi.json, the queue messages' and the outcome event's JSON Schemas (docs/*.schema.json).",
     '  --check: writes nothing; exits 1 when a checked-in file is out of step.',
 ].join('\n');
 
@@ -37,6 +40,7 @@ async function main(): Promise<void> {
         [OPENAPI_PATH, openApiDocument()],
         [MESSAGE_SCHEMA_PATH, referralMessageSchema()],
         [UPDATE_MESSAGE_SCHEMA_PATH, referralUpdateMessageSchema()],
+        [OUTCOME_EVENT_SCHEMA_PATH, outcomeEventSchema()],
     ];
     let stale = 0;
     for (const [path, document] of documents) {

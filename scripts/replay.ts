@@ -14,13 +14,13 @@
  */
 import { SingleBar } from 'cli-progress';
 
+import { referralStore } from '../shared/dependencies';
 import { replay, type ReplayDependencies, type ReplayItem } from '../shared/operations/replay';
 import { cosmosFailedRecords, serviceBusDeadLetterQueue } from '../shared/operations/replaySources';
 import { getConfig } from '../shared/platform/config';
 import { closeCosmos, getCosmosContainer } from '../shared/platform/cosmos';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../shared/platform/names';
 import { closeServiceBus, getServiceBusClient, queueSender } from '../shared/platform/serviceBus';
-import { CosmosReferralStore } from '../shared/referral/store';
 import { readArguments, UsageError, useLocalPeers } from './usage';
 
 export interface ReplayArguments {
@@ -143,7 +143,7 @@ export async function runReplayCommand(args: ReplayArguments, deps: ReplayDepend
 export function productionDependencies(): ReplayDependencies {
     const client = getServiceBusClient();
     return {
-        store: new CosmosReferralStore(),
+        store: referralStore(),
         failed: cosmosFailedRecords(getCosmosContainer),
         deadLetters: [REFERRALS_QUEUE, CONNECTIONS_QUEUE].map((queue) => serviceBusDeadLetterQueue(client, queue)),
         referralsQueue: queueSender(REFERRALS_QUEUE),

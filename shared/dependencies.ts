@@ -15,13 +15,17 @@ import type { WebhookDependencies } from './partnerCenter/webhookReceiver';
 import type { StepDependencies } from './pipeline/step';
 import type { UpdateStepDependencies } from './pipeline/updateStep';
 import { getConfig } from './platform/config';
+import { createEventGridPublisher } from './platform/eventGrid';
+import { consoleLogger } from './platform/logging';
 import { CONNECTIONS_QUEUE, PARTNER_CENTER_EVENTS_QUEUE, REFERRALS_QUEUE, UPDATES_QUEUE } from './platform/names';
 import { queueSender } from './platform/serviceBus';
+import { EventOutbox, EventPublishingStore } from './referral/eventOutbox';
 import type { IntakeDependencies } from './referral/intake';
 import type { OutboxDependencies } from './referral/outbox';
 import { CosmosReferralStore } from './referral/store';
 import type { UpdateIntakeDependencies } from './referral/updateIntake';
 
+let store: EventPublishingStore | undefined;
 let intake: IntakeDependencies | undefined;
 let outbox: OutboxDependencies | undefined;
 let updateIntake: UpdateIntakeDependencies | undefined;
@@ -32,9 +36,26 @@ let webhook: WebhookDependencies | undefined;
 let eventDelivery: EventDeliveryDependencies | undefined;
 let reconciliation: ReconciliationDependencies | undefined;
 
+/**
+ * The one store every function writes records through: Cosmos DB, with the outcome events of each change published
+ * after its write (shared/referral/eventOutbox.ts), or, without EVENT_GRID_TOPIC_ENDPOINT, none (said once, here).
+ */
+export function referralStore(): EventPublishingStore {
+    if (!store) {
+        const config = getConfig('events');
+        const now = () => new Date();
+        if (!config.topic) consoleLogger.event('info', 'events.disabled', {});
+        const outbox = config.topic
+            ? new EventOutbox(createEventGridPublisher(config.topic), config.source, now, consoleLogger)
+            : undefined;
+        store = new EventPublishingStore(new CosmosReferralStore(), outbox);
+    }
+    return store;
+}
+
 export function intakeDependencies(): IntakeDependencies {
     intake ??= {
-        store: new CosmosReferralStore(),
+        store: referralStore(),
         referralsQueue: queueSender(REFERRALS_QUEUE),
         newKey: randomUUID,
         now: () => new Date(),
@@ -84,7 +105,7 @@ function partnerApiClient(): PartnerApiClient {
 export function workerDependencies(): StepDependencies {
     if (!worker) {
         worker = {
-            store: new CosmosReferralStore(),
+            store: referralStore(),
             // Resolved per call, so a configuration problem fails the delivery (and is retried), not the import.
             partnerApi: {
                 createReferral: (referral, context) => partnerApiClient().createReferral(referral, context),

@@ -138,12 +138,15 @@ const LEAKING_SETTINGS = [
     'CosmosDbConnection__accountEndpoint',
     'PARTNER_API_BASE_URL',
     'PARTNER_API_AUTH',
+    'EVENT_GRID_TOPIC_ENDPOINT',
+    'EVENT_GRID_TOPIC_KEY',
     'LOCAL_FUNCTION_KEY',
     'PORT',
     'SERVICEBUS_PORT',
     'SERVICEBUS_ADMIN_PORT',
     'COSMOS_EMULATOR_PORT',
     'PARTNER_API_SIMULATOR_PORT',
+    'EVENT_GRID_TOPIC_PORT',
     'LOCAL_APP_ENTRY',
 ];
 
@@ -175,6 +178,7 @@ export class LocalRuntime {
             SERVICEBUS_ADMIN_PORT: String(adminPort),
             COSMOS_EMULATOR_PORT: '0',
             PARTNER_API_SIMULATOR_PORT: '0',
+            EVENT_GRID_TOPIC_PORT: '0',
             ...this.options.emulatorsEnv,
         };
         const child = fork(this.options.scripts.emulators, [], { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });

@@ -1,5 +1,6 @@
 // Alerts to an action group that emails the operator: any message in a dead-letter queue, failed function runs, the
-// app's error events (token and submission failures) and referrals stuck short of a final status. The two log alerts
+// app's error events (token and submission failures, outcome events unpublished too long), referrals stuck short of
+// a final status, and outcome events Event Grid dropped or dead-lettered. The two log alerts
 // query Application Insights traces, which host.json keeps out of sampling so none is dropped.
 
 param actionGroupName string
@@ -18,6 +19,9 @@ param stuckReferralAlertName string
 @description('Minutes a referral may stay Queued, Submitting or Connecting before the stuck-referral alert fires.')
 @minValue(15)
 param stuckReferralMinutes int
+@description('The Event Grid topic of the outcome events.')
+param eventGridTopicId string
+param eventDeliveryAlertName string
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -119,12 +123,52 @@ resource functionFailureAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   }
 }
 
+// Outcome events Event Grid dropped (retries used up and no dead-letter destination reachable) or dead-lettered (to
+// the storage container): a consumer did not get them. One alert per metric, since criteria in one alert must all hold.
+resource eventDeliveryAlerts 'Microsoft.Insights/metricAlerts@2018-03-01' = [
+  for metric in ['DroppedEventCount', 'DeadLetteredCount']: {
+    name: '${eventDeliveryAlertName}-${toLower(metric)}'
+    location: 'global'
+    tags: tags
+    properties: {
+      description: 'The Event Grid topic of the outcome events reports ${metric} > 0: a subscriber did not take them.'
+      severity: 2
+      enabled: true
+      scopes: [
+        eventGridTopicId
+      ]
+      evaluationFrequency: 'PT5M'
+      windowSize: 'PT15M'
+      autoMitigate: true
+      criteria: {
+        'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+        allOf: [
+          {
+            criterionType: 'StaticThresholdCriterion'
+            name: metric
+            metricNamespace: 'Microsoft.EventGrid/topics'
+            metricName: metric
+            operator: 'GreaterThan'
+            threshold: 0
+            timeAggregation: 'Total'
+          }
+        ]
+      }
+      actions: [
+        {
+          actionGroupId: actionGroup.id
+        }
+      ]
+    }
+  }
+]
+
 resource logEventAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   name: logEventAlertName
   location: location
   tags: tags
   properties: {
-    description: 'The referral pipeline logged an event that needs the operator (token, submission or connection failure).'
+    description: 'The referral pipeline logged an event that needs the operator (token, submission or connection failure, events unpublished).'
     severity: 1
     enabled: true
     scopes: [
@@ -136,7 +180,7 @@ resource logEventAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
       allOf: [
         {
           // Events operators must act on (docs/operations.md, Alerts); each is a JSON trace line with an `event`.
-          query: 'traces | extend event = tostring(parse_json(message).event) | where event in ("partnerApi.authFailed", "partnerApi.refreshTokenExpiring", "partnerApi.tokenCache.saveFailed", "submit.failed", "connect.failed", "submit.ambiguous", "connect.ambiguous", "duplicateCheck.found", "duplicateCheck.abandoned", "referral.queueUnavailable", "outbox.sendFailed", "partnerCenter.syncRefused", "reconciliation.leaseLost")'
+          query: 'traces | extend event = tostring(parse_json(message).event) | where event in ("partnerApi.authFailed", "partnerApi.refreshTokenExpiring", "partnerApi.tokenCache.saveFailed", "submit.failed", "connect.failed", "submit.ambiguous", "connect.ambiguous", "duplicateCheck.found", "duplicateCheck.abandoned", "referral.queueUnavailable", "outbox.sendFailed", "partnerCenter.syncRefused", "reconciliation.leaseLost", "events.overdue")'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

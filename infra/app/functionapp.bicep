@@ -50,6 +50,8 @@ param enableEntraAuth bool
 param entraAuthClientId string
 @description('Accepted token audiences; defaults to api://<client id>.')
 param entraAuthAllowedAudiences array
+@description('The Event Grid topic endpoint the app publishes outcome events to.')
+param eventGridTopicEndpoint string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -139,6 +141,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       // The token cache (rotated refresh tokens) is read and written by the app itself, with the identity.
       PARTNER_API_TOKEN_CACHE_VAULT_URL: keyVaultUri
       PARTNER_API_TOKEN_CACHE_CLIENT_ID: identityClientId
+      // Outcome events to the Event Grid topic, published with the identity (EventGrid Data Sender on the topic).
+      EVENT_GRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
+      EVENT_GRID_CLIENT_ID: identityClientId
+      EVENT_SOURCE: '/cosell-referrals/${name}'
       // Surface entry-point load errors instead of running with no functions.
       FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR: 'true'
     }

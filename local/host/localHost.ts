@@ -1,11 +1,7 @@
 /**
  * The local Functions host: loads the app's registrations and hooks, runs appStart, serves the HTTP triggers, drives
-<<<<<<< HEAD
- * the Service Bus and timer triggers, and on close stops them all and runs appTerminate.
-=======
- * the Service Bus triggers, and on close stops both and runs appTerminate (whose logs, as in Azure, go nowhere).
- * Registering a function after start-up throws, as in the worker.
->>>>>>> wt-deploy
+ * the Service Bus and timer triggers, and on close stops them all and runs appTerminate (whose logs, as in Azure, go
+ * nowhere). Registering a function after start-up throws, as in the worker.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

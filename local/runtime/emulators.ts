@@ -1,6 +1,7 @@
 /**
  * `npm run emulators`: the local peers in one process, on loopback: the Service Bus dev broker with the app's
- * queues, Cosmos DB with the app's database and container, and the Partner API simulator. A peer whose setting the
+ * queues, Cosmos DB with the app's database and container, the Partner API simulator, and the Event Grid topic
+ * (delivering to the webhooks in EVENT_GRID_SUBSCRIBERS, comma-separated; each event it takes is printed). A peer whose setting the
  * user points elsewhere (see localSettings.ts) is not started. State lives in this process's memory, so a host can
  * be stopped and restarted while queued messages and stored documents survive.
  */
@@ -8,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 
 import { exitOnHelp } from '../../scripts/usage';
 import { type CosmosEmulator, startCosmosEmulator } from '../cosmos/emulator';
+import { type LocalTopic, type PublishedEvent, startLocalTopic } from '../eventgrid/topic';
 import { faultsFromEnv, type PartnerApiSimulator, startPartnerApiSimulator } from '../partner-api-simulator';
 import { type DevBroker, type QueueDefinition, startBroker } from '../servicebus/broker';
 import { APP_QUEUES } from '../servicebus/queues';
@@ -16,7 +18,8 @@ import { errorText, onShutdown, reportReady } from './processLifecycle';
 
 const USAGE = [
     'Usage: npm run emulators',
-    '  Starts the local peers on loopback: Service Bus dev broker, Cosmos DB emulator, Partner API simulator.',
+    '  Starts the local peers on loopback: Service Bus dev broker, Cosmos DB emulator, Partner API simulator,',
+    '  Event Grid topic (EVENT_GRID_SUBSCRIBERS: webhook URLs it delivers to, comma-separated).',
     '  Ports and settings: see docs/local-runtime.md.',
 ].join('\n');
 
@@ -29,6 +32,7 @@ export interface RunningEmulators {
     broker?: DevBroker;
     cosmos?: CosmosEmulator;
     simulator?: PartnerApiSimulator;
+    topic?: LocalTopic;
     close(): Promise<void>;
 }
 
@@ -60,14 +64,29 @@ function numberSetting(env: Env, name: string): number | undefined {
     return value;
 }
 
-export async function startEmulators(env: Env = process.env): Promise<RunningEmulators> {
+/** One line per event the local topic takes: what happened to which referral (events carry no customer data). */
+function printEvent(event: PublishedEvent): void {
+    const data = (event.data ?? {}) as { status?: string; update?: { id: string; status: string } };
+    const detail = data.update ? `update ${data.update.id} ${data.update.status}` : (data.status ?? '');
+    console.log(`[events] ${event.type.padEnd(37)} ${event.subject ?? ''}  ${detail}  (id ${event.id})`);
+}
+
+export async function startEmulators(
+    env: Env = process.env,
+    onEvent: (event: PublishedEvent) => void = printEvent,
+): Promise<RunningEmulators> {
     const ports = localPorts(env);
     const selection = peersToStart(env);
     const running: RunningEmulators = {
         endpoints: {},
         summary: [],
         close: async () => {
-            await Promise.allSettled([running.broker?.close(), running.cosmos?.close(), running.simulator?.close()]);
+            await Promise.allSettled([
+                running.broker?.close(),
+                running.cosmos?.close(),
+                running.simulator?.close(),
+                running.topic?.close(),
+            ]);
         },
     };
     try {
@@ -112,6 +131,25 @@ export async function startEmulators(env: Env = process.env): Promise<RunningEmu
             );
         } else {
             running.summary.push('Partner API simulator   not started (PARTNER_API_BASE_URL is set)');
+        }
+        if (selection.eventGridTopic) {
+            const subscribers = (env.EVENT_GRID_SUBSCRIBERS ?? '')
+                .split(',')
+                .map((url) => url.trim())
+                .filter((url) => url !== '');
+            running.topic = await startLocalTopic({
+                port: ports.eventGridTopic,
+                host: LOCAL_PEER_HOST,
+                subscribers,
+                onPublished: onEvent,
+            });
+            running.endpoints.eventGridTopicEndpoint = running.topic.endpoint;
+            running.summary.push(
+                `Event Grid topic        ${running.topic.endpoint}  (admin: ${running.topic.url}/_admin/events, /faults, /subscribers)`,
+                `  subscribers           ${subscribers.length > 0 ? subscribers.join(', ') : 'none (EVENT_GRID_SUBSCRIBERS)'}`,
+            );
+        } else {
+            running.summary.push('Event Grid topic        not started (EVENT_GRID_TOPIC_ENDPOINT is set)');
         }
     } catch (error) {
         await running.close();

@@ -5,12 +5,14 @@
  * or at Microsoft's Docker emulators; a peer whose setting is set by the user is not started at all:
  * - `ServiceBusConnection` or `ServiceBusConnection__fullyQualifiedNamespace` set: no local broker;
  * - `CosmosDbConnection` or `CosmosDbConnection__accountEndpoint` set: no local Cosmos DB;
- * - `PARTNER_API_BASE_URL` set: no Partner API simulator (the app then uses `PARTNER_API_AUTH`/`PARTNER_API_TOKEN`).
+ * - `PARTNER_API_BASE_URL` set: no Partner API simulator (the app then uses `PARTNER_API_AUTH`/`PARTNER_API_TOKEN`);
+ * - `EVENT_GRID_TOPIC_ENDPOINT` set: no local Event Grid topic.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { COSMOS_EMULATOR_KEY } from '../cosmos/constants';
+import { LOCAL_TOPIC_KEY } from '../eventgrid/topic';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../host/auth';
 
 type Env = Record<string, string | undefined>;
@@ -26,6 +28,8 @@ export const DEFAULT_PORTS = {
     cosmos: 8081,
     /** The Partner API simulator (`PARTNER_API_SIMULATOR_PORT`). */
     partnerApiSimulator: 7090,
+    /** The local Event Grid topic (`EVENT_GRID_TOPIC_PORT`). */
+    eventGridTopic: 7092,
 } as const;
 
 export const PORT_SETTINGS = {
@@ -34,6 +38,7 @@ export const PORT_SETTINGS = {
     serviceBusAdmin: 'SERVICEBUS_ADMIN_PORT',
     cosmos: 'COSMOS_EMULATOR_PORT',
     partnerApiSimulator: 'PARTNER_API_SIMULATOR_PORT',
+    eventGridTopic: 'EVENT_GRID_TOPIC_PORT',
 } as const;
 
 export type LocalPorts = { [K in keyof typeof DEFAULT_PORTS]: number };
@@ -60,6 +65,7 @@ export function localPorts(env: Env = process.env): LocalPorts {
         serviceBusAdmin: port(env, PORT_SETTINGS.serviceBusAdmin, DEFAULT_PORTS.serviceBusAdmin),
         cosmos: port(env, PORT_SETTINGS.cosmos, DEFAULT_PORTS.cosmos),
         partnerApiSimulator: port(env, PORT_SETTINGS.partnerApiSimulator, DEFAULT_PORTS.partnerApiSimulator),
+        eventGridTopic: port(env, PORT_SETTINGS.eventGridTopic, DEFAULT_PORTS.eventGridTopic),
     };
 }
 
@@ -67,6 +73,7 @@ export interface PeerSelection {
     serviceBus: boolean;
     cosmos: boolean;
     partnerApiSimulator: boolean;
+    eventGridTopic: boolean;
 }
 
 export function peersToStart(env: Env = process.env): PeerSelection {
@@ -74,6 +81,7 @@ export function peersToStart(env: Env = process.env): PeerSelection {
         serviceBus: !isSet(env, 'ServiceBusConnection') && !isSet(env, 'ServiceBusConnection__fullyQualifiedNamespace'),
         cosmos: !isSet(env, 'CosmosDbConnection') && !isSet(env, 'CosmosDbConnection__accountEndpoint'),
         partnerApiSimulator: !isSet(env, 'PARTNER_API_BASE_URL'),
+        eventGridTopic: !isSet(env, 'EVENT_GRID_TOPIC_ENDPOINT'),
     };
 }
 
@@ -84,6 +92,8 @@ export interface PeerEndpoints {
     partnerApiUrl?: string;
     /** The PEM file of the simulator's webhook test root (it signs Microsoft's webhooks with a leaf of it). */
     webhookRootsFile?: string;
+    /** The local Event Grid topic's publish endpoint (its key is LOCAL_TOPIC_KEY). */
+    eventGridTopicEndpoint?: string;
 }
 
 export function serviceBusConnectionString(port: number, host: string = LOCAL_PEER_HOST): string {
@@ -102,6 +112,10 @@ export function partnerApiUrl(port: number, host: string = LOCAL_PEER_HOST): str
 /** The reconciliation's schedule on the local runtime (in Azure: every 15 minutes). */
 export const LOCAL_RECONCILE_SCHEDULE = '*/30 * * * * *';
 
+export function eventGridTopicEndpoint(port: number, host: string = LOCAL_PEER_HOST): string {
+    return `http://${host}:${port}/api/events`;
+}
+
 /** Where the emulators write the simulator's webhook test root: one file per simulator port, so a host started alone finds it. */
 export function webhookRootsFile(port: number): string {
     return join(tmpdir(), `cosell-referrals-simulator-webhook-root-${port}.pem`);
@@ -115,6 +129,7 @@ export function defaultPeerEndpoints(env: Env = process.env): PeerEndpoints {
         cosmosEndpoint: cosmosEndpoint(ports.cosmos),
         partnerApiUrl: partnerApiUrl(ports.partnerApiSimulator),
         webhookRootsFile: webhookRootsFile(ports.partnerApiSimulator),
+        eventGridTopicEndpoint: eventGridTopicEndpoint(ports.eventGridTopic),
     };
 }
 
@@ -147,6 +162,10 @@ export function hostSettings(
         computed.PARTNER_CENTER_WEBHOOK_CERT_HOSTS = LOCAL_PEER_HOST;
         // Against the simulator a change made with its webhook dropped shows within half a minute, not 15.
         computed.PARTNER_CENTER_RECONCILE_SCHEDULE = LOCAL_RECONCILE_SCHEDULE;
+    }
+    if (selection.eventGridTopic && peers.eventGridTopicEndpoint) {
+        computed.EVENT_GRID_TOPIC_ENDPOINT = peers.eventGridTopicEndpoint;
+        computed.EVENT_GRID_TOPIC_KEY = LOCAL_TOPIC_KEY;
     }
     computed.LOCAL_FUNCTION_KEY = DEFAULT_LOCAL_FUNCTION_KEY;
     const settings: Record<string, string> = {};

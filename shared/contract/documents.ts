@@ -21,6 +21,7 @@ import {
     UPDATES_QUEUE,
 } from '../platform/names';
 import { MAX_BODY_BYTES } from '../referral/intake';
+import { OUTCOME_EVENT_TYPES } from '../referral/outcomeEvents';
 import { LIFECYCLE_STATUSES, UPDATE_STATUSES } from '../referral/record';
 import { REFERRAL_TYPES } from '../referral/request/enums';
 import { IMMUTABLE_PROPERTIES, MAX_PATCH_OPERATIONS } from '../referral/request/patch';
@@ -41,6 +42,8 @@ export const MESSAGE_SCHEMA_PATH = 'docs/referral-message.schema.json';
 export const MESSAGE_SCHEMA_ID = `urn:cosell-referrals:referral-message:${CONTRACT_VERSION}`;
 export const UPDATE_MESSAGE_SCHEMA_PATH = 'docs/referral-update-message.schema.json';
 export const UPDATE_MESSAGE_SCHEMA_ID = `urn:cosell-referrals:referral-update-message:${CONTRACT_VERSION}`;
+export const OUTCOME_EVENT_SCHEMA_PATH = 'docs/outcome-event.schema.json';
+export const OUTCOME_EVENT_SCHEMA_ID = `urn:cosell-referrals:outcome-event:${CONTRACT_VERSION}`;
 
 const PATCH_DESCRIPTION =
     'A JSON Patch (RFC 6902) of the referral: "add" and "replace" only, on paths of the referral create body (RFC ' +
@@ -593,6 +596,80 @@ export function referralUpdateMessageSchema(): JsonSchema {
             },
         },
         body: PATCH_SCHEMA,
+    });
+}
+
+/** `schema` with its OpenAPI component references pointing at `$defs` instead. */
+function withDefsReferences(schema: JsonSchema): JsonSchema {
+    return JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"#/$defs/')) as JsonSchema;
+}
+
+const PARTNER_CENTER_CHANGE_SCHEMA: JsonSchema = {
+    type: 'object',
+    description: 'A status or substatus change seen at Partner Center (cosell.referral.partnerCenterChanged only).',
+    required: ['at', 'referral', 'status', 'substatus', 'source'],
+    properties: {
+        at: { type: 'string', format: 'date-time' },
+        referral: {
+            type: 'string',
+            enum: ['partner', 'connected', 'engagement'],
+            description: "The partner's referral, Microsoft's connected referral, or the engagement.",
+        },
+        status: { type: ['string', 'null'] },
+        substatus: { type: ['string', 'null'] },
+        source: { type: 'string', enum: ['webhook', 'reconciliation'] },
+    },
+};
+
+/**
+ * The JSON Schema of an outcome event as Event Grid delivers it (CloudEvents 1.0, structured JSON): the catalogue
+ * (docs/events.md) in machine form. `data` is the status document of GET /api/referrals/{id} at the change, without
+ * its history: identifiers and statuses, never customer data.
+ */
+export function outcomeEventSchema(): JsonSchema {
+    const { history: _history, ...statusProperties } = STATUS_SCHEMA.properties as Record<string, JsonSchema>;
+    const data: JsonSchema = {
+        ...STATUS_SCHEMA,
+        description: 'The status document at the change (GET /api/referrals/{id}), without history.',
+        required: (STATUS_SCHEMA.required as string[]).filter((name) => name !== 'history'),
+        properties: {
+            ...statusProperties,
+            update: {
+                type: 'object',
+                description: 'The update the event tells of (cosell.referral.updated only).',
+                required: ['id', 'status'],
+                properties: {
+                    id: { $ref: '#/components/schemas/ReferralKey' },
+                    status: { type: 'string', enum: ['Applied', 'Rejected', 'Failed'] },
+                },
+            },
+            partnerCenterChange: PARTNER_CENTER_CHANGE_SCHEMA,
+        },
+    };
+    return withDefsReferences({
+        $schema: JSON_SCHEMA_DIALECT,
+        $id: OUTCOME_EVENT_SCHEMA_ID,
+        title: 'An outcome event of a referral (CloudEvents 1.0)',
+        description:
+            'Published to the Event Grid topic at each change others hear of; delivered at least once. `id` is ' +
+            'fixed per change (`<referral key>:<sequence>`): de-duplicate on it.',
+        type: 'object',
+        required: ['specversion', 'id', 'type', 'source', 'subject', 'time', 'datacontenttype', 'data'],
+        properties: {
+            specversion: { const: '1.0' },
+            id: { type: 'string', pattern: '^.+:[1-9][0-9]*$', examples: ['7f0c…:2'] },
+            type: { type: 'string', enum: [...OUTCOME_EVENT_TYPES] },
+            source: { type: 'string', description: 'Names the app instance (EVENT_SOURCE).' },
+            subject: { type: 'string', pattern: '^/referrals/', examples: ['/referrals/7f0c…'] },
+            time: { type: 'string', format: 'date-time', description: 'The time of the change.' },
+            datacontenttype: { const: 'application/json' },
+            data,
+        },
+        $defs: {
+            ReferralKey: KEY_SCHEMA,
+            LifecycleStatus: LIFECYCLE_STATUS,
+            PartnerReferralStatus: PARTNER_REFERRAL_STATUS,
+        },
     });
 }
 

@@ -5,6 +5,8 @@ export {
     MESSAGE_SCHEMA_PATH,
     OPENAPI_PATH,
     openApiDocument,
+    OUTCOME_EVENT_SCHEMA_PATH,
+    outcomeEventSchema,
     referralMessageSchema,
     referralRequestSchema,
     referralUpdateMessageSchema,

@@ -16,10 +16,10 @@ import type { PartnerApiCallContext, PartnerReferral } from '../partnerApi/types
 import type { EventLogger } from '../platform/logging';
 import {
     type EngagementReferral,
-    HISTORY_LIMIT,
     type PartnerCenterChangeSource,
     type PartnerCenterHistoryEntry,
     type PartnerReferralSummary,
+    recordPartnerCenterChange,
     type ReferralRecord,
     stepLeaseHeld,
 } from '../referral/record';
@@ -154,15 +154,10 @@ export function mergePartnerCenterState(
 
     if (!changed) return undefined;
     changes.sort((a, b) => a.at.localeCompare(b.at));
+    // Each change seen is a history entry and an outcome event, written together with the summaries.
+    const withChanges = changes.reduce((current, change) => recordPartnerCenterChange(current, change), record);
     return {
-        record: {
-            ...record,
-            partnerReferral,
-            connectedReferral,
-            engagement,
-            updatedAt: now.toISOString(),
-            history: [...record.history, ...changes].slice(-HISTORY_LIMIT),
-        },
+        record: { ...withChanges, partnerReferral, connectedReferral, engagement, updatedAt: now.toISOString() },
         changes,
     };
 }

@@ -528,6 +528,65 @@ const SECTIONS = {
             resendAfterMs: v.INTAKE_RESEND_AFTER_MS,
         }),
     ),
+    // Outcome events to Event Grid (shared/referral/eventOutbox.ts, shared/platform/eventGrid.ts).
+    events: section(
+        {
+            EVENT_GRID_TOPIC_ENDPOINT: setting({
+                meaning:
+                    "The Event Grid topic's endpoint (https://<topic>.<region>-1.eventgrid.azure.net/api/events) the " +
+                    'outcome events are published to, in the CloudEvents 1.0 schema. Empty: no events are published.',
+                azure: 'optional',
+                parse: url(['http', 'https']),
+            }),
+            EVENT_GRID_CLIENT_ID: setting({
+                meaning:
+                    'Client id of the user-assigned managed identity that publishes events (it holds EventGrid Data ' +
+                    'Sender on the topic).',
+                azure: 'optional',
+            }),
+            EVENT_GRID_TOPIC_KEY: setting({
+                meaning: "A topic access key instead of the identity (emulators and the local topic's tests only).",
+                azure: 'local-only',
+            }),
+            EVENT_SOURCE: setting({
+                meaning: "The events' CloudEvents `source`: names this app instance to consumers.",
+                default: '/cosell-referrals',
+                azure: 'optional',
+            }),
+            EVENT_RESEND_AFTER_MS: setting({
+                meaning:
+                    "How long a change's events may stay unpublished (the worker died, or Event Grid was down) " +
+                    'before the sweep publishes them.',
+                default: '60000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
+            EVENT_SWEEP_SCHEDULE: setting({
+                meaning: 'When the sweep of unpublished events runs: an NCRONTAB expression with six fields, in UTC.',
+                default: '30 */1 * * * *',
+                azure: 'optional',
+            }),
+        },
+        (v, problems) => {
+            const endpoint = v.EVENT_GRID_TOPIC_ENDPOINT;
+            if (endpoint && !endpoint.startsWith('https:') && !isLoopbackUrl(endpoint)) {
+                problems.push('EVENT_GRID_TOPIC_ENDPOINT must be https, except for a local topic on loopback');
+            }
+            if (v.EVENT_GRID_TOPIC_KEY && endpoint && !isLoopbackUrl(endpoint)) {
+                problems.push(
+                    'EVENT_GRID_TOPIC_KEY is only allowed for a local topic on loopback (Azure: the identity)',
+                );
+            }
+            return {
+                /** Absent: events are off (nothing is recorded or published). */
+                topic: endpoint
+                    ? { endpoint, key: v.EVENT_GRID_TOPIC_KEY, clientId: v.EVENT_GRID_CLIENT_ID }
+                    : undefined,
+                source: v.EVENT_SOURCE,
+                resendAfterMs: v.EVENT_RESEND_AFTER_MS,
+            };
+        },
+    ),
     // Partner Center's webhooks (shared/partnerCenter/webhookVerification.ts).
     partnerCenterWebhooks: section(
         {
@@ -642,6 +701,7 @@ export type TokenCacheVaultConfig = NonNullable<PartnerApiConfig['tokenCache']>;
 export type RetryConfig = AppConfig['retry'];
 export type WebhookConfig = AppConfig['partnerCenterWebhooks'];
 export type PartnerCenterApiConfig = AppConfig['partnerCenterApi'];
+export type EventsConfig = AppConfig['events'];
 
 export type SettingName = { [K in Section]: keyof (typeof SECTIONS)[K]['settings'] & string }[Section];
 

@@ -4,6 +4,7 @@
  * every cold start, whichever function runs (BENCHMARKS.md, cold start). Types stay static (`import type`); only the
  * values wait, and a bundler keeps each package's initialisation behind these calls.
  */
+import type * as EventGrid from '@azure/eventgrid';
 import type * as Identity from '@azure/identity';
 import type * as KeyVaultSecrets from '@azure/keyvault-secrets';
 import type * as Msal from '@azure/msal-node';
@@ -23,3 +24,5 @@ export const keyVaultSecrets = (): typeof KeyVaultSecrets =>
     require('@azure/keyvault-secrets') as typeof KeyVaultSecrets;
 /** Managed identity credentials (Cosmos DB, Service Bus, Key Vault in Azure). */
 export const identity = (): typeof Identity => require('@azure/identity') as typeof Identity;
+/** The Event Grid publisher (outcome events). */
+export const eventGrid = (): typeof EventGrid => require('@azure/eventgrid') as typeof EventGrid;

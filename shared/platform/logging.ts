@@ -119,6 +119,16 @@ export const LOG_EVENTS = [
     'update.applyFailed',
     'update.retryScheduled',
     'update.leaseLost',
+    // Outcome events to Event Grid (shared/referral/eventOutbox.ts).
+    /** Events are off (no EVENT_GRID_TOPIC_ENDPOINT): said once per process. */
+    'events.disabled',
+    'events.published',
+    'events.publishFailed',
+    /** Publishing holds off after failures (back-off); the sweep publishes later. */
+    'events.heldOff',
+    'events.swept',
+    /** A change's events have stayed unpublished longer than EVENTS_OVERDUE_AFTER_MS: alert. */
+    'events.overdue',
     // Partner Center's webhooks (shared/partnerCenter/webhookReceiver.ts).
     'webhook.refused',
     'webhook.queued',
@@ -181,6 +191,21 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export interface EventLogger {
     event(level: LogLevel, name: LogEvent, fields: LogFields): void;
 }
+
+/**
+ * Logs outside any invocation (a store's follow-up publication, start-up notices) to the console, which the
+ * Functions host collects as the app's logs.
+ */
+export const consoleLogger: EventLogger = {
+    event(level, name, fields) {
+        const line = JSON.stringify({ event: name, ...fields });
+        /* eslint-disable no-console -- outside an invocation there is no InvocationContext; see above */
+        if (level === 'error') console.error(line);
+        else if (level === 'warn') console.warn(line);
+        else console.info(line);
+        /* eslint-enable no-console */
+    },
+};
 
 /** Logs through the invocation context, so the Functions host correlates the line with the invocation. */
 export function invocationLogger(context: InvocationContext): EventLogger {

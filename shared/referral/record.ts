@@ -5,9 +5,12 @@
  *   any non-terminal step → Rejected (invalid, or a permanent 4xx) | Failed (retry window used up)
  *
  * Every transition is written with `If-Match` on the document's etag (see store.ts). The record's rules live here:
- * which status may follow which, what a Partner API answer leaves on it, and how a Failed referral restarts.
+ * which status may follow which, what a Partner API answer leaves on it, and how a Failed referral restarts. A
+ * transition others hear of (Submitted, Connected, Rejected, Failed) adds its outcome event to the record's outbox
+ * in the same change (outcomeEvents.ts).
  */
 import type { PartnerReferral } from '../partnerApi/types';
+import { lifecycleEventType, type PartnerCenterChange, type RecordEvents, withOutcomeEvent } from './outcomeEvents';
 import type { ReferralType } from './request/enums';
 import type { JsonPatch } from './request/jsonPatch';
 import type { Problem, ReferralRequest } from './request/types';
@@ -121,22 +124,17 @@ export interface ReferralUpdate {
 }
 
 /** Which of the engagement's referrals a change seen at Partner Center was to (shared/partnerCenter/sync.ts). */
-export type PartnerCenterRole = 'partner' | 'connected' | 'engagement';
+export type PartnerCenterRole = PartnerCenterChange['referral'];
 
 /** How the app saw a change at Partner Center: a webhook's event, or the reconciliation's list. */
-export type PartnerCenterChangeSource = 'webhook' | 'reconciliation';
+export type PartnerCenterChangeSource = PartnerCenterChange['source'];
 
 /**
  * A change seen at Partner Center: a referral of the engagement reached `status`/`substatus` at `at` (Partner
- * Center's updatedDateTime). The single record of such a change: anything that tells others about it reads these.
+ * Center's updatedDateTime). The single record of such a change, written with its outcome event by
+ * `recordPartnerCenterChange`.
  */
-export interface PartnerCenterHistoryEntry {
-    at: string;
-    referral: PartnerCenterRole;
-    status: string | null;
-    substatus: string | null;
-    source: PartnerCenterChangeSource;
-}
+export type PartnerCenterHistoryEntry = PartnerCenterChange;
 
 /**
  * A history entry: the record reached a lifecycle status, one of its updates was applied, or a change was seen at
@@ -157,7 +155,7 @@ export interface EngagementReferral {
     updatedDateTime: string | null;
 }
 
-export interface ReferralRecord {
+export interface ReferralRecord extends RecordEvents {
     id: string;
     status: LifecycleStatus;
     type: ReferralType | null;
@@ -252,7 +250,10 @@ export class IllegalTransitionError<S extends string = LifecycleStatus> extends 
     }
 }
 
-/** The record after a transition: status, timestamps and history updated; `changes` applied on top. */
+/**
+ * The record after a transition: status, timestamps and history updated, the outcome event pending when others hear
+ * of it (outcomeEvents.ts); `changes` applied on top.
+ */
 export function transition(
     record: ReferralRecord,
     to: LifecycleStatus,
@@ -262,7 +263,25 @@ export function transition(
     if (!canTransition(record.status, to)) throw new IllegalTransitionError(record.status, to);
     const when = at.toISOString();
     const history = record.status === to ? record.history : [...record.history, { status: to, at: when }];
-    return { ...record, ...changes, status: to, updatedAt: when, history: history.slice(-HISTORY_LIMIT) };
+    const moved = { ...record, ...changes, status: to, updatedAt: when, history: history.slice(-HISTORY_LIMIT) };
+    const event = lifecycleEventType(record.status, to);
+    return event ? withOutcomeEvent(moved, event, when) : moved;
+}
+
+/**
+ * The record after Partner Center's status of the referral changed (the sync worker: a webhook or a reconciliation
+ * read): the change in its history and a `cosell.referral.partnerCenterChanged` event pending, in one change.
+ */
+export function recordPartnerCenterChange(record: ReferralRecord, change: PartnerCenterChange): ReferralRecord {
+    const entry: PartnerCenterChange = {
+        at: change.at,
+        referral: change.referral,
+        status: change.status,
+        substatus: change.substatus,
+        source: change.source,
+    };
+    const changed = { ...record, updatedAt: entry.at, history: [...record.history, entry].slice(-HISTORY_LIMIT) };
+    return withOutcomeEvent(changed, 'cosell.referral.partnerCenterChanged', entry.at, { partnerCenterChange: entry });
 }
 
 export function newRecord(fields: {

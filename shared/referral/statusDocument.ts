@@ -102,6 +102,14 @@ export function statusDocument(record: ReferralRecord): ReferralStatusDocument {
     };
 }
 
+/** An outcome event's `data` (outcomeEvents.ts): the status document at the change, without its history. */
+export type OutcomeEventData = Omit<ReferralStatusDocument, 'history'>;
+
+export function outcomeEventData(record: ReferralRecord): OutcomeEventData {
+    const { history: _history, ...data } = statusDocument(record);
+    return data;
+}
+
 export async function readReferralStatus(id: string | undefined, store: ReferralStore): Promise<HttpResponseInit> {
     if (!id || !isValidKey(id)) return problem(404, 'No referral has this id.');
     const stored = await store.read(id);

@@ -64,6 +64,11 @@ export interface ReferralStore {
      * `referralId`, or its partner referral belongs to `engagementId` (shared/partnerCenter/sync.ts).
      */
     findByPartnerCenterIds(ids: PartnerCenterIds): Promise<string[]>;
+    /**
+     * The records with outcome events still to publish (eventOutbox.ts), the oldest of them from before
+     * `changedBefore`, `pageSize` at most per page.
+     */
+    listWithPendingEvents(changedBefore: Date, pageSize: number): AsyncIterable<StoredRecord[]>;
     /** Creates the binding once: when one with its id exists, nothing changes and the existing one comes back. */
     bind(binding: ExternalReferenceBinding): Promise<BindResult>;
     /** Replaces the binding only if it still has `etag` (a takeover); false when it changed or is gone. */
@@ -280,6 +285,23 @@ export class CosmosReferralStore implements ReferralStore {
         );
         for await (const page of query.getAsyncIterator()) {
             if (page.resources.length > 0) yield page.resources;
+        }
+    }
+
+    /** A cross-partition query on the first pending event's time (events are appended, so it is the oldest). */
+    async *listWithPendingEvents(changedBefore: Date, pageSize: number): AsyncIterable<StoredRecord[]> {
+        const query = this.container().items.query<ItemDefinition>(
+            {
+                query:
+                    'SELECT * FROM c WHERE IS_DEFINED(c.pendingEvents) AND ARRAY_LENGTH(c.pendingEvents) > 0 ' +
+                    'AND c.pendingEvents[0].time < @changedBefore',
+                parameters: [{ name: '@changedBefore', value: changedBefore.toISOString() }],
+            },
+            { maxItemCount: pageSize },
+        );
+        for await (const page of query.getAsyncIterator()) {
+            const records = page.resources.map((resource) => toStored(resource)!);
+            if (records.length > 0) yield records;
         }
     }
 }

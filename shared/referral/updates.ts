@@ -13,6 +13,7 @@
  * update that is not Rejected or Failed applied in order, with Partner Center's last status once there is one
  * (`latestRequest`, `latestStatus`).
  */
+import { isSettledUpdate, withOutcomeEvent } from './outcomeEvents';
 import {
     HISTORY_LIMIT,
     IllegalTransitionError,
@@ -68,14 +69,23 @@ export function newUpdate(fields: {
     };
 }
 
-/** The record with `update` added last (in acceptance order). */
+/** The record with `update` added last (in acceptance order); one kept Rejected from the start is an outcome. */
 export function withUpdate(record: ReferralRecord, update: ReferralUpdate, at: Date): ReferralRecord {
-    return { ...record, updates: [...updatesOf(record), update], updatedAt: at.toISOString() };
+    const when = at.toISOString();
+    const added = { ...record, updates: [...updatesOf(record), update], updatedAt: when };
+    return settledEvent(added, update.id, update.status, when);
+}
+
+/** The record with a `cosell.referral.updated` event pending when update `id` has just ended in `status`. */
+function settledEvent(record: ReferralRecord, id: string, status: UpdateStatus, at: string): ReferralRecord {
+    return isSettledUpdate(status)
+        ? withOutcomeEvent(record, 'cosell.referral.updated', at, { update: { id, status } })
+        : record;
 }
 
 /**
- * The record after update `id` moved to `to`: `appliedAt` and a history entry when Applied, `changes` (an error,
- * the applier's lease and attempts) on the update. The record's own fields (partnerReferral after an applied update) are the caller's to set.
+ * The record after update `id` moved to `to`: `appliedAt` and a history entry when Applied, the outcome event pending
+ * once it has ended, `changes` (an error, the applier's lease and attempts) on the update. The record's own fields (partnerReferral after an applied update) are the caller's to set.
  */
 export function transitionUpdate(
     record: ReferralRecord,
@@ -99,12 +109,13 @@ export function transitionUpdate(
     };
     const history =
         to === 'Applied' ? [...record.history, { update: id, status: 'Applied' as const, at: when }] : record.history;
-    return {
+    const changed = {
         ...record,
         updates: updatesOf(record).map((update) => (update.id === id ? moved : update)),
         history: history.slice(-HISTORY_LIMIT),
         updatedAt: when,
     };
+    return settledEvent(changed, id, to, when);
 }
 
 /** Updates that still count: applied, or on their way (not refused, not given up). */

@@ -26,6 +26,8 @@ export const ALLOWED_ROLE_IDS: Record<string, string> = {
     '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
     '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
     'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
+    'd5a91429-5739-47e2-a06b-3470a27159e7': 'EventGrid Data Sender',
+    'ba92f5b4-2d11-453d-a403-e96b0029c9fe': 'Storage Blob Data Contributor',
 };
 /** Cosmos DB data-plane role (sqlRoleDefinitions): Built-in Data Contributor. */
 export const COSMOS_DATA_CONTRIBUTOR = '00000000-0000-0000-0000-000000000002';
@@ -415,6 +417,9 @@ export const SECURITY_RULES: Rule[] = [
         expected: 'UserAssignedIdentity',
     },
     { type: 'Microsoft.Web/sites/basicPublishingCredentialsPolicies', path: 'properties.allow', expected: false },
+    { type: 'Microsoft.EventGrid/topics', path: 'properties.inputSchema', expected: 'CloudEventSchemaV1_0' },
+    { type: 'Microsoft.EventGrid/topics', path: 'properties.disableLocalAuth', expected: true },
+    { type: 'Microsoft.EventGrid/topics', path: 'properties.minimumTlsVersionAllowed', expected: '1.2' },
     { type: 'Microsoft.KeyVault/vaults', path: 'properties.enableRbacAuthorization', expected: true },
     { type: 'Microsoft.KeyVault/vaults', path: 'properties.enableSoftDelete', expected: true },
     { type: 'Microsoft.KeyVault/vaults', path: 'properties.enablePurgeProtection', expected: true },
@@ -545,6 +550,7 @@ export const LOG_ALERT_EVENTS = [
     'connect.failed',
     'partnerCenter.syncRefused',
     'reconciliation.leaseLost',
+    'events.overdue',
 ] as const;
 
 /**
@@ -611,6 +617,62 @@ export function checkAlerts(t: Template): string[] {
     return problems;
 }
 
+const EVENT_GRID_DATA_SENDER = 'd5a91429-5739-47e2-a06b-3470a27159e7';
+const STORAGE_BLOB_DATA_CONTRIBUTOR = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe';
+
+/**
+ * Outcome events: the app identity holds EventGrid Data Sender on the topic (scoped to it), the app setting names the
+ * topic's endpoint, the optional subscription delivers CloudEvents and dead-letters to a blob container the topic may
+ * write to (alone), and alerts fire on events dropped or dead-lettered.
+ */
+export function checkEventGrid(t: Template): string[] {
+    const problems: string[] = [];
+    const topics = declared(t, 'Microsoft.EventGrid/topics');
+    if (topics.length !== 1) return ['no (or more than one) Event Grid topic declared'];
+    const topic = topics[0]!;
+    const assignments = declared(t, 'Microsoft.Authorization/roleAssignments');
+    const sender = assignments.filter((r) => roleIdOf(r) === EVENT_GRID_DATA_SENDER);
+    if (sender.length !== 1) problems.push('the app identity needs EventGrid Data Sender once');
+    for (const r of sender) {
+        const scope = get(r, 'scope');
+        if (!(scope instanceof ResourceRef) || scope.symbol !== topic.symbol) {
+            problems.push(`${where(r)}: EventGrid Data Sender must be scoped to the topic, not ${text(scope)}`);
+        }
+        if (!text(get(r, 'properties.principalId')).includes('identity.outputs.principalId')) {
+            problems.push(`${where(r)}: EventGrid Data Sender must go to the app identity`);
+        }
+    }
+    const endpoint = appSettings(t).get('EVENT_GRID_TOPIC_ENDPOINT');
+    if (endpoint === undefined) problems.push('no EVENT_GRID_TOPIC_ENDPOINT app setting');
+    else if (text(endpoint) !== 'eventGrid.outputs.endpoint') {
+        problems.push(`EVENT_GRID_TOPIC_ENDPOINT must be the topic's endpoint, not ${text(endpoint)}`);
+    }
+    const subscriptions = declared(t, 'Microsoft.EventGrid/topics/eventSubscriptions');
+    if (subscriptions.length === 0) problems.push('no (optional) event subscription declared');
+    for (const r of subscriptions) {
+        if (get(r, 'properties.eventDeliverySchema') !== 'CloudEventSchemaV1_0') {
+            problems.push(`${where(r)}: the subscription must deliver CloudEvents 1.0`);
+        }
+        const deadLetter = get(r, 'properties.deadLetterWithResourceIdentity.deadLetterDestination');
+        if (!text(deadLetter).includes('StorageBlob')) problems.push(`${where(r)}: no dead-lettering to blob storage`);
+    }
+    const deadLetterWriters = assignments.filter((r) => roleIdOf(r) === STORAGE_BLOB_DATA_CONTRIBUTOR);
+    for (const r of deadLetterWriters) {
+        const scope = get(r, 'scope');
+        if (!(scope instanceof ResourceRef) || !/containers$/i.test(scope.type)) {
+            problems.push(`${where(r)}: Storage Blob Data Contributor must be scoped to the dead-letter container`);
+        }
+    }
+    if (deadLetterWriters.length === 0) problems.push('the topic identity cannot write dead letters');
+    const metricAlerts = declared(t, 'Microsoft.Insights/metricAlerts').map((a) => text(get(a, 'properties.criteria')));
+    for (const metric of ['DroppedEventCount', 'DeadLetteredCount']) {
+        if (!metricAlerts.some((c) => c.includes(`metricName: '${metric}'`))) {
+            problems.push(`no alert on the topic's ${metric}`);
+        }
+    }
+    return problems;
+}
+
 const SECRET_NAME = /(secret|password|token|key)$/i;
 
 /** No keys read anywhere, secret-looking parameters are @secure(), outputs carry nothing secret. */
@@ -639,7 +701,7 @@ export function checkNoSecrets(t: Template): string[] {
 export function checkTags(t: Template, serviceName: string): string[] {
     const problems: string[] = [];
     const untaggedTypes =
-        /roleAssignments|sqlRoleAssignments|\/(queues|sqlDatabases|containers|blobServices|config|basicPublishingCredentialsPolicies|privateDnsZoneGroups)$/;
+        /roleAssignments|sqlRoleAssignments|\/(queues|sqlDatabases|containers|blobServices|config|basicPublishingCredentialsPolicies|privateDnsZoneGroups|eventSubscriptions)$/;
     for (const r of t.resources) {
         if (r.existing || untaggedTypes.test(r.type)) continue;
         const tags = get(r, 'tags');
@@ -682,6 +744,7 @@ export function checkAll(sources: SourceFiles, settings: readonly SettingLike[],
         ...checkSecurity(t),
         ...checkFlexConsumption(t),
         ...checkAlerts(t),
+        ...checkEventGrid(t),
         ...checkNoSecrets(t),
         ...checkKeyVaultRoles(t, KEY_VAULT_SECRET_NAMES),
         ...checkDeployerAccess(sources),

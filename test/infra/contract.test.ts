@@ -10,6 +10,7 @@ import {
     checkAll,
     checkAppSettings,
     checkDeployerAccess,
+    checkEventGrid,
     checkFlexConsumption,
     checkKeyVaultReferences,
     checkKeyVaultRoles,
@@ -78,6 +79,11 @@ describe('infra contract', () => {
 
     it('alerts on dead-lettered messages, failed invocations, error events and stuck referrals', () => {
         expect(checkAlerts(template)).toEqual([]);
+    });
+
+    it('publishes outcome events to a CloudEvents topic with the identity (EventGrid Data Sender on the topic), alerting on lost deliveries', () => {
+        expect(checkEventGrid(template)).toEqual([]);
+        expect(appSettings(template).has('EVENT_GRID_TOPIC_KEY')).toBe(false);
     });
 
     it('keeps the traces the log alerts query out of sampling', () => {

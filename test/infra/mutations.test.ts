@@ -10,6 +10,7 @@ import {
     checkAll,
     checkAppSettings,
     checkDeployerAccess,
+    checkEventGrid,
     checkFlexConsumption,
     checkKeyVaultReferences,
     checkKeyVaultRoles,
@@ -401,6 +402,47 @@ describe('the checks catch what Flex Consumption rejects', () => {
         expect(checkFlexConsumption(loadTemplate(mutated))).toContain(
             `app setting ${name} is not supported on Flex Consumption`,
         );
+    });
+});
+
+describe('the Event Grid check catches a weaker topic, role, setting or alert', () => {
+    it('a topic with keys on, or not in the CloudEvents schema, fails the baseline', () => {
+        const keys = mutate(sources, 'app/eventgrid.bicep', 'disableLocalAuth: true', 'disableLocalAuth: false');
+        expect(checkSecurity(loadTemplate(keys)).join('\n')).toMatch(/EventGrid\/topics.*disableLocalAuth/);
+        const schema = mutate(
+            sources,
+            'app/eventgrid.bicep',
+            "inputSchema: 'CloudEventSchemaV1_0'",
+            "inputSchema: 'EventGridSchema'",
+        );
+        expect(checkSecurity(loadTemplate(schema)).join('\n')).toMatch(/inputSchema/);
+    });
+
+    it('EventGrid Data Sender on the resource group instead of the topic is reported', () => {
+        const mutated = mutate(
+            sources,
+            'app/eventgrid.bicep',
+            /(resource appSenderOnTopic[\s\S]*?)scope: topic/,
+            '$1scope: resourceGroup()',
+        );
+        expect(checkEventGrid(loadTemplate(mutated)).join('\n')).toMatch(/must be scoped to the topic/);
+    });
+
+    it('no endpoint app setting, or no alert on dead-lettered events, is reported', () => {
+        const setting = mutate(
+            sources,
+            'app/functionapp.bicep',
+            /\n\s+EVENT_GRID_TOPIC_ENDPOINT: eventGridTopicEndpoint/,
+            '',
+        );
+        expect(checkEventGrid(loadTemplate(setting))).toContain('no EVENT_GRID_TOPIC_ENDPOINT app setting');
+        const alert = mutate(sources, 'app/alerts.bicep', ", 'DeadLetteredCount']", ']');
+        expect(checkEventGrid(loadTemplate(alert))).toContain("no alert on the topic's DeadLetteredCount");
+    });
+
+    it('a subscription without dead-lettering is reported', () => {
+        const mutated = mutate(sources, 'app/eventgrid.bicep', "endpointType: 'StorageBlob'", "endpointType: 'None'");
+        expect(checkEventGrid(loadTemplate(mutated)).join('\n')).toMatch(/no dead-lettering to blob storage/);
     });
 });
 

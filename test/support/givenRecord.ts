@@ -1,4 +1,4 @@
-import { newRecord, type ReferralRecord } from '../../shared/referral/record';
+import { newRecord, type PartnerReferralSummary, type ReferralRecord } from '../../shared/referral/record';
 import { requestHash } from '../../shared/referral/request/canonicalJson';
 import type { ReferralRequest } from '../../shared/referral/request/types';
 import { seedReferral } from './referrals';
@@ -31,4 +31,17 @@ export function givenRecord(overrides: GivenRecord = {}): ReferralRecord {
         at,
     });
     return { ...record, ...fields };
+}
+
+/** A partner referral as the record keeps it after the create: id `p1`, engagement `e1`, New/Pending. */
+export function givenPartnerReferral(): PartnerReferralSummary {
+    return {
+        id: 'p1',
+        engagementId: 'e1',
+        status: 'New',
+        substatus: 'Pending',
+        eTag: null,
+        createdDateTime: null,
+        updatedDateTime: null,
+    };
 }

@@ -100,6 +100,17 @@ export class MemoryReferralStore implements ReferralStore {
         return Promise.resolve(keys.slice(0, MAX_TRACKING_RECORDS));
     }
 
+    async *listWithPendingEvents(changedBefore: Date, pageSize: number): AsyncIterable<StoredRecord[]> {
+        if (this.failWith) throw this.failWith;
+        const pending = [...this.items.values()]
+            .filter(({ record }) => (record.pendingEvents?.[0]?.time ?? '~') < changedBefore.toISOString())
+            .map((stored) => this.copy(stored));
+        for (let start = 0; start < pending.length; start += pageSize) {
+            await Promise.resolve();
+            yield pending.slice(start, start + pageSize);
+        }
+    }
+
     private storeBinding(binding: ExternalReferenceBinding): StoredBinding {
         const stored = { binding: structuredClone(withTtl(binding, this.ttlSeconds)), etag: randomUUID() };
         this.bindings.set(binding.id, stored);

@@ -73,6 +73,32 @@ describe('configuration', () => {
         expect(loadSection('retry', { SUBMIT_RETRY_WINDOW_HOURS: '0.5' }).windowMs).toBe(1_800_000);
     });
 
+    it('turns events off without a topic endpoint, and takes a topic key or plain http only on loopback', () => {
+        expect(loadSection('events', {})).toEqual({
+            topic: undefined,
+            source: '/cosell-referrals',
+            resendAfterMs: 60_000,
+        });
+        const azure = 'https://evgt-x.westeurope-1.eventgrid.azure.net/api/events';
+        expect(loadSection('events', { EVENT_GRID_TOPIC_ENDPOINT: azure, EVENT_GRID_CLIENT_ID: 'c1' }).topic).toEqual({
+            endpoint: azure,
+            key: undefined,
+            clientId: 'c1',
+        });
+        expect(() => loadSection('events', { EVENT_GRID_TOPIC_ENDPOINT: azure, EVENT_GRID_TOPIC_KEY: 'k' })).toThrow(
+            /EVENT_GRID_TOPIC_KEY is only allowed for a local topic/,
+        );
+        expect(() => loadSection('events', { EVENT_GRID_TOPIC_ENDPOINT: 'http://topic.example/api/events' })).toThrow(
+            /must be https/,
+        );
+        const local = 'http://127.0.0.1:7092/api/events';
+        expect(loadSection('events', { EVENT_GRID_TOPIC_ENDPOINT: local, EVENT_GRID_TOPIC_KEY: 'k' }).topic).toEqual({
+            endpoint: local,
+            key: 'k',
+            clientId: undefined,
+        });
+    });
+
     it('parses a setting read by two sections with its one declaration', () => {
         expect(SETTINGS.filter((s) => s.name === 'PARTNER_API_TIMEOUT_MS')).toHaveLength(1);
         const env = {

@@ -72,6 +72,11 @@ describe('function registrations', () => {
         expect(trigger).toMatchObject({ schedule: '0 */15 * * * *', direction: 'in' });
     });
 
+    it('registers the sweep of unpublished outcome events as a timer on EVENT_SWEEP_SCHEDULE, every minute at :30', () => {
+        const trigger = bindingsOf('publishPendingEvents').find((b) => b.type === 'timerTrigger');
+        expect(trigger).toMatchObject({ schedule: '30 */1 * * * *', direction: 'in' });
+    });
+
     it('registers an appTerminate hook that closes the clients', () => {
         expect(registry.hooks.appTerminate.length).toBeGreaterThan(0);
     });

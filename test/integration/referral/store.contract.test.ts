@@ -265,4 +265,31 @@ describe.each(subjects)('ReferralStore contract: $name', (subject) => {
             expect(await store.findByPartnerCenterIds({ referralId: 'unknown', engagementId: 'unknown' })).toEqual([]);
         });
     });
+
+    describe('records with pending outcome events', () => {
+        async function all(before: Date, pageSize = 100): Promise<StoredRecord[]> {
+            const found: StoredRecord[] = [];
+            for await (const page of store.listWithPendingEvents(before, pageSize)) found.push(...page);
+            return found;
+        }
+
+        it('lists, with their etags, the records whose oldest pending event is older than the time given', async () => {
+            const rejectedAt = new Date(GIVEN_AT.getTime() + 5_000);
+            const withEvent = await created(transition(fresh(), 'Rejected', rejectedAt));
+            await created(fresh());
+            await created({ ...transition(fresh(), 'Rejected', rejectedAt), pendingEvents: [] });
+            const listed = (await all(new Date(rejectedAt.getTime() + 1))).filter((s) =>
+                s.record.id.startsWith('contract-'),
+            );
+            expect(listed).toEqual([withEvent]);
+            expect(await all(rejectedAt)).toEqual([]);
+            // Page by page.
+            await created(transition(fresh(), 'Rejected', rejectedAt));
+            const paged: StoredRecord[][] = [];
+            for await (const page of store.listWithPendingEvents(new Date(rejectedAt.getTime() + 1), 1)) {
+                paged.push(page);
+            }
+            expect(paged.map((page) => page.length)).toEqual([1, 1]);
+        });
+    });
 });

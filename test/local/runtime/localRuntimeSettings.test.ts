@@ -6,6 +6,7 @@
 import { ServiceBusClient } from '@azure/service-bus';
 
 import { localCosmosClient } from '../../../local/cosmos/emulator';
+import { LOCAL_TOPIC_KEY } from '../../../local/eventgrid/topic';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../../local/host/auth';
 import { startEmulators } from '../../../local/runtime/emulators';
 import { hostSettings, localPorts, peersToStart } from '../../../local/runtime/localSettings';
@@ -19,6 +20,7 @@ describe('localSettings', () => {
             serviceBusAdmin: 5673,
             cosmos: 8081,
             partnerApiSimulator: 7090,
+            eventGridTopic: 7092,
         });
         const settings = hostSettings({});
         expect(settings.ServiceBusConnection).toMatch(
@@ -34,6 +36,9 @@ describe('localSettings', () => {
         // The simulator's webhook test root, and its loopback certificate URL.
         expect(settings.PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS).toMatch(/simulator-webhook-root-7090\.pem$/);
         expect(settings.PARTNER_CENTER_WEBHOOK_CERT_HOSTS).toBe('127.0.0.1');
+        // The local Event Grid topic, with its key.
+        expect(settings.EVENT_GRID_TOPIC_ENDPOINT).toBe('http://127.0.0.1:7092/api/events');
+        expect(settings.EVENT_GRID_TOPIC_KEY).toBe(LOCAL_TOPIC_KEY);
     });
 
     it('honours port overrides', () => {
@@ -51,9 +56,15 @@ describe('localSettings', () => {
             CosmosDbConnection: 'AccountEndpoint=https://localhost:8081/;AccountKey=abc;',
             PARTNER_API_BASE_URL: 'https://api.partner.microsoft.com',
             PARTNER_API_AUTH: 'static',
+            EVENT_GRID_TOPIC_ENDPOINT: 'https://contoso.westeurope-1.eventgrid.azure.net/api/events',
             LOCAL_FUNCTION_KEY: 'mine',
         };
-        expect(peersToStart(env)).toEqual({ serviceBus: false, cosmos: false, partnerApiSimulator: false });
+        expect(peersToStart(env)).toEqual({
+            serviceBus: false,
+            cosmos: false,
+            partnerApiSimulator: false,
+            eventGridTopic: false,
+        });
         // Nothing to add: no connection string beside the namespace, no TLS switch, no auth override, no key.
         expect(hostSettings(env)).toEqual({});
     });
@@ -71,6 +82,7 @@ describe('startEmulators', () => {
         SERVICEBUS_ADMIN_PORT: '0',
         COSMOS_EMULATOR_PORT: '0',
         PARTNER_API_SIMULATOR_PORT: '0',
+        EVENT_GRID_TOPIC_PORT: '0',
     };
 
     it('runs the broker, Cosmos DB with the app container, and the simulator accepting requests without a token', async () => {
@@ -91,6 +103,11 @@ describe('startEmulators', () => {
 
             const response = await fetch(`${emulators.endpoints.partnerApiUrl!}/v1.0/engagements/referrals`);
             expect(response.status).not.toBe(401);
+
+            const events = await fetch(
+                emulators.endpoints.eventGridTopicEndpoint!.replace('/api/events', '/_admin/events'),
+            );
+            expect(await events.json()).toEqual({ published: [], deliveries: [] });
         } finally {
             await emulators.close();
         }
@@ -102,10 +119,12 @@ describe('startEmulators', () => {
             ServiceBusConnection:
                 'Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true;',
             PARTNER_API_BASE_URL: 'http://127.0.0.1:1',
+            EVENT_GRID_TOPIC_ENDPOINT: 'http://127.0.0.1:1/api/events',
         });
         try {
             expect(emulators.broker).toBeUndefined();
             expect(emulators.simulator).toBeUndefined();
+            expect(emulators.topic).toBeUndefined();
             expect(emulators.cosmos).toBeDefined();
         } finally {
             await emulators.close();

@@ -17,16 +17,21 @@ import {
     MESSAGE_SCHEMA_PATH,
     OPENAPI_PATH,
     openApiDocument,
+    OUTCOME_EVENT_SCHEMA_PATH,
+    outcomeEventSchema,
     referralMessageSchema,
     referralUpdateMessageSchema,
     UnsupportedJoiError,
     UPDATE_MESSAGE_SCHEMA_PATH,
 } from '../../../shared/contract';
-import { transition } from '../../../shared/referral/record';
+import { EventOutbox, EventPublishingStore } from '../../../shared/referral/eventOutbox';
+import { recordPartnerCenterChange, transition } from '../../../shared/referral/record';
 import { validateReferral } from '../../../shared/referral/request/validate';
 import { statusDocument } from '../../../shared/referral/statusDocument';
+import { newUpdate, transitionUpdate, withUpdate } from '../../../shared/referral/updates';
 import { invocationContext, readResponse } from '../../support/functions';
-import { givenRecord } from '../../support/givenRecord';
+import { givenPartnerReferral, givenRecord } from '../../support/givenRecord';
+import { MemoryReferralStore } from '../../support/memoryReferralStore';
 import { seedReferral } from '../../support/referrals';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -66,6 +71,56 @@ describe('checked-in contract documents', () => {
         expect(validate(message(close))).toBe(true);
         expect(validate(message([{ op: 'remove', path: '/name', value: 1 }]))).toBe(false);
         expect(validate(message([]))).toBe(false);
+    });
+});
+
+describe('outcome event JSON Schema', () => {
+    it(`${OUTCOME_EVENT_SCHEMA_PATH} is what the generator builds (run npm run contract:generate)`, () => {
+        expect(readJson(OUTCOME_EVENT_SCHEMA_PATH)).toEqual(outcomeEventSchema());
+    });
+
+    it('takes every event the outbox publishes, as Event Grid delivers it; refuses an unknown type or no id', async () => {
+        const published: Array<Record<string, unknown>> = [];
+        const publisher = {
+            publish: (events: readonly object[]) => {
+                for (const event of events) {
+                    published.push({ specversion: '1.0', datacontenttype: 'application/json', ...event });
+                }
+                return Promise.resolve();
+            },
+        };
+        const now = () => new Date('2026-11-21T12:00:00.000Z');
+        const store = new EventPublishingStore(
+            new MemoryReferralStore(),
+            new EventOutbox(publisher, '/cosell-referrals', now, { event: () => undefined }),
+        );
+        const submitted = transition(givenRecord({ status: 'Submitting' }), 'Submitted', now(), {
+            partnerReferral: givenPartnerReferral(),
+        });
+        const patch = [{ op: 'replace' as const, path: '/status', value: 'Closed' }];
+        const update = newUpdate({ id: 'u1', source: 'http', correlationId: 'c', requestHash: 'h', patch, at: now() });
+        const applied = transitionUpdate(
+            transitionUpdate(withUpdate(submitted, update, now()), 'u1', 'Applying', now()),
+            'u1',
+            'Applied',
+            now(),
+        );
+        const change = { at: now().toISOString(), referral: 'partner', status: 'Closed', substatus: 'Won' } as const;
+        const record = recordPartnerCenterChange(applied, { ...change, source: 'webhook' });
+        await store.create(record);
+        const validate = ajv().compile(outcomeEventSchema());
+        expect(published.map((event) => event.type)).toEqual([
+            'cosell.referral.submitted',
+            'cosell.referral.updated',
+            'cosell.referral.partnerCenterChanged',
+        ]);
+        expect(published[1]!.data).toMatchObject({ update: { id: 'u1', status: 'Applied' } });
+        expect(published[2]!.data).toMatchObject({ partnerCenterChange: { ...change, source: 'webhook' } });
+        for (const event of published)
+            expect({ valid: validate(event), errors: validate.errors }).toEqual({ valid: true, errors: null });
+        const { id: _id, ...withoutId } = published[0]!;
+        expect(validate(withoutId)).toBe(false);
+        expect(validate({ ...published[0], type: 'cosell.referral.unknown' })).toBe(false);
     });
 });
 

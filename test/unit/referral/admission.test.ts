@@ -7,6 +7,7 @@
 import { type Admission, admit, type Arrival, ORPHAN_BINDING_GRACE_MS } from '../../../shared/referral/admission';
 import { transition } from '../../../shared/referral/record';
 import { bindingId } from '../../../shared/referral/store';
+import { givenPartnerReferral } from '../../support/givenRecord';
 import { MemoryReferralStore } from '../../support/memoryReferralStore';
 import { PII, referralWithPii, seedReferral } from '../../support/referrals';
 
@@ -101,7 +102,7 @@ describe('admission: one externalReferenceId, one referral key', () => {
         });
 
         it.each([
-            ['a partner referral (a connect-step rejection)', { partnerReferral: partnerReferral() }],
+            ['a partner referral (a connect-step rejection)', { partnerReferral: givenPartnerReferral() }],
             ['an attempt of unknown outcome', { lastAttemptUncertain: true }],
         ])('not after a Rejected with %s', async (_, changes) => {
             const { store, arrive, clock } = setup();
@@ -164,16 +165,4 @@ describe('admission: one externalReferenceId, one referral key', () => {
 
 function referralWithPiiAnd(externalReferenceId: string) {
     return { ...referralWithPii(), externalReferenceId };
-}
-
-function partnerReferral() {
-    return {
-        id: 'p1',
-        engagementId: 'e1',
-        status: 'New',
-        substatus: 'Pending',
-        eTag: null,
-        createdDateTime: null,
-        updatedDateTime: null,
-    };
 }
