@@ -127,7 +127,7 @@ export interface MicrosoftSideOptions {
     webhooks?: WebhookOptions;
 }
 
-const MAX_DELIVERIES_KEPT = 500;
+const MAX_DELIVERIES_KEPT = 5000;
 const MINUTE_MS = 60_000;
 /** Partner Center sends at most this many validation events a minute (partner-center-lifecycle.md). */
 export const VALIDATION_EVENTS_PER_MINUTE = 2;
