@@ -6,12 +6,14 @@
  * - no wrong adoption: each record names the referral created from its own body (externalReferenceId to the case,
  *   the customer, the type; for the connected referral the engagement and the `msft` target);
  * - no customer's data in another customer's engagement;
- * - each update applied exactly once, and settled (Applied, or Rejected when refused on arrival).
+ * - each update applied exactly once, and settled (Applied, or Rejected when refused on arrival);
+ * - every record ends with Partner Center's state, with one history entry per change it saw (issue 15).
  *
  * Each check carries its figures, which the summary prints.
  */
 import type { StoredReferral } from '../../local/partner-api-simulator';
-import type { ReferralRecord } from '../../shared/referral/record';
+import type { PartnerCenterHistoryEntry, ReferralRecord } from '../../shared/referral/record';
+import { finalStateOf, type MicrosoftChange } from './microsoft';
 import { customerIndexes, externalReferenceIdOf, type Planned } from './plan';
 
 export interface Check {
@@ -271,5 +273,86 @@ export function updatesCheck(view: PartnerView): Check {
             `(expected: the invalid ones); not settled ${counts.unsettled}, applied twice ${counts.appliedTwice}, ` +
             `referrals with a wrong final value ${counts.wrongValue}${listed(problems)}`,
         figures: counts,
+    };
+}
+
+/** Partner Center's changes made during the run, and what the simulator's webhook faults did to their deliveries. */
+export interface PartnerCenterChanges {
+    changes: readonly MicrosoftChange[];
+    actions: number;
+    webhooks: { dropped: number; duplicated: number; delayed: number; overtaken: number; failed: number };
+}
+
+/**
+ * Every record ends with Partner Center's state (status, substatus and eTag of its partner and connected referrals,
+ * whoever changed them: Microsoft, the UI or the app's own updates), and each change it saw has exactly one history
+ * entry: none repeated by a duplicated webhook, none of an older state after a newer one, and one for the final state
+ * of every referral Microsoft or the UI changed.
+ */
+export function partnerCenterStateCheck(view: PartnerView, made: PartnerCenterChanges): Check {
+    const byId = new Map(view.referrals.map((r) => [r.id, r]));
+    const changeOf = new Map(made.changes.map((c) => [`${c.key} ${c.role}`, c]));
+    const problems: string[] = [];
+    const counts = {
+        records: 0,
+        referrals: 0,
+        mismatches: 0,
+        repeatedEntries: 0,
+        olderAfterNewer: 0,
+        missingEntries: 0,
+    };
+    for (const record of view.recordOf.values()) {
+        if (!record.partnerReferral) continue;
+        counts.records++;
+        const entries = record.history.filter((e): e is PartnerCenterHistoryEntry => 'referral' in e);
+        for (const [role, summary] of [
+            ['partner', record.partnerReferral],
+            ['connected', record.connectedReferral],
+        ] as const) {
+            if (!summary) continue;
+            counts.referrals++;
+            const held = byId.get(summary.id);
+            const wrong = (['status', 'substatus', 'eTag'] as const).filter(
+                (field) => held?.[field] !== summary[field],
+            );
+            if (wrong.length) {
+                counts.mismatches++;
+                problems.push(
+                    `${record.id} ${role}: ${held ? wrong.map((f) => `${f} ${summary[f]} not ${String(held[f])}`).join(', ') : 'not held'}`,
+                );
+            }
+            const mine = entries.filter((e) => e.referral === role);
+            mine.forEach((entry, i) => {
+                if (i === 0) return;
+                const previous = mine[i - 1]!;
+                if (entry.at === previous.at && entry.status === previous.status) counts.repeatedEntries++;
+                else if (entry.at < previous.at) counts.olderAfterNewer++;
+                else return;
+                problems.push(
+                    `${record.id} ${role}: history ${previous.status}/${previous.at} then ${entry.status}/${entry.at}`,
+                );
+            });
+            const change = changeOf.get(`${record.id} ${role}`);
+            if (!change) continue;
+            const { status, substatus } = finalStateOf(change);
+            const final = mine.filter((e) => e.status === status && e.substatus === substatus).length;
+            if (final !== 1) {
+                counts.missingEntries++;
+                problems.push(`${record.id} ${role}: ${final} history entries for ${status}/${substatus}`);
+            }
+        }
+    }
+    const { webhooks } = made;
+    return {
+        name: "every record ends with Partner Center's state, one history entry per change",
+        ok: problems.length === 0,
+        detail:
+            `${made.actions} changes by Microsoft/the UI on ${made.changes.length} referrals; webhooks dropped ` +
+            `${webhooks.dropped}, duplicated ${webhooks.duplicated}, delayed ${webhooks.delayed} (${webhooks.overtaken} ` +
+            `overtaken by a later change's), failed ${webhooks.failed}; ${counts.records} records, ${counts.referrals} ` +
+            `referrals checked; ${counts.mismatches} mismatches, ${counts.repeatedEntries} repeated and ` +
+            `${counts.olderAfterNewer} out-of-order history entries, ${counts.missingEntries} changes without exactly ` +
+            `one entry${listed(problems)}`,
+        figures: { ...webhooks, changes: made.actions, ...counts },
     };
 }

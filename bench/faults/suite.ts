@@ -14,7 +14,10 @@
  * 5. no request for a referral came before the Retry-After of a 429 (or 503) it got;
  * 6. the dead-letter queues are empty, or each entry is explained;
  * 7. a hostile-input corpus gets only 4xx answers, enqueues nothing, and no submitted value shows up in answers or in
- *    the host's logs.
+ *    the host's logs;
+ * 8. every record ends with Partner Center's state, one history entry per change, while Microsoft's seller and the
+ *    Partner Center UI accept, decline and close a share of the referrals and their webhooks are dropped, delivered
+ *    twice or held back (microsoft.ts); the host reconciles every 10 s.
  *
  * The Partner API (issues 12, 14, 17): 429 / 503 / hung requests / lost answers / creates that commit after the
  * client's deadline on POST and PATCH, edits made concurrently at Partner Center (412 on the app's If-Match), lists
@@ -45,6 +48,7 @@ import {
     type SimulatorFaults,
     type StoredReferral,
 } from '../../local/partner-api-simulator';
+import { registerLocalWebhook } from '../../local/runtime/webhookRegistration';
 import type { BrokerFaults } from '../../local/servicebus/faults';
 import type { DeadLetterEntry, QueueStats } from '../../local/servicebus/queueReports';
 import {
@@ -53,6 +57,7 @@ import {
     CONTRACT_VERSION_PROPERTY,
     COSMOS_CONTAINER,
     COSMOS_DATABASE,
+    PARTNER_CENTER_EVENTS_QUEUE,
     REFERRALS_QUEUE,
     UPDATES_QUEUE,
 } from '../../shared/platform/names';
@@ -67,11 +72,20 @@ import {
     expectedStatus,
     IN_USE,
     lostCollision,
+    partnerCenterStateCheck,
     type PartnerView,
     SETTLED_UPDATE,
     updatesCheck,
 } from './invariants';
 import { type LoadClient, postReferral, sendUpdates } from './load';
+import {
+    actAsMicrosoft,
+    overtakenDeliveries,
+    partnerCenterUnsettled,
+    planMicrosoftChanges,
+    SUITE_WEBHOOK_FAULTS,
+    type WebhookState,
+} from './microsoft';
 import { plan, type Planned, seedBody } from './plan';
 
 export type { Check } from './invariants';
@@ -161,17 +175,24 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         // The outbox's sweep every 5 s: referrals kept Queued through a Service Bus outage go on soon after it.
         INTAKE_RESEND_AFTER_MS: '5000',
         INTAKE_SWEEP_SCHEDULE: '*/5 * * * * *',
+        // Reconciliation every 10 s: the webhooks the suite drops are picked up within the run.
+        PARTNER_CENTER_RECONCILE_SCHEDULE: '*/10 * * * * *',
         ...(leaseMs === undefined ? {} : { STEP_LEASE_MS: String(leaseMs) }),
     };
 }
 
 const TERMINAL = new Set(['Submitted', 'Connected', 'Rejected', 'Failed']);
 
-/** What the poller keeps of each record: its status, error code and its updates' statuses (not their patches). */
+/**
+ * What the poller keeps of each record: its status, error code, its updates' statuses (not their patches) and its
+ * referrals' ids (for Microsoft's actions).
+ */
 interface Progress {
     status: string;
     errorCode?: string;
     updates: Map<string, string>;
+    partnerId?: string;
+    connectedId?: string;
 }
 
 function isDone(p: Planned, progress: Progress | undefined): boolean {
@@ -258,6 +279,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         await putJson(`${sim}/_admin/faults`, { ...SUITE_FAULTS, rateLimitPerSecond, seed: options.seed ?? 20_251 });
         const faults = await getJson<SimulatorFaults>(`${sim}/_admin/faults`);
         await runtime.startHost();
+        // As `npm start` does: the simulator delivers Microsoft's changes to the host (faulted, see microsoft.ts).
+        await registerLocalWebhook(sim, runtime.hostUrl, DEFAULT_LOCAL_FUNCTION_KEY);
+        await putJson(`${sim}/_admin/webhooks`, { ...SUITE_WEBHOOK_FAULTS, seed: options.seed ?? 20_251 });
         say(`runtime up: host ${runtime.hostUrl}, simulator ${sim}, broker admin ${runtime.brokerAdminUrl}`);
         cosmos = new CosmosClient({
             endpoint: runtime.endpoints.cosmosEndpoint!,
@@ -292,9 +316,14 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             (n, q) => n + q.active + q.scheduled + q.locked + q.deadLettered,
             0,
         );
-        const storedByCorpus = (await container.items.query('SELECT VALUE COUNT(1) FROM c').fetchAll())
-            .resources[0] as number;
-        const callsByCorpus = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value.length;
+        // Records only: the reconciliation's timer keeps its own document beside them (it has a `kind`).
+        const storedByCorpus = (await container.items.query<object>('SELECT * FROM c').fetchAll()).resources.filter(
+            (item) => !('kind' in item),
+        ).length;
+        // The reconciliation's timer lists changes meanwhile (finding none): any other call came from the corpus.
+        const callsByCorpus = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value.filter(
+            (entry) => !(entry.method === 'GET' && entry.path.includes('updatedDateTime')),
+        ).length;
         const echoed = hostileAnswers.filter((answer) => answer.includes(canary)).length;
         const hostileOk = not4xx.length === 0 && queuedByCorpus === 0 && storedByCorpus === 0 && callsByCorpus === 0;
         checks.push({
@@ -358,9 +387,12 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         let loadDone = false;
         const pollStatuses = async () => {
             const { resources } = await container.items
-                .query<Pick<ReferralRecord, 'id' | 'status' | 'error' | 'updates'>>(
-                    'SELECT c.id, c.status, c.error, c.updates FROM c',
-                )
+                .query<
+                    Pick<
+                        ReferralRecord,
+                        'id' | 'status' | 'error' | 'updates' | 'partnerReferral' | 'connectedReferral'
+                    >
+                >('SELECT c.id, c.status, c.error, c.updates, c.partnerReferral, c.connectedReferral FROM c')
                 .fetchAll();
             progressOf = new Map(
                 resources.map((r) => [
@@ -369,6 +401,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                         status: r.status,
                         errorCode: r.error?.code,
                         updates: new Map((r.updates ?? []).map((u) => [u.id, u.status])),
+                        partnerId: r.partnerReferral?.id,
+                        connectedId: r.connectedReferral?.id,
                     },
                 ]),
             );
@@ -402,13 +436,25 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 }
             }
         })();
+        let pollingDone = false;
         const poller = (async () => {
             while (!(loadDone && terminalCount() === total)) {
                 await pollStatuses().catch(() => undefined);
-                if (Date.now() - started > deadlineMs) return;
+                if (Date.now() - started > deadlineMs) break;
                 await sleep(250);
             }
+            pollingDone = true;
         })();
+        // 8. Microsoft's seller and the Partner Center UI, on each referral once it is done.
+        const microsoftChanges = planMicrosoftChanges(planned);
+        const actor = actAsMicrosoft({
+            simulatorUrl: sim,
+            changes: microsoftChanges,
+            readyStatus: (key) => expectedStatus(byKey.get(key)!),
+            recordOf: (key) => progressOf.get(key),
+            settled: () => pollingDone,
+            pastDeadline,
+        });
 
         const cosmosEndpoint = runtime.endpoints.cosmosEndpoint!;
         const brokerFaultsUrl = `${runtime.brokerAdminUrl}/faults`;
@@ -463,7 +509,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             10_000,
         );
         try {
-            await Promise.all([killer, poller, outages, filterRotation]);
+            await Promise.all([killer, poller, outages, filterRotation, actor]);
         } finally {
             clearInterval(progress);
         }
@@ -494,6 +540,29 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         });
         figures.pipelineSeconds = (Date.now() - loadStarted) / 1000;
         await sleep(1000); // let the last follow-up messages settle before reading the queues
+
+        // 8 (wait). Partner Center's changes reach the records: from the webhooks, else the reconciliation.
+        const acted = await actor;
+        if (acted.refused.length)
+            violations.push(`Microsoft's actions refused: ${acted.refused.slice(0, 10).join(', ')}`);
+        if (acted.notStarted.length)
+            violations.push(`Microsoft's actions never taken: ${acted.notStarted.slice(0, 10).join(', ')}`);
+        const settleStarted = Date.now();
+        let unsettled: string | undefined;
+        for (;;) {
+            unsettled = await partnerCenterUnsettled({
+                simulatorUrl: sim,
+                container,
+                queueStats,
+                lastActionAt: acted.lastActionAt,
+            }).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+            // At least a minute, past the run's deadline if need be: a reconciliation runs every 10 s.
+            if (!unsettled || (pastDeadline() && Date.now() - settleStarted > 60_000)) break;
+            await sleep(1000);
+        }
+        if (unsettled) violations.push(`Partner Center's changes did not settle: ${unsettled}`);
+        figures.partnerCenterSettleSeconds = (Date.now() - settleStarted) / 1000;
+        const webhookState = await getJson<WebhookState>(`${sim}/_admin/webhooks`);
 
         // 1. Terminal statuses.
         const { resources: items } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
@@ -553,8 +622,23 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             engagementIsolationCheck(view),
             updatesCheck(view),
         ];
-        checks.push(...partnerChecks);
+        const stateCheck = partnerCenterStateCheck(view, {
+            changes: microsoftChanges,
+            actions: acted.actions,
+            webhooks: {
+                ...webhookState.injected,
+                overtaken: overtakenDeliveries(webhookState.deliveries),
+                failed: count(webhookState.deliveries, (d) => d.outcome === 'failed'),
+            },
+        });
+        checks.push(...partnerChecks, stateCheck);
         const partnerProblems = partnerChecks.filter((check) => !check.ok).map((check) => check.detail);
+        const { dropped, duplicated, overtaken } = stateCheck.figures!;
+        checks.push({
+            name: 'webhook faults were injected',
+            ok: acted.actions === 0 || (dropped! > 0 && duplicated! > 0 && overtaken! > 0),
+            detail: `${acted.actions} changes; dropped ${dropped}, duplicated ${duplicated}, overtaken ${overtaken}`,
+        });
         figures.lost = partnerChecks[0]!.figures!.lost!;
         figures.duplicates = partnerChecks[0]!.figures!.duplicates!;
         figures.wrongAdoptions = partnerChecks[1]!.figures!.wrongAdoptions!;
@@ -633,7 +717,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         // 6. Dead letters, each explained.
         const unexplained: string[] = [];
         const updateOwner = new Map(planned.flatMap((p) => (p.updates?.updates ?? []).map((u) => [u.key, p.key])));
-        for (const queue of [REFERRALS_QUEUE, CONNECTIONS_QUEUE, UPDATES_QUEUE]) {
+        for (const queue of [REFERRALS_QUEUE, CONNECTIONS_QUEUE, UPDATES_QUEUE, PARTNER_CENTER_EVENTS_QUEUE]) {
             const entries = await getJson<DeadLetterEntry[]>(
                 `${runtime.brokerAdminUrl}/queues/${encodeURIComponent(queue)}/deadletter`,
             );
@@ -643,7 +727,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 const p = byKey.get(key);
                 const status = recordOf.get(key)?.status;
                 const why = `${queue}: ${entry.messageId} (${entry.reason ?? 'no reason'}, ${entry.deliveryCount} deliveries)`;
-                if (p && status === expectedStatus(p) && !partnerProblems.some((x) => x.includes(`${key}:`))) {
+                if (queue === PARTNER_CENTER_EVENTS_QUEUE && stateCheck.ok) {
+                    deadLetters.push(`${why}: explained, every record holds Partner Center's state (reconciliation)`);
+                } else if (p && status === expectedStatus(p) && !partnerProblems.some((x) => x.includes(`${key}:`))) {
                     deadLetters.push(`${why}: explained, a redundant copy; the referral is ${status} exactly once`);
                 } else {
                     deadLetters.push(`${why}: UNEXPLAINED (referral ${status ?? 'unknown'})`);
@@ -686,6 +772,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.deliveriesRescheduled = (hostLog.match(/"event":"delivery\.rescheduled"/g) ?? []).length;
         figures.deliveriesFailedInOutage = (hostLog.match(/"event":"delivery\.dependencyUnavailable"/g) ?? []).length;
         figures.outboxResent = (hostLog.match(/"event":"outbox\.resent"/g) ?? []).length;
+        figures.microsoftChanges = stateCheck.figures!.changes!;
+        figures.webhooksQueued = (hostLog.match(/"event":"webhook\.queued"/g) ?? []).length;
+        figures.reconciliations = (hostLog.match(/"event":"reconciliation\.completed"/g) ?? []).length;
         figures.maxAttempts = Math.max(0, ...records.map((r) => r.attempts));
         figures.leaseMs = options.leaseMs ?? 'default (2 x 2000 + 30000)';
         figures.lockDurationMs = options.lockDurationMs ?? 60_000;

@@ -31,6 +31,8 @@ export {
     MicrosoftSide,
     WEBHOOK_EVENTS,
     type WebhookDelivery,
+    type WebhookFaultCounts,
+    type WebhookFaults,
     type WebhookOptions,
     type WebhookRegistration,
 } from './microsoft';

@@ -9,12 +9,17 @@
  * PARTNER_CENTER_WEBHOOK_TRUSTED_ROOTS and PARTNER_CENTER_WEBHOOK_CERT_HOSTS. A failed delivery is tried again a few
  * times (Partner Center tries 10 times, then parks the event in its offline queue); `dropDeliveries` loses every
  * delivery on purpose, as if they had all gone to the offline queue, so reconciliation can be exercised.
+ *
+ * Seeded webhook faults (WebhookFaults) make deliveries behave as a busy Partner Center's may: a share lost, a share
+ * delivered twice (the same event, again), a share held back so that a later event about the referral arrives first.
+ * One draw per referral event, from cumulative slices in this order: drop, duplicate, delay.
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 
 import { REFERRAL_EVENTS, VALIDATION_EVENT } from '../../shared/partnerCenter/events';
 import { MICROSOFT_TARGET, type ReferralStatus } from '../../shared/referral/request/enums';
+import { seededRandom } from '../faults/dependencyFaults';
 import { CertificateAuthority } from './certificateAuthority';
 import { errorAnswer, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
 import type { ReferralStore, StoredReferral } from './store';
@@ -43,6 +48,54 @@ export interface WebhookOptions {
     timeoutMs?: number;
     /** Lose every delivery (default false). */
     dropDeliveries?: boolean;
+    /** Seeded faults of referral events' deliveries (default none). */
+    faults?: Partial<WebhookFaults>;
+}
+
+/** Seeded faults of the deliveries of referral events (not of the validation event). */
+export interface WebhookFaults {
+    /** Fraction lost, as if parked in Partner Center's offline queue. */
+    rateDrop: number;
+    /** Fraction delivered twice: the same event again, `delayMs` after the first. */
+    rateDuplicate: number;
+    /** Fraction held `delayMs` before their first attempt, so a later event about the referral can arrive first. */
+    rateDelay: number;
+    delayMs: number;
+    seed: number;
+}
+
+const NO_WEBHOOK_FAULTS: WebhookFaults = { rateDrop: 0, rateDuplicate: 0, rateDelay: 0, delayMs: 3000, seed: 1 };
+
+/** What the webhook faults did so far. */
+export interface WebhookFaultCounts {
+    dropped: number;
+    duplicated: number;
+    delayed: number;
+}
+
+/** A change of PUT /_admin/webhooks, checked; a string says what is wrong. */
+function webhookChange(body: unknown): (Partial<WebhookFaults> & { dropDeliveries?: boolean }) | string {
+    if (!isObject(body)) return 'Send a JSON object.';
+    const change: Partial<WebhookFaults> & { dropDeliveries?: boolean } = {};
+    for (const [name, value] of Object.entries(body)) {
+        if (name === 'dropDeliveries') {
+            if (typeof value !== 'boolean') return 'dropDeliveries must be true or false.';
+            change.dropDeliveries = value;
+        } else if (name === 'rateDrop' || name === 'rateDuplicate' || name === 'rateDelay') {
+            if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+                return `${name} must be a number from 0 to 1.`;
+            change[name] = value;
+        } else if (name === 'delayMs') {
+            if (typeof value !== 'number' || !(value >= 0)) return 'delayMs must be a number of ms, not negative.';
+            change.delayMs = value;
+        } else if (name === 'seed') {
+            if (!Number.isInteger(value)) return 'seed must be an integer.';
+            change.seed = value as number;
+        } else return `Unknown field ${name.slice(0, 40)}.`;
+    }
+    return Object.keys(change).length > 0
+        ? change
+        : 'Send dropDeliveries, rateDrop, rateDuplicate, rateDelay, delayMs or seed.';
 }
 
 export interface WebhookRegistration {
@@ -60,6 +113,8 @@ export interface WebhookDelivery {
     body: string;
     attempts: Array<{ at: string; status?: number; error?: string }>;
     outcome: 'pending' | 'delivered' | 'failed' | 'dropped';
+    /** The webhook fault drawn for it; `copy` is the second delivery of a `duplicated` one. */
+    fault?: 'dropped' | 'duplicated' | 'delayed' | 'copy';
 }
 
 export type MicrosoftAction = 'accept' | 'decline' | 'close';
@@ -72,7 +127,7 @@ export interface MicrosoftSideOptions {
     webhooks?: WebhookOptions;
 }
 
-const MAX_DELIVERIES_KEPT = 500;
+const MAX_DELIVERIES_KEPT = 5000;
 const MINUTE_MS = 60_000;
 /** Partner Center sends at most this many validation events a minute (partner-center-lifecycle.md). */
 export const VALIDATION_EVENTS_PER_MINUTE = 2;
@@ -90,6 +145,11 @@ export class MicrosoftSide {
     private readonly deliveries: WebhookDelivery[] = [];
     private readonly timers = new Set<NodeJS.Timeout>();
     private dropDeliveries: boolean;
+    private webhookFaults: WebhookFaults;
+    private random: () => number;
+    private injected: WebhookFaultCounts = { dropped: 0, duplicated: 0, delayed: 0 };
+    /** Deliveries not yet delivered, failed or dropped (held back ones included). */
+    private unsettled = 0;
     /** When the validation events of the last minute were requested. */
     private readonly validationRequests: number[] = [];
 
@@ -100,6 +160,8 @@ export class MicrosoftSide {
         });
         this.rootCertificatePem = root.certificatePem;
         this.dropDeliveries = options.webhooks?.dropDeliveries ?? false;
+        this.webhookFaults = { ...NO_WEBHOOK_FAULTS, ...options.webhooks?.faults };
+        this.random = seededRandom(this.webhookFaults.seed);
     }
 
     get certificateUrl(): string {
@@ -158,10 +220,9 @@ export class MicrosoftSide {
                 method: 'PUT',
                 pattern: /^\/_admin\/webhooks\/?$/,
                 handler: (r) => {
-                    const drop = isObject(r.body) ? r.body.dropDeliveries : undefined;
-                    if (typeof drop !== 'boolean')
-                        return errorAnswer(400, 'invalidRequest', 'Send { "dropDeliveries": true|false }.', 'body');
-                    this.dropDeliveries = drop;
+                    const change = webhookChange(r.body);
+                    const refused = typeof change === 'string' ? change : this.setWebhookFaults(change);
+                    if (refused) return errorAnswer(400, 'invalidRequest', refused, 'body');
                     return { status: 200, body: this.state() };
                 },
             },
@@ -175,10 +236,38 @@ export class MicrosoftSide {
         return this.offsetMs;
     }
 
+    /**
+     * Changes the delivery faults (a partial change; a new seed restarts the random sequence). Answers what is wrong
+     * with the change instead when the rates would add up to more than 1.
+     */
+    setWebhookFaults(change: Partial<WebhookFaults> & { dropDeliveries?: boolean }): string | undefined {
+        const { dropDeliveries, ...faults } = change;
+        const next = { ...this.webhookFaults, ...faults };
+        if (next.rateDrop + next.rateDuplicate + next.rateDelay > 1) return 'The rates add up to more than 1.';
+        this.webhookFaults = next;
+        if (faults.seed !== undefined) this.random = seededRandom(next.seed);
+        if (dropDeliveries !== undefined) this.dropDeliveries = dropDeliveries;
+        return undefined;
+    }
+
+    /** The fault of one referral event's delivery: one draw from the cumulative slices drop, duplicate, delay. */
+    private drawFault(): keyof WebhookFaultCounts | undefined {
+        const { rateDrop, rateDuplicate, rateDelay } = this.webhookFaults;
+        if (rateDrop + rateDuplicate + rateDelay === 0) return undefined;
+        const draw = this.random();
+        if (draw < rateDrop) return 'dropped';
+        if (draw < rateDrop + rateDuplicate) return 'duplicated';
+        if (draw < rateDrop + rateDuplicate + rateDelay) return 'delayed';
+        return undefined;
+    }
+
     state() {
         return {
             registration: this.registration ?? null,
             dropDeliveries: this.dropDeliveries,
+            faults: { ...this.webhookFaults },
+            injected: { ...this.injected },
+            pending: this.unsettled,
             now: new Date(this.options.now()).toISOString(),
             deliveries: structuredClone(this.deliveries),
         };
@@ -251,6 +340,9 @@ export class MicrosoftSide {
         this.deliveries.length = 0;
         this.validationRequests.length = 0;
         this.offsetMs = 0;
+        this.unsettled = 0;
+        this.injected = { dropped: 0, duplicated: 0, delayed: 0 };
+        this.random = seededRandom(this.webhookFaults.seed);
     }
 
     private change(stored: StoredReferral, fields: Record<string, unknown>): StoredReferral {
@@ -351,18 +443,44 @@ export class MicrosoftSide {
             AuditUri: null,
             ResourceChangeUtcDate: changedAt.replace(/Z$/, '+00:00'),
         });
-        const delivery: WebhookDelivery = {
+        const fault = referral && !this.dropDeliveries ? this.drawFault() : undefined;
+        const dropped = this.dropDeliveries || fault === 'dropped';
+        const delivery = this.keep({
             correlationId: randomUUID(),
             eventName,
             referralId: referral?.id,
             body,
             attempts: [],
-            outcome: this.dropDeliveries ? 'dropped' : 'pending',
-        };
+            outcome: dropped ? 'dropped' : 'pending',
+            ...(fault ? { fault } : {}),
+        });
+        if (fault) this.injected[fault]++;
+        if (dropped) return delivery;
+        const { delayMs } = this.webhookFaults;
+        this.later(fault === 'delayed' ? delayMs : 0, () => this.attempt(delivery, registration, 1));
+        if (fault === 'duplicated') {
+            const copy = this.keep({ ...delivery, correlationId: randomUUID(), attempts: [], fault: 'copy' });
+            this.later(delayMs, () => this.attempt(copy, registration, 1));
+        }
+        return delivery;
+    }
+
+    /** Keeps a delivery for `state()` (the last MAX_DELIVERIES_KEPT); it counts as unsettled while pending. */
+    private keep(delivery: WebhookDelivery): WebhookDelivery {
         this.deliveries.push(delivery);
         if (this.deliveries.length > MAX_DELIVERIES_KEPT) this.deliveries.shift();
-        if (!this.dropDeliveries) this.attempt(delivery, registration, 1);
+        if (delivery.outcome === 'pending') this.unsettled++;
         return delivery;
+    }
+
+    /** Runs `work` now (ms 0) or after `ms`, on a timer `close()` cancels. */
+    private later(ms: number, work: () => void): void {
+        if (ms <= 0) return work();
+        const timer = setTimeout(() => {
+            this.timers.delete(timer);
+            work();
+        }, ms);
+        this.timers.add(timer);
     }
 
     private attempt(delivery: WebhookDelivery, registration: WebhookRegistration, attempt: number): void {
@@ -391,15 +509,10 @@ export class MicrosoftSide {
                 return false;
             })
             .then((delivered) => {
-                if (delivered) delivery.outcome = 'delivered';
-                else if (attempt >= attempts) delivery.outcome = 'failed';
-                else {
-                    const timer = setTimeout(() => {
-                        this.timers.delete(timer);
-                        this.attempt(delivery, registration, attempt + 1);
-                    }, retryDelayMs);
-                    this.timers.add(timer);
-                }
+                if (delivered || attempt >= attempts) {
+                    delivery.outcome = delivered ? 'delivered' : 'failed';
+                    this.unsettled--;
+                } else this.later(retryDelayMs, () => this.attempt(delivery, registration, attempt + 1));
             });
     }
 }

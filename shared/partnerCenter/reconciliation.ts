@@ -15,6 +15,10 @@
  *   overran LEASE_MS) writes nothing. Each referral is applied once per run per engagement (the engagement's list
  *   covers its other referrals). A record whose submit or connect step is under way ends the run there (sync.ts):
  *   the next run goes on from it.
+ * - A referral throttled by Partner Center (429) is applied again, up to THROTTLED_RETRIES times: the tenant's gate
+ *   (partnerApi/gate.ts) holds the retry until the answer's Retry-After. Ending the run at a 429 instead would let
+ *   no run progress once the overlap holds more referrals than one burst of the tenant's limit: each run starts
+ *   again OVERLAP_MS before the watermark and spends its burst re-applying the same referrals.
  */
 import { PartnerApiError } from '../partnerApi/errors';
 import type { PartnerApiCallContext, PartnerReferral } from '../partnerApi/types';
@@ -26,7 +30,7 @@ import {
     type ReconciliationStateStore,
     type StoredState,
 } from './reconciliationState';
-import { type SyncDependencies, syncReferral } from './sync';
+import { type SyncDependencies, syncReferral, type SyncResult } from './sync';
 
 /** How far before the watermark each window starts. */
 export const OVERLAP_MS = 5 * 60_000;
@@ -37,6 +41,8 @@ export const LEASE_MS = 10 * 60_000;
 export const RUN_LIMIT_MS = 8 * 60_000;
 /** Pages (of up to 100 referrals) read per run at most; the next run goes on from the watermark. */
 export const MAX_PAGES_PER_RUN = 50;
+/** How many times a run applies again a referral Partner Center throttled, before the run fails. */
+export const THROTTLED_RETRIES = 5;
 
 export interface ReconciliationDependencies {
     state: ReconciliationStateStore;
@@ -80,6 +86,27 @@ async function takeLease(deps: ReconciliationDependencies, now: Date): Promise<S
     return deps.state.replace({ ...current.state, leaseUntil }, current.etag);
 }
 
+/** Partner Center's 429 (not the gate's own refusal of a wait past the run's deadline: that stays so). */
+function isThrottled(error: unknown): boolean {
+    return error instanceof PartnerApiError && error.status === 429;
+}
+
+/** syncReferral, applied again after a 429 (the gate waits out its Retry-After) up to THROTTLED_RETRIES times. */
+async function syncUnlessThrottledOut(
+    referral: PartnerReferral,
+    deps: ReconciliationDependencies,
+    log: EventLogger,
+    context: PartnerApiCallContext,
+): Promise<SyncResult> {
+    for (let retries = 0; ; retries++) {
+        try {
+            return await syncReferral(referral, 'reconciliation', deps.sync, log, context);
+        } catch (error) {
+            if (!isThrottled(error) || retries >= THROTTLED_RETRIES) throw error;
+        }
+    }
+}
+
 /** The later of two ISO times (either may be absent). */
 function later(a: string | null, b: string | null | undefined): string | null {
     if (!b || Number.isNaN(Date.parse(b))) return a;
@@ -116,13 +143,7 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
                     break pages;
                 }
                 if (!engagements.has(referral.engagementId)) {
-                    const { outcome: applied } = await syncReferral(
-                        referral,
-                        'reconciliation',
-                        deps.sync,
-                        log,
-                        context,
-                    );
+                    const { outcome: applied } = await syncUnlessThrottledOut(referral, deps, log, context);
                     // A step under way holds the record: the watermark stops here, the next run applies it.
                     if (applied === 'busy') {
                         outcome = 'incomplete';

@@ -1,6 +1,7 @@
 /**
  * The reliability suite, reduced (60 referrals and their updates, one host SIGKILL, Cosmos DB and Service Bus outages
- * of 4 s, the Partner API's faults and rate limit on), in npm test. The full run is `npm run test:faults`
+ * of 4 s, the Partner API's faults and rate limit on, Microsoft accepting, declining and closing a share of the
+ * referrals with their webhooks dropped, duplicated or held back), in npm test. The full run is `npm run test:faults`
  * (bench/faults/cli.ts): same code, 2,000 referrals, three kills, outages of 3 minutes.
  *
  * The host's log (and the simulator's request log) go to temporary files, named when the run fails (removed when it
@@ -39,9 +40,11 @@ it('60 referrals and their updates under seeded faults, a rate limit, a host SIG
         violations: [],
         hostLog: undefined,
     });
-    expect(result.checks.length).toBeGreaterThanOrEqual(10);
+    expect(result.checks.length).toBeGreaterThanOrEqual(12);
     expect(result.figures.hostKills).toBe(1);
     expect(result.figures.cosmosOutage503).toBeGreaterThan(0);
     expect(result.figures.serviceBusOutageSendsRefused).toBeGreaterThan(0);
     expect(result.figures.updated).toBeGreaterThan(0);
+    expect(result.figures.microsoftChanges).toBeGreaterThan(0);
+    expect(result.figures.reconciliations).toBeGreaterThan(0);
 });

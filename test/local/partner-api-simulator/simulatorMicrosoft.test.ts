@@ -163,6 +163,89 @@ describe("Partner API simulator: Microsoft's side", () => {
         await call('PUT', '/_admin/webhooks', { dropDeliveries: false });
     });
 
+    describe('seeded delivery faults', () => {
+        const NONE = { rateDrop: 0, rateDuplicate: 0, rateDelay: 0 };
+        afterEach(() => call('PUT', '/_admin/webhooks', NONE));
+        const webhookState = async () =>
+            (await call('GET', '/_admin/webhooks')).body as {
+                injected: Record<string, number>;
+                pending: number;
+                deliveries: Array<{ fault?: string; outcome: string; referralId?: string; body: string }>;
+            };
+
+        it('delivers an event twice: the same body again, delayMs later', async () => {
+            await call('PUT', '/_admin/webhooks', { ...NONE, rateDuplicate: 1, delayMs: 100 });
+            const { connected } = await engagement();
+            await call('POST', `/_admin/referrals/${connected.id}/accept`);
+            await waitFor('both copies', () => received.length === 2);
+            expect(received[1]!.body).toEqual(received[0]!.body);
+            expect(received.map((r) => r.verdict.ok)).toEqual([true, true]);
+            const state = await waitFor('both settled', async () => {
+                const current = await webhookState();
+                return current.pending === 0 && current;
+            });
+            expect(state.deliveries.map((d) => [d.fault, d.outcome])).toEqual([
+                ['duplicated', 'delivered'],
+                ['copy', 'delivered'],
+            ]);
+            expect(state.injected).toEqual({ dropped: 0, duplicated: 1, delayed: 0 });
+        });
+
+        it('holds a delivery back, so the next change about the referral arrives first', async () => {
+            const { connected } = await engagement();
+            await call('PUT', '/_admin/webhooks', { ...NONE, rateDelay: 1, delayMs: 400 });
+            const accepted = await call('POST', `/_admin/referrals/${connected.id}/accept`);
+            await call('PUT', '/_admin/webhooks', NONE);
+            const closed = await call('POST', `/_admin/referrals/${connected.id}/close`);
+            await waitFor('both events', () => received.length === 2);
+            const changedAt = (answer: typeof accepted) =>
+                (answer.body.updatedDateTime as string).replace(/Z$/, '+00:00');
+            expect(received.map((r) => r.body.ResourceChangeUtcDate)).toEqual([changedAt(closed), changedAt(accepted)]);
+            await waitFor('both settled', async () => (await webhookState()).pending === 0);
+            expect((await webhookState()).injected).toEqual({ dropped: 0, duplicated: 0, delayed: 1 });
+        });
+
+        it('drops a share, seeded: the same seed draws the same faults', async () => {
+            const drawn = async () => {
+                simulator.admin.reset();
+                received.length = 0;
+                await call('POST', REGISTRATION, { WebhookUrl: receiverUrl, WebhookEvents: EVENTS });
+                await call('PUT', '/_admin/webhooks', {
+                    rateDrop: 0.4,
+                    rateDuplicate: 0.2,
+                    rateDelay: 0.2,
+                    delayMs: 0,
+                    seed: 5,
+                });
+                for (let i = 0; i < 10; i++) {
+                    const { partner } = await engagement();
+                    await call('POST', `/_admin/referrals/${partner.id}/close`);
+                }
+                const state = await waitFor('the rest delivered', async () => {
+                    const current = await webhookState();
+                    return current.pending === 0 && current;
+                });
+                return {
+                    injected: state.injected,
+                    faults: state.deliveries.map((d) => d.fault ?? 'none'),
+                    received: received.length,
+                };
+            };
+            const first = await drawn();
+            expect(first.injected.dropped).toBeGreaterThan(0);
+            expect(first.faults.filter((f) => f === 'dropped')).toHaveLength(first.injected.dropped!);
+            expect(first.received).toBe(10 - first.injected.dropped! + first.injected.duplicated!);
+            expect(await drawn()).toEqual(first);
+        });
+
+        it('refuses rates outside 0..1, rates adding up to more than 1, and unknown fields', async () => {
+            for (const body of [{ rateDrop: 2 }, { rateDrop: 0.6, rateDelay: 0.6 }, { delayMs: -1 }, { nope: 1 }, {}]) {
+                expect((await call('PUT', '/_admin/webhooks', body)).status).toBe(400);
+            }
+            expect((await webhookState()).injected).toEqual({ dropped: 0, duplicated: 0, delayed: 0 });
+        });
+    });
+
     it('expires an unanswered invitation after 14 days on the fast clock', async () => {
         const { partner, connected } = await engagement();
         expect((await call('POST', '/_admin/clock/advance', { days: 13 })).body.expired).toEqual([]);

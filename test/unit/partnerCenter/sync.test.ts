@@ -391,6 +391,35 @@ describe('the reconciliation', () => {
         expect(log.named('reconciliation.skipped')).toHaveLength(1);
     });
 
+    it('applies a referral again after a 429, rather than ending the run (the next would start over the overlap)', async () => {
+        const { partnerCenter, reconciliation, log, record } = setup();
+        partnerCenter.set(accepted);
+        const throttled = () =>
+            new PartnerApiError({
+                kind: 'http',
+                verdict: 'transient',
+                operation: 'listReferrals',
+                status: 429,
+                retryAfterMs: 1000,
+            });
+        let refusals = 2;
+        const list = partnerCenter.listEngagementReferrals;
+        reconciliation.sync = {
+            ...reconciliation.sync,
+            partnerApi: {
+                listEngagementReferrals: (engagementId, context) =>
+                    refusals-- > 0 ? Promise.reject(throttled()) : list(engagementId, context),
+            },
+        };
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', synced: 1, watermark: T3 });
+        expect(partnerCenterEntries(await record())).toEqual([
+            expect.objectContaining({ referral: 'connected', status: 'Active', source: 'reconciliation' }),
+        ]);
+        // Throttled past its retries, the run fails as before (the gate spaced every retry by the Retry-After).
+        refusals = Number.POSITIVE_INFINITY;
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'failed' });
+    });
+
     it('after a failure part-way keeps the watermark where the changes applied in order end', async () => {
         const { partnerCenter, reconciliation, log, state } = setup();
         partnerCenter.set(accepted, referral('x1', { engagementId: 'e-x', updatedDateTime: T2 }));
