@@ -12,7 +12,8 @@
  *   their change, with the same ids.
  * After a failed publish the process holds off publishing (5 s, doubling up to 5 minutes, never shorter than the
  * topic's Retry-After) so an outage does not add a
- * timed-out request to every write; the sweep's runs meet the same hold. An event may be published twice (the clear
+ * timed-out request to every write; the sweep's runs meet the same hold. Publishes in flight together fail together:
+ * they count as one failure, or a few seconds' outage met by many writers at once would hold off for minutes. An event may be published twice (the clear
  * lost to another writer, or a crash between publish and clear): consumers de-duplicate on its id.
  *
  * Without EVENT_GRID_TOPIC_ENDPOINT events are off: nothing is published, and the store drops pending events from
@@ -40,6 +41,8 @@ export type FlushOutcome = 'nothing' | 'published' | 'heldOff' | 'publishFailed'
 export class EventOutbox {
     private failures = 0;
     private holdUntil = 0;
+    /** When the last failed publish failed: a publish begun before then was in flight with it. */
+    private lastFailureAt = Number.NEGATIVE_INFINITY;
 
     constructor(
         private readonly publisher: EventPublisher,
@@ -75,13 +78,16 @@ export class EventOutbox {
         if (pending.length === 0) return { stored, outcome: 'nothing' };
         if (this.holding()) return { stored, outcome: 'heldOff' };
         const fields = { referralKey: stored.record.id, count: pending.length };
+        const startedAt = this.now().getTime();
         try {
             await this.publisher.publish(this.cloudEvents(stored.record));
         } catch (error) {
-            this.failures++;
+            if (startedAt > this.lastFailureAt) this.failures++;
+            const failedAt = this.now().getTime();
+            this.lastFailureAt = failedAt;
             const refused = error instanceof PublishError ? error : undefined;
             const holdMs = retryDelayMs(this.failures, refused?.retryAfterMs, PUBLISH_HOLD, this.random);
-            this.holdUntil = this.now().getTime() + holdMs;
+            this.holdUntil = Math.max(this.holdUntil, failedAt + holdMs);
             this.log.event('warn', 'events.publishFailed', {
                 ...fields,
                 ...errorFields(error),

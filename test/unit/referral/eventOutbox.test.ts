@@ -139,6 +139,56 @@ describe('the outcome event outbox', () => {
         expect((await publishLeftoverEvents(store, 0, clock.now, quiet)).outcome).toBe('complete');
     });
 
+    it('counts publishes that fail together as one failure: many writers meeting a short outage hold off as one', async () => {
+        let now = START;
+        const inFlight: Array<() => void> = [];
+        const refusingLater: EventPublisher = {
+            publish: () =>
+                new Promise((_resolve, reject) =>
+                    inFlight.push(() => reject(new PublishError(503, undefined, { cause: undefined }))),
+                ),
+        };
+        // No jitter (random 0): a first failure holds 2.5 s, a second one in a row 5 s.
+        const outbox = new EventOutbox(
+            refusingLater,
+            '/test',
+            () => now,
+            { event: () => undefined },
+            () => 0,
+        );
+        const inner = new MemoryReferralStore();
+        const pendingRecord = (id: string) => ({
+            etag: 'e',
+            record: transition(
+                newRecord({ id, source: 'queue', correlationId: id, requestHash: 'h', request: null, at: START }),
+                'Rejected',
+                START,
+            ),
+        });
+        const together = ['a', 'b', 'c'].map((id) => outbox.flush(inner, pendingRecord(id)));
+        const failedAt = START.getTime() + 1_000;
+        now = new Date(failedAt);
+        for (const refuse of inFlight.splice(0)) refuse();
+        expect((await Promise.all(together)).map((flushed) => flushed.outcome)).toEqual([
+            'publishFailed',
+            'publishFailed',
+            'publishFailed',
+        ]);
+        now = new Date(failedAt + 2_499);
+        expect(outbox.holding()).toBe(true);
+        now = new Date(failedAt + 2_500);
+        expect(outbox.holding()).toBe(false);
+
+        // The next publish, begun after those failed, fails again: the hold doubles.
+        const next = outbox.flush(inner, pendingRecord('d'));
+        inFlight.splice(0)[0]!();
+        expect((await next).outcome).toBe('publishFailed');
+        now = new Date(failedAt + 2_500 + 4_999);
+        expect(outbox.holding()).toBe(true);
+        now = new Date(failedAt + 2_500 + 5_000);
+        expect(outbox.holding()).toBe(false);
+    });
+
     it('leaves events younger than the resend delay to their writer, and says overdue when they stay too long', async () => {
         const { topic, store, clock } = setup();
         topic.refusing = true;
