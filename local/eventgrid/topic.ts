@@ -9,7 +9,8 @@
  *   event is POSTed to it on its own (`application/cloudevents+json`, structured mode), retried with a doubling delay
  *   on a failure or a non-2xx answer, and dead-lettered (kept in the admin listing) after MAX_DELIVERY_ATTEMPTS;
  * - `GET /_admin/events`: the events published, in order, and each delivery's state; `GET/PUT /_admin/faults`:
- *   `{ "refuseForMs": 30000 }` refuses publishes for that long (0 stops); `PUT /_admin/subscribers`:
+ *   `{ "refuseForMs": 30000 }` refuses publishes for that long (0 stops), GET also counts the publishes refused so
+ *   far (`refused`); `PUT /_admin/subscribers`:
  *   `{ "urls": [...] }` replaces the subscribers.
  * Events hold no customer data (the app publishes identifiers and statuses), so the admin listing shows them whole.
  */
@@ -60,6 +61,8 @@ export interface LocalTopic {
     readonly key: string;
     readonly published: PublishedEvent[];
     readonly deliveries: Delivery[];
+    /** Publishes refused by the fault switch so far. */
+    readonly refused: number;
     setSubscribers(urls: string[]): void;
     /** Refuses publishes for `ms` from now (0: accepts again). */
     refusePublishes(ms: number): void;
@@ -161,6 +164,7 @@ export async function startLocalTopic(options: LocalTopicOptions = {}): Promise<
     const inFlight = new Set<Promise<void>>();
     let subscriptions: Subscription[] = [];
     let refusingUntil = 0;
+    let refused = 0;
 
     const setSubscribers = (urls: string[]) => {
         subscriptions = urls.map((url) => new Subscription(url, retryDelayMs, closing.signal));
@@ -186,6 +190,7 @@ export async function startLocalTopic(options: LocalTopicOptions = {}): Promise<
         }
         const waitMs = refusingUntil - Date.now();
         if (waitMs > 0) {
+            refused++;
             send(
                 response,
                 503,
@@ -226,6 +231,7 @@ export async function startLocalTopic(options: LocalTopicOptions = {}): Promise<
         } else if (path === '/_admin/faults' && request.method === 'GET') {
             send(response, 200, {
                 refusingUntil: refusingUntil > Date.now() ? new Date(refusingUntil).toISOString() : null,
+                refused,
             });
         } else if (path === '/_admin/faults' && request.method === 'PUT') {
             const body = JSON.parse((await readBody(request)) ?? '{}') as { refuseForMs?: unknown };
@@ -275,6 +281,9 @@ export async function startLocalTopic(options: LocalTopicOptions = {}): Promise<
         key,
         published,
         deliveries,
+        get refused() {
+            return refused;
+        },
         setSubscribers,
         refusePublishes(ms) {
             refusingUntil = Date.now() + ms;

@@ -59,9 +59,12 @@ describe('the local Event Grid topic', () => {
         const refused = await publisher.publish([event('a:1')]).catch((error: unknown) => error);
         expect(refused).toBeInstanceOf(PublishError);
         expect(refused).toMatchObject({ httpStatus: 503, retryAfterMs: 30_000 });
+        const faults = (await (await fetch(`${topic.url}/_admin/faults`)).json()) as { refused: number };
+        expect(faults.refused).toBe(1);
         topic.refusePublishes(0);
         await publisher.publish([event('a:1')]);
         expect(topic.published.map((e) => e.id)).toEqual(['a:1']);
+        expect(topic.refused).toBe(1);
     });
 
     it('retries a failing subscriber until it takes the event, and dead-letters one that never validates', async () => {
