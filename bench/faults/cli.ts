@@ -5,7 +5,8 @@
  * Settings (environment): FAULTS_REFERRALS (default 2000), FAULTS_HOST_KILLS (default 3), FAULTS_SEED,
  * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
  * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (1500),
- * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages lasts; default 180, 0 = none),
+ * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages, and the Event Grid topic's refusal of
+ * publishes, lasts; default 180, 0 = none),
  * FAULTS_RATE_LIMIT (the Partner API simulator's token bucket, calls per second; default 10, 0 = none),
  * FAULTS_LOG_FILE (a file the host's log is written to, to investigate a violation; default: none).
  */

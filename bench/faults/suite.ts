@@ -17,7 +17,11 @@
  *    the host's logs;
  * 8. every record ends with Partner Center's state, one history entry per change, while Microsoft's seller and the
  *    Partner Center UI accept, decline and close a share of the referrals and their webhooks are dropped, delivered
- *    twice or held back (microsoft.ts); the host reconciles every 10 s.
+ *    twice or held back (microsoft.ts); the host reconciles every 10 s;
+ * 9. every change a record shows (lifecycle outcome, settled update, Partner Center change) has exactly one outcome
+ *    event id at the local Event Grid topic, published at least once, with none missing and none left pending, and
+ *    no event carries customer data (events.ts), though the topic refuses publishes for a while and the host is
+ *    SIGKILLed.
  *
  * The Partner API (issues 12, 14, 17): 429 / 503 / hung requests / lost answers / creates that commit after the
  * client's deadline on POST and PATCH, edits made concurrently at Partner Center (412 on the app's If-Match), lists
@@ -25,7 +29,8 @@
  * that ignore case, MS-RequestId checked as a GUID and deduplicated on, and a token-bucket rate limit per tenant.
  * Cosmos DB and Service Bus fail too: throughout the load, seeded bursts of Cosmos DB 429s (with
  * `x-ms-retry-after-ms`) and 503s, refused Service Bus sends and locks lost mid-step; and, one after the other, an
- * outage of each (every Cosmos DB request answered 503; every Service Bus send refused) lasting `outageMs`.
+ * outage of each (every Cosmos DB request answered 503; every Service Bus send refused) lasting `outageMs`; and from
+ * the end of the Cosmos DB outage, as the pipeline catches up, the Event Grid topic refuses every publish as long.
  *
  * Used by `npm run test:faults` (bench/faults/cli.ts, the full run) and by test/faults (a reduced run in npm test).
  * `logFile` keeps the host's log of a run, and the simulator's request log beside it, to investigate a violation.
@@ -39,6 +44,7 @@ import { ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from 
 
 import { COSMOS_EMULATOR_KEY } from '../../local/cosmos/constants';
 import { type CosmosFaults, readCosmosFaults, setCosmosFaults } from '../../local/cosmos/faults';
+import type { PublishedEvent } from '../../local/eventgrid/topic';
 import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import {
     EXTERNAL_REFERENCE_ID_FILTER_MODES,
@@ -63,6 +69,7 @@ import {
 } from '../../shared/platform/names';
 import type { ReferralRecord } from '../../shared/referral/record';
 import { getJson, LocalRuntime, projectRoot, putJson, type RuntimeScripts, sleep } from '../support/runtime';
+import { outcomeEventsCheck } from './events';
 import { hostileCorpus } from './hostile';
 import {
     adoptionCheck,
@@ -106,7 +113,10 @@ export interface FaultSuiteOptions {
     lockDurationMs?: number;
     /** Parallel HTTP requests of the load. */
     concurrency?: number;
-    /** How long each dependency outage lasts (Cosmos DB, then Service Bus); 0: none. Default 3 minutes. */
+    /**
+     * How long each dependency outage lasts (Cosmos DB, then Service Bus; Event Grid refusing publishes from the end
+     * of the Cosmos DB outage); 0: none. Default 3 minutes.
+     */
     outageMs?: number;
     /** The simulator's token-bucket rate limit (calls per second per tenant); 0: none. Default 10. */
     rateLimitPerSecond?: number;
@@ -177,9 +187,14 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         INTAKE_SWEEP_SCHEDULE: '*/5 * * * * *',
         // Reconciliation every 10 s: the webhooks the suite drops are picked up within the run.
         PARTNER_CENTER_RECONCILE_SCHEDULE: '*/10 * * * * *',
+        // Events left unpublished (the topic refusing, a SIGKILLed host) are swept up 3 s after their change.
+        EVENT_RESEND_AFTER_MS: '3000',
+        EVENT_SWEEP_SCHEDULE: '*/5 * * * * *',
         ...(leaseMs === undefined ? {} : { STEP_LEASE_MS: String(leaseMs) }),
     };
 }
+
+const EVENTS_PENDING = 'SELECT c.id FROM c WHERE IS_DEFINED(c.pendingEvents) AND ARRAY_LENGTH(c.pendingEvents) > 0';
 
 const TERMINAL = new Set(['Submitted', 'Connected', 'Rejected', 'Failed']);
 
@@ -458,6 +473,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
 
         const cosmosEndpoint = runtime.endpoints.cosmosEndpoint!;
         const brokerFaultsUrl = `${runtime.brokerAdminUrl}/faults`;
+        const topicUrl = new URL(runtime.endpoints.eventGridTopicEndpoint!).origin;
         const seedOf = options.seed ?? 20_251;
         await setCosmosFaults(cosmosEndpoint, { ...SUITE_COSMOS_FAULTS, seed: seedOf });
         await putJson(brokerFaultsUrl, { ...SUITE_BROKER_FAULTS, seed: seedOf });
@@ -468,7 +484,11 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             await sleep(Math.min(20_000, Math.max(2_000, outageMs / 4)));
             say(`Cosmos DB outage for ${outageMs / 1000} s`);
             await setCosmosFaults(cosmosEndpoint, { outageMs });
-            await sleep(outageMs + 5_000);
+            await sleep(outageMs);
+            // As the pipeline catches up on the records it could not write: their events wait for the sweep.
+            say(`Event Grid refusing publishes for ${outageMs / 1000} s`);
+            await putJson(`${topicUrl}/_admin/faults`, { refuseForMs: outageMs });
+            await sleep(5_000);
             say(`Service Bus send outage for ${outageMs / 1000} s`);
             await putJson(brokerFaultsUrl, { outageMs });
             await sleep(outageMs);
@@ -527,16 +547,19 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.serviceBusOutageSendsRefused = busFaults('outageSend');
         figures.serviceBusLocksLost = busFaults('lockLoss');
         figures.outageSeconds = outageMs / 1000;
+        const publishesRefused = (await getJson<{ refused: number }>(`${topicUrl}/_admin/faults`)).refused;
         checks.push({
-            name: 'Cosmos DB and Service Bus faults were injected',
+            name: 'Cosmos DB, Service Bus and Event Grid faults were injected',
             ok:
                 cosmosFaults('429') + cosmosFaults('503') > 0 &&
                 busFaults('send') + busFaults('lockLoss') > 0 &&
-                (outageMs === 0 || (cosmosFaults('outage503') > 0 && busFaults('outageSend') > 0)),
+                (outageMs === 0 ||
+                    (cosmosFaults('outage503') > 0 && busFaults('outageSend') > 0 && publishesRefused > 0)),
             detail:
                 `Cosmos DB: ${cosmosFaults('429')} x 429, ${cosmosFaults('503')} x 503, ${cosmosFaults('outage503')} x 503 in a ` +
                 `${outageMs / 1000} s outage; Service Bus: ${busFaults('send')} sends refused, ${busFaults('lockLoss')} locks ` +
-                `lost, ${busFaults('outageSend')} sends refused in a ${outageMs / 1000} s outage`,
+                `lost, ${busFaults('outageSend')} sends refused in a ${outageMs / 1000} s outage; Event Grid: ` +
+                `${publishesRefused} publishes refused in ${outageMs / 1000} s`,
         });
         figures.pipelineSeconds = (Date.now() - loadStarted) / 1000;
         await sleep(1000); // let the last follow-up messages settle before reading the queues
@@ -564,10 +587,22 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.partnerCenterSettleSeconds = (Date.now() - settleStarted) / 1000;
         const webhookState = await getJson<WebhookState>(`${sim}/_admin/webhooks`);
 
+        // 9 (wait). The events the topic refused, or a killed host left, are swept up: no record keeps any pending.
+        const eventsStarted = Date.now();
+        for (;;) {
+            const { resources: pending } = await container.items.query<{ id: string }>(EVENTS_PENDING).fetchAll();
+            // At least a minute, past the run's deadline if need be: the sweep runs every 5 s.
+            if (pending.length === 0 || (pastDeadline() && Date.now() - eventsStarted > 60_000)) break;
+            await sleep(1000);
+        }
+        figures.eventsSettleSeconds = (Date.now() - eventsStarted) / 1000;
+
         // 1. Terminal statuses.
         const { resources: items } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
         // The container also holds one externalReferenceId binding per referral (shared/referral/store.ts).
         const records = items.filter((item) => !('kind' in item));
+        // After the records: an event of a change made meanwhile shows as unexpected, never as missing.
+        const { published } = await getJson<{ published: PublishedEvent[] }>(`${topicUrl}/_admin/events`);
         const recordOf = new Map(records.map((r) => [r.id, r]));
         const wrongStatus: string[] = [];
         const statusCounts: Record<string, number> = {};
@@ -631,7 +666,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 failed: count(webhookState.deliveries, (d) => d.outcome === 'failed'),
             },
         });
-        checks.push(...partnerChecks, stateCheck);
+        const eventsCheck = outcomeEventsCheck({ records, published, canary, refused: publishesRefused });
+        checks.push(...partnerChecks, stateCheck, eventsCheck);
         const partnerProblems = partnerChecks.filter((check) => !check.ok).map((check) => check.detail);
         const { dropped, duplicated, overtaken } = stateCheck.figures!;
         checks.push({
@@ -775,6 +811,13 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.microsoftChanges = stateCheck.figures!.changes!;
         figures.webhooksQueued = (hostLog.match(/"event":"webhook\.queued"/g) ?? []).length;
         figures.reconciliations = (hostLog.match(/"event":"reconciliation\.completed"/g) ?? []).length;
+        figures.eventsPublished = eventsCheck.figures!.published!;
+        figures.eventIds = eventsCheck.figures!.distinctIds!;
+        figures.eventRepeats = eventsCheck.figures!.duplicates!;
+        figures.eventsMissing = eventsCheck.figures!.missing!;
+        figures.publishesRefused = publishesRefused;
+        figures.publishFailures = (hostLog.match(/"event":"events\.publishFailed"/g) ?? []).length;
+        figures.eventSweeps = (hostLog.match(/"event":"events\.swept"/g) ?? []).length;
         figures.maxAttempts = Math.max(0, ...records.map((r) => r.attempts));
         figures.leaseMs = options.leaseMs ?? 'default (2 x 2000 + 30000)';
         figures.lockDurationMs = options.lockDurationMs ?? 60_000;

@@ -1,7 +1,8 @@
 /**
  * The reliability suite, reduced (60 referrals and their updates, one host SIGKILL, Cosmos DB and Service Bus outages
- * of 4 s, the Partner API's faults and rate limit on, Microsoft accepting, declining and closing a share of the
- * referrals with their webhooks dropped, duplicated or held back), in npm test. The full run is `npm run test:faults`
+ * of 4 s and the Event Grid topic refusing publishes as long, the Partner API's faults and rate limit on, Microsoft
+ * accepting, declining and closing a share of the referrals with their webhooks dropped, duplicated or held back, every
+ * change's outcome event counted), in npm test. The full run is `npm run test:faults`
  * (bench/faults/cli.ts): same code, 2,000 referrals, three kills, outages of 3 minutes.
  *
  * The host's log (and the simulator's request log) go to temporary files, named when the run fails (removed when it
@@ -47,4 +48,6 @@ it('60 referrals and their updates under seeded faults, a rate limit, a host SIG
     expect(result.figures.updated).toBeGreaterThan(0);
     expect(result.figures.microsoftChanges).toBeGreaterThan(0);
     expect(result.figures.reconciliations).toBeGreaterThan(0);
+    expect(result.figures.publishesRefused).toBeGreaterThan(0);
+    expect(result.figures.eventIds).toBeGreaterThan(0);
 });
