@@ -186,6 +186,7 @@ export function reconciliationDependencies(): ReconciliationDependencies {
             state: new CosmosReconciliationStateStore(),
             sync,
             now: sync.now,
+            leaseMs: getConfig('partnerCenterReconciliation').leaseMs,
             partnerApi: {
                 changedSince: (since, context, maxPages) =>
                     partnerApiClient().referralPages(

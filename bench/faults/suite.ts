@@ -187,6 +187,8 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         INTAKE_SWEEP_SCHEDULE: '*/5 * * * * *',
         // Reconciliation every 10 s: the webhooks the suite drops are picked up within the run.
         PARTNER_CENTER_RECONCILE_SCHEDULE: '*/10 * * * * *',
+        // A host killed mid-run keeps other runs off for a lease: 30 s here, not 10 minutes.
+        PARTNER_CENTER_RECONCILE_LEASE_MS: '30000',
         // Events left unpublished (the topic refusing, a SIGKILLed host) are swept up 3 s after their change.
         EVENT_RESEND_AFTER_MS: '3000',
         EVENT_SWEEP_SCHEDULE: '*/5 * * * * *',

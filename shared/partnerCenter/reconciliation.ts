@@ -12,7 +12,7 @@
  *   the changes applied in an order checked to be ascending, so the next run goes on from there.
  * - One run at a time: a run takes the lease (leaseUntil, written with the document's etag) and writes the watermark
  *   with the etag of its own lease write. A run that finds the lease held skips; one whose lease was taken over (it
- *   overran LEASE_MS) writes nothing. Each referral is applied once per run per engagement (the engagement's list
+ *   overran its lease) writes nothing. Each referral is applied once per run per engagement (the engagement's list
  *   covers its other referrals). A record whose submit or connect step is under way ends the run there (sync.ts):
  *   the next run goes on from it.
  * - A referral throttled by Partner Center (429) is applied again, up to THROTTLED_RETRIES times: the tenant's gate
@@ -36,9 +36,9 @@ import { type SyncDependencies, syncReferral, type SyncResult } from './sync';
 export const OVERLAP_MS = 5 * 60_000;
 /** The first run's window: the day before it. */
 export const FIRST_WINDOW_MS = 24 * 60 * 60_000;
-/** How long a run holds the lease; a run stops listing at RUN_LIMIT_MS, well inside it. */
+/** How long a run holds the lease by default (PARTNER_CENTER_RECONCILE_LEASE_MS); it stops listing at 4/5 of it. */
 export const LEASE_MS = 10 * 60_000;
-export const RUN_LIMIT_MS = 8 * 60_000;
+const RUN_LIMIT_SHARE = 0.8;
 /** Pages (of up to 100 referrals) read per run at most; the next run goes on from the watermark. */
 export const MAX_PAGES_PER_RUN = 50;
 /** How many times a run applies again a referral Partner Center throttled, before the run fails. */
@@ -56,6 +56,8 @@ export interface ReconciliationDependencies {
         ): AsyncIterable<{ value: PartnerReferral[]; nextLink?: string }>;
     };
     now: () => Date;
+    /** PARTNER_CENTER_RECONCILE_LEASE_MS; LEASE_MS when absent. */
+    leaseMs?: number;
 }
 
 export type ReconciliationOutcome = 'complete' | 'incomplete' | 'failed' | 'skipped' | 'leaseLost';
@@ -82,7 +84,7 @@ async function takeLease(deps: ReconciliationDependencies, now: Date): Promise<S
     const current = (await deps.state.read()) ?? (await deps.state.create(initialState())) ?? (await deps.state.read());
     if (!current) return undefined;
     if (current.state.leaseUntil && Date.parse(current.state.leaseUntil) > now.getTime()) return undefined;
-    const leaseUntil = new Date(now.getTime() + LEASE_MS).toISOString();
+    const leaseUntil = new Date(now.getTime() + (deps.leaseMs ?? LEASE_MS)).toISOString();
     return deps.state.replace({ ...current.state, leaseUntil }, current.etag);
 }
 
@@ -122,7 +124,7 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
     }
     const { watermark: previous } = lease.state;
     const since = new Date(previous ? Date.parse(previous) - OVERLAP_MS : started.getTime() - FIRST_WINDOW_MS);
-    const deadline = started.getTime() + RUN_LIMIT_MS;
+    const deadline = started.getTime() + (deps.leaseMs ?? LEASE_MS) * RUN_LIMIT_SHARE;
     const context: PartnerApiCallContext = { correlationId: `reconciliation-${started.getTime()}`, deadline };
 
     let outcome: ReconciliationOutcome = 'complete';

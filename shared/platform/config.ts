@@ -671,8 +671,16 @@ const SECTIONS = {
                 default: '0 */15 * * * *',
                 azure: 'optional',
             }),
+            PARTNER_CENTER_RECONCILE_LEASE_MS: setting({
+                meaning:
+                    'How long a reconciliation run holds its lease: a run stops listing at four fifths of it, and a ' +
+                    'host that died mid-run keeps other runs off until it ends.',
+                default: '600000',
+                azure: 'optional',
+                parse: positiveInteger,
+            }),
         },
-        () => ({}),
+        (v) => ({ leaseMs: v.PARTNER_CENTER_RECONCILE_LEASE_MS }),
     ),
     retention: section(
         {
