@@ -7,9 +7,4 @@ import { acceptReferral } from '../shared/referral/intake';
 /** POST /api/referrals: validates a referral request and queues it for submission to the Partner API. */
 export const createReferral = useCaseHandler(acceptReferral, intakeDependencies);
 
-app.http('createReferral', {
-    methods: ['POST'],
-    route: 'referrals',
-    authLevel: 'function',
-    handler: (request, context) => createReferral(request, context),
-});
+app.http('createReferral', { methods: ['POST'], route: 'referrals', authLevel: 'function', handler: createReferral });

@@ -25,5 +25,5 @@ app.http('getOpenApi', {
     methods: ['GET'],
     route: 'openapi.json',
     authLevel: 'anonymous',
-    handler: (request, context) => getOpenApi(request, context),
+    handler: getOpenApi,
 });

@@ -14,5 +14,5 @@ app.http('getReferralStatus', {
     methods: ['GET'],
     route: 'referrals/{id}',
     authLevel: 'function',
-    handler: (request, context) => getReferralStatus(request, context),
+    handler: getReferralStatus,
 });

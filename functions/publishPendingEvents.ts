@@ -22,5 +22,5 @@ export async function publishPendingEvents(
 app.timer('publishPendingEvents', {
     // The host reads the schedule when it indexes the app: the setting's value, or its default.
     schedule: settingAtIndexing('EVENT_SWEEP_SCHEDULE')!,
-    handler: (timer, context) => publishPendingEvents(timer, context),
+    handler: publishPendingEvents,
 });

@@ -13,5 +13,5 @@ app.http('receivePartnerCenterEvent', {
     route: WEBHOOK_ROUTE,
     // The URL registered with Partner Center carries the function key as ?code=.
     authLevel: 'function',
-    handler: (request, context) => receivePartnerCenterEvent(request, context),
+    handler: receivePartnerCenterEvent,
 });

@@ -11,5 +11,5 @@ app.http('updateReferral', {
     methods: ['PATCH'],
     route: 'referrals/{id}',
     authLevel: 'function',
-    handler: (request, context) => updateReferral(request, context),
+    handler: updateReferral,
 });

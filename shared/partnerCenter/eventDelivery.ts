@@ -14,11 +14,12 @@ import { ATTEMPT_PROPERTY, parseMessageBody, partnerCenterEventRetryMessage } fr
 import { PartnerApiError } from '../partnerApi/errors';
 import type { PartnerApiCallContext, PartnerReferral } from '../partnerApi/types';
 import { retryDelayMs } from '../pipeline/backoff';
-import { type DeliveryInfo, UnprocessableMessageError } from '../pipeline/worker';
+import { UnprocessableMessageError } from '../pipeline/worker';
 import type { RetryConfig } from '../platform/config';
 import { isDependencyOutage, outageRetryAfterMs } from '../platform/dependencyOutage';
 import { errorFields, type EventLogger } from '../platform/logging';
 import type { MessageSender } from '../platform/serviceBus';
+import type { DeliveryInfo } from '../platform/triggers';
 import { readPartnerCenterEvent } from './events';
 import { type SyncDependencies, type SyncOutcome, syncReferral } from './sync';
 

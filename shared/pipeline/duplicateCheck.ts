@@ -47,6 +47,9 @@ export type DuplicateCheckOutcome =
     | 'retryScheduled'
     | 'abandoned';
 
+/** The log fields of one check, which name its referral. */
+type CheckFields = LogFields & { referralKey: string };
+
 /** Checks referral `key` for copies at Partner Center; `attempt` is this run's number (the message's `attempt`). */
 export async function checkForDuplicates(
     key: string,
@@ -55,7 +58,7 @@ export async function checkForDuplicates(
     deps: StepDependencies,
     log: EventLogger,
 ): Promise<DuplicateCheckOutcome> {
-    const fields: LogFields = { referralKey: key, correlationId, attempt };
+    const fields: CheckFields = { referralKey: key, correlationId, attempt };
     const stored = await deps.store.read(key);
     if (!stored) return 'missing';
     if (!isDone(stored.record)) {
@@ -69,7 +72,7 @@ export async function checkForDuplicates(
         if (!(error instanceof PartnerApiError)) throw error;
         return retryLater(key, correlationId, attempt, error, deps, log);
     }
-    return recordCopies(key, found, fields, deps, log);
+    return recordCopies(found, deps, log, fields);
 }
 
 /** The referrals at Partner Center that are provably copies of the record's partner or connected referral. */
@@ -99,12 +102,12 @@ async function findCopies(
 
 /** Adds the copies the record does not know yet; alerts once per copy (a re-run finds them known). */
 function recordCopies(
-    key: string,
     found: readonly FoundDuplicate[],
-    fields: LogFields,
     deps: StepDependencies,
     log: EventLogger,
+    fields: CheckFields,
 ): Promise<DuplicateCheckOutcome> {
+    const key = fields.referralKey;
     return updateWithRetry<DuplicateCheckOutcome>(deps.store, key, {
         missing: () => 'missing',
         contended: () => new Error(`Referral ${key} kept changing under the duplicate check; it will be retried.`),

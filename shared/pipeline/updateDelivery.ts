@@ -13,9 +13,10 @@ import {
     updateKeyOf,
 } from '../messaging/messages';
 import type { EventLogger } from '../platform/logging';
+import type { DeliveryInfo } from '../platform/triggers';
 import { processUpdateMessage } from '../referral/updateArrival';
 import { applyNextUpdate, type UpdateStepDependencies, type UpdateStepOutcome } from './updateStep';
-import { type DeliveryInfo, outlastingOutages, type Pause, UnprocessableMessageError } from './worker';
+import { outlastingOutages, type Pause, UnprocessableMessageError } from './worker';
 
 /**
  * A message on the referral-updates queue: admit the update it carries (updateArrival.ts), then apply the oldest

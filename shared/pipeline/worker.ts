@@ -10,7 +10,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { InvocationContext } from '@azure/functions';
 import type { ServiceBusMessage } from '@azure/service-bus';
 
 import {
@@ -29,6 +28,7 @@ import { isDependencyOutage, outageRetryAfterMs } from '../platform/dependencyOu
 import { errorFields, type EventLogger, type LogFields } from '../platform/logging';
 import { CONNECTIONS_QUEUE, REFERRALS_QUEUE } from '../platform/names';
 import type { MessageSender } from '../platform/serviceBus';
+import type { DeliveryInfo } from '../platform/triggers';
 import { admit, correlationIdOr } from '../referral/admission';
 import { loggablePaths } from '../referral/request/validate';
 import { retryDelayMs } from './backoff';
@@ -51,27 +51,6 @@ export type DeliveryOutcome = StepOutcome | DuplicateCheckOutcome | 'rescheduled
 
 /** Waits before a delivery fails (tests pass their own). */
 export type Pause = (ms: number) => Promise<unknown>;
-
-/** The trigger metadata the worker reads, as the Functions host passes it. */
-export interface DeliveryInfo {
-    messageId?: string;
-    correlationId?: string;
-    deliveryCount?: number;
-    applicationProperties: Record<string, unknown>;
-}
-
-export function deliveryInfo(context: InvocationContext): DeliveryInfo {
-    const metadata = context.triggerMetadata ?? {};
-    const text = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
-    const properties = metadata.applicationProperties;
-    return {
-        messageId: text(metadata.messageId),
-        correlationId: text(metadata.correlationId),
-        deliveryCount: typeof metadata.deliveryCount === 'number' ? metadata.deliveryCount : undefined,
-        applicationProperties:
-            properties && typeof properties === 'object' ? (properties as Record<string, unknown>) : {},
-    };
-}
 
 export class UnprocessableMessageError extends Error {
     override readonly name = 'UnprocessableMessageError';

@@ -12,8 +12,9 @@
  * updates.ts for what the record holds).
  */
 import { parseMessageBody, updatedReferralKeyOf, updateKeyOf } from '../messaging/messages';
-import { type DeliveryInfo, UnprocessableMessageError } from '../pipeline/worker';
+import { UnprocessableMessageError } from '../pipeline/worker';
 import type { EventLogger } from '../platform/logging';
+import type { DeliveryInfo } from '../platform/triggers';
 import { correlationIdOr } from './admission';
 import { loggableUpdatePaths } from './request/patch';
 import { admitUpdate, type UpdateAdmission, type UpdateAdmissionDependencies } from './updateAdmission';

@@ -6,15 +6,12 @@
 export const REFERRAL_STATUSES = ['None', 'New', 'Active', 'Closed'] as const;
 export type ReferralStatus = (typeof REFERRAL_STATUSES)[number];
 
+// prettier-ignore
 export const REFERRAL_SUBSTATUSES = [
     'None',
-    'Pending',
-    'Received',
-    'Accepted',
-    'Won',
-    'Lost',
-    'Declined',
-    'Expired',
+    'Pending', 'Received', // New
+    'Accepted', // Active
+    'Won', 'Lost', 'Declined', 'Expired', // Closed
 ] as const;
 export type ReferralSubstatus = (typeof REFERRAL_SUBSTATUSES)[number];
 
@@ -48,29 +45,18 @@ export const CUSTOMER_PROFILE_ID_TYPES = ['Duns', 'External'] as const;
 export type CustomerProfileIdType = (typeof CUSTOMER_PROFILE_ID_TYPES)[number];
 
 /** Documented order kept; production also sends "" for an unknown size, which the schema accepts. */
+// prettier-ignore
 export const CUSTOMER_SIZES = [
-    '1to50employees',
-    '51to500employees',
-    'Morethan500employees',
-    '1to9employees',
-    '10to50employees',
-    '51to250employees',
-    '251to1000employees',
-    '1001to5000employees',
-    '5001to10000employees',
-    '10001to20000employees',
-    'Morethan20000employees',
+    '1to50employees', '51to500employees', 'Morethan500employees',
+    '1to9employees', '10to50employees', '51to250employees', '251to1000employees', '1001to5000employees',
+    '5001to10000employees', '10001to20000employees', 'Morethan20000employees',
 ] as const;
 export type CustomerSize = (typeof CUSTOMER_SIZES)[number];
 
+// prettier-ignore
 export const ASSISTANCE_REQUEST_CODES = [
-    'Unknown',
-    'GeneralOrOther',
-    'CustomerTechnicalArchitecture',
-    'ProofOfConceptOrDemo',
-    'QuotesOrLicensing',
-    'PostSalesCustomerSuccess',
-    'WorkloadSpecificValueProposition',
+    'Unknown', 'GeneralOrOther', 'CustomerTechnicalArchitecture', 'ProofOfConceptOrDemo', 'QuotesOrLicensing',
+    'PostSalesCustomerSuccess', 'WorkloadSpecificValueProposition',
 ] as const;
 export type AssistanceRequestCode = (typeof ASSISTANCE_REQUEST_CODES)[number];
 

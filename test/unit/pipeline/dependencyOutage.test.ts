@@ -7,12 +7,8 @@ import type { ServiceBusMessage } from '@azure/service-bus';
 import { ServiceBusError } from '@azure/service-bus';
 
 import { referralMessageId } from '../../../shared/messaging/messages';
-import {
-    type DeliveryInfo,
-    MAX_OUTAGE_WAIT_MS,
-    processConnectionMessage,
-    processReferralMessage,
-} from '../../../shared/pipeline/worker';
+import { MAX_OUTAGE_WAIT_MS, processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
+import type { DeliveryInfo } from '../../../shared/platform/triggers';
 import { givenRecord } from '../../support/givenRecord';
 import { seedReferral } from '../../support/referrals';
 import { workerSetup } from '../../support/worker';
