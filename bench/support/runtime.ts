@@ -162,7 +162,7 @@ export const SECOND_HOST_PREFIX = '[host 2] ';
 export type StopOutcome = { exitCode: number | null; forced: boolean };
 
 /** Calls `sink` with whole lines of `stream` (a last line without a newline when the stream ends). */
-function forwardLines(stream: NodeJS.ReadableStream | null, prefix: string, sink: (text: string) => void): void {
+export function forwardLines(stream: NodeJS.ReadableStream | null, prefix: string, sink: (text: string) => void): void {
     let pending = '';
     stream?.on('data', (chunk: Buffer) => {
         const text = pending + chunk.toString();
