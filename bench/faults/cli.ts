@@ -2,7 +2,9 @@
  * `npm run test:faults`: the full reliability suite against the built runtime (dist/), then a summary table.
  * Exits non-zero when any invariant is violated.
  *
- * Settings (environment): FAULTS_REFERRALS (default 2000), FAULTS_HOST_KILLS (default 3), FAULTS_SEED,
+ * Settings (environment): FAULTS_REFERRALS (default 2000), FAULTS_HOST_KILLS (default 3),
+ * FAULTS_SECOND_HOST (a second host beside the first, drained with SIGTERM and started again mid-run; default 1,
+ * 0 = one host only), FAULTS_SEED,
  * FAULTS_LEASE_MS (STEP_LEASE_MS of the host; default 5000, "default" = the app's own default),
  * FAULTS_LOCK_MS (broker lock duration; default 10000, "default" = 60000 as in Azure), FAULTS_DEADLINE_S (1500),
  * FAULTS_OUTAGE_S (how long each of the Cosmos DB and Service Bus outages, and the Event Grid topic's refusal of
@@ -17,8 +19,8 @@ import { formatSummary, runFaultSuite } from './suite';
 const USAGE = [
     'Usage: npm run test:faults',
     '  Runs the reliability suite against the built runtime and prints its invariants; exits 1 when one is violated.',
-    '  Settings: FAULTS_REFERRALS, FAULTS_HOST_KILLS, FAULTS_SEED, FAULTS_LEASE_MS, FAULTS_LOCK_MS, FAULTS_DEADLINE_S,',
-    '  FAULTS_OUTAGE_S, FAULTS_RATE_LIMIT, FAULTS_LOG_FILE.',
+    '  Settings: FAULTS_REFERRALS, FAULTS_HOST_KILLS, FAULTS_SECOND_HOST (0: one host only), FAULTS_SEED,',
+    '  FAULTS_LEASE_MS, FAULTS_LOCK_MS, FAULTS_DEADLINE_S, FAULTS_OUTAGE_S, FAULTS_RATE_LIMIT, FAULTS_LOG_FILE.',
 ].join('\n');
 
 function numberFrom(name: string, fallback: number | undefined): number | undefined {
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
         scripts: builtScripts(),
         referrals: numberFrom('FAULTS_REFERRALS', 2000)!,
         hostKills: numberFrom('FAULTS_HOST_KILLS', 3)!,
+        secondHost: numberFrom('FAULTS_SECOND_HOST', 1) !== 0,
         seed: numberFrom('FAULTS_SEED', 20_251),
         leaseMs: numberFrom('FAULTS_LEASE_MS', 5000),
         lockDurationMs: numberFrom('FAULTS_LOCK_MS', 10_000),

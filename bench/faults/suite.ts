@@ -1,7 +1,8 @@
 /**
  * The reliability suite: the local runtime in its own processes (emulators; a host that is SIGKILLed and restarted
- * mid-run), N referrals and their updates through it while the Partner API simulator injects seeded faults and
- * behaves as real services do, then the invariants:
+ * mid-run; from the start of the load a second host beside it, competing for every queue's messages and running the
+ * timers too, drained with SIGTERM at 3/8 of the run and started again at 5/8), N referrals and their updates through
+ * it while the Partner API simulator injects seeded faults and behaves as real services do, then the invariants:
  *
  * 1. every accepted key reached its terminal status (Submitted / Connected; Rejected only for invalid input or a
  *    colliding externalReferenceId, of which exactly one key per value reaches Partner Center);
@@ -68,7 +69,16 @@ import {
     UPDATES_QUEUE,
 } from '../../shared/platform/names';
 import type { ReferralRecord } from '../../shared/referral/record';
-import { getJson, LocalRuntime, projectRoot, putJson, type RuntimeScripts, sleep } from '../support/runtime';
+import {
+    getJson,
+    LocalRuntime,
+    projectRoot,
+    putJson,
+    type RuntimeScripts,
+    SECOND_HOST_PREFIX,
+    sleep,
+    type StopOutcome,
+} from '../support/runtime';
 import { outcomeEventsCheck } from './events';
 import { hostileCorpus } from './hostile';
 import {
@@ -103,6 +113,11 @@ export interface FaultSuiteOptions {
     referrals: number;
     /** SIGKILLs of the host, spread over the run; a new host is started after each. */
     hostKills: number;
+    /**
+     * A second host process from the start of the load (clients still POST to the first): drained with SIGTERM at
+     * 3/8 of the run, started again at 5/8, drained before the checks. Default true.
+     */
+    secondHost?: boolean;
     /** Simulator fault seed. */
     seed?: number;
     /** How long the referrals may take to reach their terminal status. */
@@ -200,6 +215,10 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
     };
 }
 
+/** Where in the run's progress the second host is drained, then started again: not at a SIGKILL (k / (kills + 1)) for 1-6 kills. */
+const SECOND_HOST_DRAIN_AT = 3 / 8;
+const SECOND_HOST_RESTART_AT = 5 / 8;
+
 const EVENTS_PENDING = 'SELECT c.id FROM c WHERE IS_DEFINED(c.pendingEvents) AND ARRAY_LENGTH(c.pendingEvents) > 0';
 
 const TERMINAL = new Set(['Submitted', 'Connected', 'Rejected', 'Failed']);
@@ -242,6 +261,18 @@ function retrySequenceOf(entry: RequestLogEntry): string | undefined {
     return path.length > REFERRALS_PATH.length + 1 ? `item ${path.toLowerCase()}` : undefined;
 }
 
+/** Starts a host process, trying again (up to 5 times, 500 ms apart) while a port or a peer is not ready yet. */
+async function withRetries<T>(start: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+        try {
+            return await start();
+        } catch (error) {
+            if (tries >= 5) throw error;
+            await sleep(500);
+        }
+    }
+}
+
 /** Where the simulator's request log of a run goes, beside the host's log file. */
 export function requestLogFileOf(logFile: string): string {
     return `${logFile}.partner-api-requests.json`;
@@ -274,6 +305,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
     const checks: Check[] = [];
     const figures: Record<string, number | string> = {};
     const deadLetters: string[] = [];
+    const secondHost = options.secondHost ?? true;
     let hostLog = '';
     const logFile: WriteStream | undefined = options.logFile ? createWriteStream(options.logFile) : undefined;
     const runtime = new LocalRuntime({
@@ -293,6 +325,21 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
     let busClient: ServiceBusClient | undefined;
     let cosmos: CosmosClient | undefined;
     const kills: number[] = [];
+    const drains: { atMs: number; tookMs: number; outcome: StopOutcome | undefined }[] = [];
+    let secondHostStarts = 0;
+    const drainSecondHost = async (why: string) => {
+        const atMs = Date.now() - started;
+        const outcome = await runtime.drainSecondHost();
+        const tookMs = Date.now() - started - atMs;
+        drains.push({ atMs, tookMs, outcome });
+        const how = outcome?.forced ? 'SIGKILLed after 10 s' : `exit code ${outcome?.exitCode}`;
+        say(`second host drained (SIGTERM) ${why} at ${(atMs / 1000).toFixed(1)} s: ${how} after ${tookMs} ms`);
+    };
+    const startSecondHost = async () => {
+        await withRetries(() => runtime.startSecondHost());
+        secondHostStarts++;
+        say(`second host started at ${((Date.now() - started) / 1000).toFixed(1)} s: ${runtime.secondHostUrl}`);
+    };
     try {
         await runtime.startEmulators();
         const sim = runtime.simulatorUrl;
@@ -361,7 +408,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         });
         figures.hostileRequests = corpus.length;
 
-        // The load, with the host killed and restarted on the way.
+        // The load, with the host killed and restarted on the way (and the second host drained and started again).
+        if (secondHost) await startSecondHost();
         const deadlineMs = options.deadlineMs ?? 600_000;
         const pastDeadline = () => Date.now() - started > deadlineMs;
         const accepted = new Set<string>();
@@ -430,31 +478,44 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         };
         const terminalCount = () =>
             count(planned, (p) => refused.has(p.key) || (accepted.has(p.key) && isDone(p, progressOf.get(p.key))));
+        /** Waits until the run's progress reaches `threshold`; false when the run ended (or timed out) first. */
+        const progressReached = async (threshold: number): Promise<boolean> => {
+            for (;;) {
+                const progress = (accepted.size + refused.size + terminalCount()) / (2 * total);
+                if (progress >= threshold) return true;
+                if ((loadDone && terminalCount() === total) || Date.now() - started > deadlineMs) return false;
+                await sleep(100);
+            }
+        };
         const killer = (async () => {
             for (let k = 1; k <= options.hostKills; k++) {
-                const threshold = k / (options.hostKills + 1);
-                for (;;) {
-                    const progress = (accepted.size + refused.size + terminalCount()) / (2 * total);
-                    if (progress >= threshold || (loadDone && terminalCount() === total)) break;
-                    if (Date.now() - started > deadlineMs) return;
-                    await sleep(100);
-                }
-                if (loadDone && terminalCount() === total) {
-                    violations.push(`only ${k - 1} of ${options.hostKills} host kills happened: the run ended first`);
+                if (!(await progressReached(k / (options.hostKills + 1)))) {
+                    if (Date.now() - started <= deadlineMs) {
+                        violations.push(
+                            `only ${k - 1} of ${options.hostKills} host kills happened: the run ended first`,
+                        );
+                    }
                     return;
                 }
                 await runtime.killHost();
                 kills.push(Date.now() - started);
                 say(`host SIGKILLed (${k}/${options.hostKills}) at ${((Date.now() - started) / 1000).toFixed(1)} s`);
-                for (let tries = 1; ; tries++) {
-                    try {
-                        await runtime.startHost();
-                        break;
-                    } catch (error) {
-                        if (tries >= 5) throw error;
-                        await sleep(500);
-                    }
+                await withRetries(() => runtime.startHost());
+            }
+        })();
+        // The second host: drained mid-run while its messages are in flight, then back as a competing consumer.
+        const secondHostCycle = (async () => {
+            if (!secondHost) return;
+            for (const [threshold, step] of [
+                [SECOND_HOST_DRAIN_AT, () => drainSecondHost('mid-run')],
+                [SECOND_HOST_RESTART_AT, startSecondHost],
+            ] as const) {
+                if (!(await progressReached(threshold))) {
+                    if (!pastDeadline())
+                        violations.push(`the second host's drain or restart did not happen: the run ended first`);
+                    return;
                 }
+                await step();
             }
         })();
         let pollingDone = false;
@@ -535,7 +596,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             10_000,
         );
         try {
-            await Promise.all([killer, poller, outages, filterRotation, actor]);
+            await Promise.all([killer, secondHostCycle, poller, outages, filterRotation, actor]);
         } finally {
             clearInterval(progress);
         }
@@ -602,6 +663,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
             await sleep(1000);
         }
         figures.eventsSettleSeconds = (Date.now() - eventsStarted) / 1000;
+        // Before the checks read the records: whatever the second host still held is settled (or left to the first).
+        if (runtime.secondHostRunning) await drainSecondHost('at the end');
 
         // 1. Terminal statuses.
         const { resources: items } = await container.items.query<ReferralRecord>('SELECT * FROM c').fetchAll();
@@ -808,6 +871,15 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.updatesApplied = (hostLog.match(/"event":"update\.applied"/g) ?? []).length;
         figures.hostKills = kills.length;
         figures.killsAtSeconds = kills.map((ms) => (ms / 1000).toFixed(1)).join(', ');
+        figures.secondHostStarts = secondHostStarts;
+        figures.secondHostDrains = drains.length;
+        figures.secondHostDrainsForced = count(drains, (d) => d.outcome?.forced === true);
+        figures.secondHostDrainsAt = drains
+            .map(
+                (d) =>
+                    `${(d.atMs / 1000).toFixed(1)} s (${d.tookMs} ms, exit ${d.outcome?.forced ? 'forced' : d.outcome?.exitCode})`,
+            )
+            .join(', ');
         figures.adopted = (hostLog.match(/"event":"(submit|connect)\.adopted"/g) ?? []).length;
         figures.retriesScheduled = (hostLog.match(/"event":"(submit|connect)\.retryScheduled"/g) ?? []).length;
         figures.waitedForLease = (hostLog.match(/"event":"(submit|connect)\.waitingForLease"/g) ?? []).length;
@@ -817,6 +889,8 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.microsoftChanges = stateCheck.figures!.changes!;
         figures.webhooksQueued = (hostLog.match(/"event":"webhook\.queued"/g) ?? []).length;
         figures.reconciliations = (hostLog.match(/"event":"reconciliation\.completed"/g) ?? []).length;
+        // Two hosts run the reconciliation's timer: one holds the lease, the other skips.
+        figures.reconciliationsSkipped = (hostLog.match(/"event":"reconciliation\.skipped"/g) ?? []).length;
         figures.eventsPublished = eventsCheck.figures!.published!;
         figures.eventIds = eventsCheck.figures!.distinctIds!;
         figures.eventRepeats = eventsCheck.figures!.duplicates!;
@@ -824,6 +898,9 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.publishesRefused = publishesRefused;
         figures.publishFailures = (hostLog.match(/"event":"events\.publishFailed"/g) ?? []).length;
         figures.eventSweeps = (hostLog.match(/"event":"events\.swept"/g) ?? []).length;
+        // The second host's share of the work: the record transitions its steps made.
+        const transitions = hostLog.split('\n').filter((line) => line.includes('"event":"referral.transition"'));
+        figures.transitionsBySecondHost = `${count(transitions, (line) => line.startsWith(SECOND_HOST_PREFIX))} of ${transitions.length}`;
         figures.maxAttempts = Math.max(0, ...records.map((r) => r.attempts));
         figures.leaseMs = options.leaseMs ?? 'default (2 x 2000 + 30000)';
         figures.lockDurationMs = options.lockDurationMs ?? 60_000;

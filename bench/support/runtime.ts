@@ -1,6 +1,8 @@
 /**
  * The local runtime as separate processes, for the reliability suite and the benchmarks: the emulators process
- * (broker, Cosmos DB, simulator) and a host process that can be SIGKILLed and started again on the same port.
+ * (broker, Cosmos DB, simulator) and a host process that can be SIGKILLed and started again on the same port; and,
+ * when asked, a second host process beside it (same emulators, same settings, its own port), a competing consumer of
+ * every queue that runs the timers too, which can be drained with SIGTERM and started again.
  *
  * Every port is ephemeral (never the defaults another engineer's `npm start` uses). Everything started here is
  * tracked and stopped by `stop()`, also after a failure.
@@ -119,7 +121,10 @@ export interface RuntimeOptions {
     emulatorsEnv?: Record<string, string>;
     /** Extra app settings of the host process (PARTNER_API_TIMEOUT_MS, RETRY_*, STEP_LEASE_MS, ...). */
     hostEnv?: Record<string, string>;
-    /** Receives every line the host process writes (stdout and stderr), across restarts. */
+    /**
+     * Receives every line the host processes write (stdout and stderr, whole lines: two hosts never interleave
+     * within a line), across restarts; the second host's lines start with {@link SECOND_HOST_PREFIX}.
+     */
     onHostOutput?: (text: string) => void;
     /** Extra node options of the host process, e.g. `--cpu-prof`. */
     hostExecArgv?: string[];
@@ -150,12 +155,35 @@ const LEAKING_SETTINGS = [
     'LOCAL_APP_ENTRY',
 ];
 
+/** What starts each line of the second host's output in `onHostOutput`. */
+export const SECOND_HOST_PREFIX = '[host 2] ';
+
+/** How a SIGTERMed process ended: its exit code, or `forced` when it was SIGKILLed after 10 s. */
+export type StopOutcome = { exitCode: number | null; forced: boolean };
+
+/** Calls `sink` with whole lines of `stream` (a last line without a newline when the stream ends). */
+export function forwardLines(stream: NodeJS.ReadableStream | null, prefix: string, sink: (text: string) => void): void {
+    let pending = '';
+    stream?.on('data', (chunk: Buffer) => {
+        const text = pending + chunk.toString();
+        const end = text.lastIndexOf('\n') + 1;
+        pending = text.slice(end);
+        if (end > 0) sink(prefix ? text.slice(0, end).replace(/^(?=.)/gm, prefix) : text.slice(0, end));
+    });
+    stream?.on('end', () => {
+        if (pending) sink(`${prefix}${pending}\n`);
+        pending = '';
+    });
+}
+
 export class LocalRuntime {
     endpoints: PeerEndpoints = {};
     brokerAdminUrl = '';
     hostPort = 0;
+    secondHostPort = 0;
     private emulators: ChildProcess | undefined;
     private host: ChildProcess | undefined;
+    private secondHost: ChildProcess | undefined;
     private readonly children = new Set<ChildProcess>();
     /** pids of every process this runtime started, for the report. */
     readonly startedPids: number[] = [];
@@ -196,7 +224,47 @@ export class LocalRuntime {
 
     async startHost(): Promise<RunningHost> {
         this.hostPort ||= await freePort();
-        const base = { ...this.baseEnv(), LOCAL_APP_ENTRY: this.options.scripts.app, PORT: String(this.hostPort) };
+        const child = this.forkHost(this.hostPort, '');
+        this.host = child;
+        return this.hostReady(child, 'the host');
+    }
+
+    /**
+     * A second host beside the first: the same emulators and settings on its own port (kept across restarts), its
+     * output to the same sink. Its HTTP triggers answer too, but the point is its queue and timer triggers.
+     */
+    async startSecondHost(): Promise<RunningHost> {
+        if (this.secondHost) throw new Error('The second host is already running.');
+        this.secondHostPort ||= await freePort();
+        const child = this.forkHost(this.secondHostPort, SECOND_HOST_PREFIX);
+        this.secondHost = child;
+        try {
+            return await this.hostReady(child, 'the second host');
+        } catch (error) {
+            // Not running, so a retry may start it again.
+            this.secondHost = undefined;
+            await this.stopChild(child);
+            throw error;
+        }
+    }
+
+    /** SIGTERM to the second host (it settles its messages and runs appTerminate), SIGKILL after 10 s. */
+    async drainSecondHost(): Promise<StopOutcome | undefined> {
+        const host = this.secondHost;
+        this.secondHost = undefined;
+        return host && this.stopChild(host);
+    }
+
+    get secondHostUrl(): string {
+        return `http://127.0.0.1:${this.secondHostPort}`;
+    }
+
+    get secondHostRunning(): boolean {
+        return this.secondHost !== undefined;
+    }
+
+    private forkHost(port: number, outputPrefix: string): ChildProcess {
+        const base = { ...this.baseEnv(), LOCAL_APP_ENTRY: this.options.scripts.app, PORT: String(port) };
         const env = { ...base, ...hostSettings(base, this.endpoints), ...this.options.hostEnv };
         const child = fork(this.options.scripts.host, [], {
             env,
@@ -204,11 +272,14 @@ export class LocalRuntime {
             execArgv: this.options.hostExecArgv ?? [],
         });
         this.track(child);
-        const sink = this.options.onHostOutput;
-        child.stdout?.on('data', (chunk: Buffer) => sink?.(chunk.toString()));
-        child.stderr?.on('data', (chunk: Buffer) => sink?.(chunk.toString()));
-        this.host = child;
-        const ready = await readyMessage<{ url: string }>(child, 'the host');
+        const sink = this.options.onHostOutput ?? (() => undefined);
+        forwardLines(child.stdout, outputPrefix, sink);
+        forwardLines(child.stderr, outputPrefix, sink);
+        return child;
+    }
+
+    private async hostReady(child: ChildProcess, what: string): Promise<RunningHost> {
+        const ready = await readyMessage<{ url: string }>(child, what);
         return { url: ready.url, pid: child.pid! };
     }
 
@@ -235,14 +306,14 @@ export class LocalRuntime {
     async stopHost(): Promise<void> {
         const host = this.host;
         this.host = undefined;
-        if (!host) return;
-        await this.stopChild(host);
+        if (host) await this.stopChild(host);
     }
 
     async stop(): Promise<void> {
         const children = [...this.children];
         await Promise.all(children.map((child) => this.stopChild(child)));
         this.host = undefined;
+        this.secondHost = undefined;
         this.emulators = undefined;
     }
 
@@ -252,12 +323,17 @@ export class LocalRuntime {
         child.once('exit', () => this.children.delete(child));
     }
 
-    private async stopChild(child: ChildProcess): Promise<void> {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+    private async stopChild(child: ChildProcess): Promise<StopOutcome> {
+        if (child.exitCode !== null || child.signalCode !== null) return { exitCode: child.exitCode, forced: false };
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        let forced = false;
+        const timer = setTimeout(() => {
+            forced = true;
+            child.kill('SIGKILL');
+        }, 10_000);
         await exited(child);
         clearTimeout(timer);
+        return { exitCode: child.exitCode, forced };
     }
 }
 

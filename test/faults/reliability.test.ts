@@ -1,5 +1,6 @@
 /**
- * The reliability suite, reduced (60 referrals and their updates, one host SIGKILL, Cosmos DB and Service Bus outages
+ * The reliability suite, reduced (60 referrals and their updates, one host SIGKILL, a second host drained with SIGTERM
+ * and started again, Cosmos DB and Service Bus outages
  * of 4 s and the Event Grid topic refusing publishes as long, the Partner API's faults and rate limit on, Microsoft
  * accepting, declining and closing a share of the referrals with their webhooks dropped, duplicated or held back, every
  * change's outcome event counted), in npm test. The full run is `npm run test:faults`
@@ -21,7 +22,7 @@ let scripts: RuntimeScripts | undefined;
 
 afterAll(() => scripts?.cleanup?.());
 
-it('60 referrals and their updates under seeded faults, a rate limit, a host SIGKILL and dependency outages: none lost, none duplicated, none adopted wrongly, each update applied once, Retry-After honoured', async () => {
+it('60 referrals and their updates under seeded faults, a rate limit, a host SIGKILL, a second host drained and restarted, and dependency outages: none lost, none duplicated, none adopted wrongly, each update applied once, Retry-After honoured', async () => {
     scripts = await bundledScripts();
     const logFile = join(tmpdir(), `reliability-${process.pid}-${Date.now()}.log`);
     const result = await runFaultSuite({
@@ -43,6 +44,9 @@ it('60 referrals and their updates under seeded faults, a rate limit, a host SIG
     });
     expect(result.checks.length).toBeGreaterThanOrEqual(12);
     expect(result.figures.hostKills).toBe(1);
+    // Drained mid-run and at the end, started at the load and again after the drain.
+    expect(result.figures.secondHostDrains).toBe(2);
+    expect(result.figures.secondHostStarts).toBe(2);
     expect(result.figures.cosmosOutage503).toBeGreaterThan(0);
     expect(result.figures.serviceBusOutageSendsRefused).toBeGreaterThan(0);
     expect(result.figures.updated).toBeGreaterThan(0);
