@@ -50,6 +50,7 @@ import { DEFAULT_LOCAL_FUNCTION_KEY } from '../../local/host/auth';
 import {
     EXTERNAL_REFERENCE_ID_FILTER_MODES,
     type ExternalReferenceIdFilter,
+    MAX_LOG_ENTRIES,
     REFERRALS_PATH,
     type RequestLogEntry,
     type SimulatorFaults,
@@ -777,14 +778,14 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
                 }
             });
         }
-        const truncated = log.length >= 10_000;
+        const truncated = log.length >= MAX_LOG_ENTRIES;
         checks.push({
             name: 'no request before its Retry-After',
             ok: early.length === 0 && !truncated,
             detail:
                 `${throttledFollowed} requests followed a 429/503 (Retry-After as answered); ` +
                 `earliest came ${Number.isFinite(minGapMs) ? minGapMs : '-'} ms after; too early: ${early.length}` +
-                (truncated ? '; the request log was truncated (10,000 entries): check incomplete' : '') +
+                (truncated ? `; the request log was truncated (${MAX_LOG_ENTRIES} entries): check incomplete` : '') +
                 (early.length ? `; ${early.slice(0, 10).join(', ')}` : ''),
             figures: { followed: throttledFollowed, tooEarly: early.length },
         });

@@ -37,7 +37,7 @@ export {
     type WebhookRegistration,
 } from './microsoft';
 export { MAX_PAGE_SIZE, REFERRALS_PATH } from './referralApi';
-export type { RequestLogEntry } from './requestLog';
+export { MAX_LOG_ENTRIES, type RequestLogEntry } from './requestLog';
 export type { StoredReferral } from './store';
 
 export interface PartnerApiSimulatorOptions {

@@ -21,7 +21,8 @@ export interface RequestLogEntry {
     deduplicated?: true;
 }
 
-export const MAX_LOG_ENTRIES = 10_000;
+/** Enough for a full reliability run (2,000 referrals, their updates, lookups, syncs: about 25,000 requests). */
+export const MAX_LOG_ENTRIES = 100_000;
 
 export class RequestLog {
     private entries: RequestLogEntry[] = [];

@@ -18,8 +18,9 @@
  * which copy Partner Center and Microsoft sellers already work on is a human decision.
  *
  * Bounded: two lookups of at most DEFAULT_LOOKUP_MAX_PAGES pages each, within one lease's time. A failed lookup is
- * retried by a scheduled copy of the message (back-off, never before Retry-After), MAX_DUPLICATE_CHECK_ATTEMPTS
- * times at most; then `duplicateCheck.abandoned` (error) says the referral went unchecked.
+ * retried by a scheduled copy of the message (back-off, never before Retry-After); a run from the
+ * MAX_DUPLICATE_CHECK_ATTEMPTS-th on that fails for another reason than the rate limit ends the check with
+ * `duplicateCheck.abandoned` (error): the referral went unchecked.
  */
 import { duplicateCheckMessage } from '../messaging/messages';
 import { type PartnerApiCallContext, PartnerApiError } from '../partnerApi';
@@ -135,6 +136,14 @@ function recordCopies(
     });
 }
 
+/**
+ * The tenant's rate limit: a 429, or the gate's refusal to wait past the run's deadline (a call never sent). It only
+ * delays the check, as it does a step: a bulk run at the limit would otherwise end its checks with false alerts.
+ */
+function isRateLimit(error: PartnerApiError): boolean {
+    return error.kind === 'throttled' || error.status === 429;
+}
+
 /** A lookup failed: the same check again after a back-off (never before Retry-After), or give up with an alert. */
 async function retryLater(
     key: string,
@@ -151,7 +160,7 @@ async function retryLater(
         httpStatus: error.status,
         errorCode: error.code ?? error.kind,
     };
-    if (attempt >= MAX_DUPLICATE_CHECK_ATTEMPTS) {
+    if (attempt >= MAX_DUPLICATE_CHECK_ATTEMPTS && !isRateLimit(error)) {
         log.event('error', 'duplicateCheck.abandoned', failure);
         return 'abandoned';
     }

@@ -6,7 +6,7 @@
 import { ErrorResponse } from '@azure/cosmos';
 
 import { duplicateCheckMessage } from '../../../shared/messaging/messages';
-import type { PartnerReferral } from '../../../shared/partnerApi';
+import { PartnerApiError, type PartnerReferral, THROTTLED_LOCALLY } from '../../../shared/partnerApi';
 import { MAX_DUPLICATE_CHECK_ATTEMPTS } from '../../../shared/pipeline/duplicateCheck';
 import { processConnectionMessage, processReferralMessage } from '../../../shared/pipeline/worker';
 import { statusDocument } from '../../../shared/referral/statusDocument';
@@ -214,6 +214,45 @@ describe('the duplicate check', () => {
         expect(await deliverCheck(setup, check)).toBe('abandoned');
         expect(checksSent(setup)).toHaveLength(0);
         expect(setup.lines.some((line) => line.startsWith('error duplicateCheck.abandoned'))).toBe(true);
+    });
+
+    it('keeps a check going past its last run while only the rate limit stops it (a 429, the gate)', async () => {
+        const setup = setupWithCheck();
+        await submit(setup, 'k1', independentReferral());
+        scheduledCheck(setup);
+        setup.advance(DELAY_MS);
+        const lastRun = duplicateCheckMessage({
+            key: 'k1',
+            correlationId: 'c',
+            run: {
+                reason: { kind: 'retry', attempt: MAX_DUPLICATE_CHECK_ATTEMPTS },
+                attempt: MAX_DUPLICATE_CHECK_ATTEMPTS,
+                notBefore: setup.clock.now,
+            },
+        });
+        setup.api.lookupFailures.push(transientError({ status: 429, retryAfterMs: 5_000 }));
+        expect(await deliverCheck(setup, lastRun)).toBe('retryScheduled');
+        const afterThrottle = scheduledCheck(setup);
+        expect(afterThrottle.applicationProperties).toMatchObject({ attempt: MAX_DUPLICATE_CHECK_ATTEMPTS + 1 });
+        expect(afterThrottle.scheduledEnqueueTimeUtc!.getTime()).toBeGreaterThanOrEqual(
+            setup.clock.now.getTime() + 5_000,
+        );
+
+        setup.api.lookupFailures.push(
+            new PartnerApiError({
+                kind: 'throttled',
+                verdict: 'transient',
+                operation: 'listReferrals',
+                code: THROTTLED_LOCALLY,
+                retryAfterMs: 2_000,
+            }),
+        );
+        expect(await deliverCheck(setup, afterThrottle)).toBe('retryScheduled');
+        const afterGate = scheduledCheck(setup);
+        expect(setup.lines.some((line) => line.startsWith('error duplicateCheck.abandoned'))).toBe(false);
+
+        // The limit lifted, the lookups answer: the check ends as any other.
+        expect(await deliverCheck(setup, afterGate)).toBe('clean');
     });
 
     it('outlasts a Cosmos DB outage with a copy of the check, not of a submission', async () => {
