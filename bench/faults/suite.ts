@@ -199,8 +199,8 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
         PARTNER_API_TIMEOUT_MS: '2000',
         RETRY_BASE_DELAY_MS: '200',
         RETRY_MAX_DELAY_MS: '5000',
-        // Counted from the uncertain attempt's start: beyond a late commit (3 s) plus the list's lag (1 s), with
-        // room for the attempt's wait at the rate-limit gate, so a late create is found, never created twice.
+        // Counted from when the uncertain create was given up on: beyond a late commit (3 s after the request
+        // arrived) plus the list's lag (1 s), so a late create is found, never created twice.
         PARTNER_API_SETTLE_MS: '8000',
         // The outbox's sweep every 5 s: referrals kept Queued through a Service Bus outage go on soon after it.
         INTAKE_RESEND_AFTER_MS: '5000',

@@ -11,7 +11,7 @@
  *      the Partner API and adopt it only if it is provably ours (shared/referral/ownership.ts: the server's filter is
  *      never trusted). Several candidates, or one with our identity and other content: stop, Failed with
  *      `AmbiguousPartnerReferral`, for the operator; never guess. "Not there" is believed only from a lookup made
- *      PARTNER_API_SETTLE_MS after the uncertain attempt started (a create may commit after the client gave up, and
+ *      PARTNER_API_SETTLE_MS after the uncertain create was given up on (a create may commit after the client gave up, and
  *      the list lags behind creates): before then the attempt only looks, and the next look waits for that time;
  *    - else create it, check the answer (`check`), and record it.
  *    Every call of the attempt ends by a deadline safely before the lease does; the lease is renewed (fenced by the
@@ -75,7 +75,7 @@ export interface StepDependencies extends StepQueues {
     retry: RetryConfig;
     /** How long a claim holds the step: longer than the worst case of one attempt (lookup + create). */
     leaseMs: number;
-    /** PARTNER_API_SETTLE_MS: how long after an uncertain attempt started a lookup's "not there" is believed. */
+    /** PARTNER_API_SETTLE_MS: how long after an uncertain create ended a lookup's "not there" is believed. */
     settleMs: number;
     /**
      * DUPLICATE_CHECK_DELAY_MS: how long after the referral is done its duplicate check runs (duplicateCheck.ts).
@@ -239,7 +239,6 @@ export async function runStep(
                     const run = {
                         step,
                         claimed,
-                        startedAt: claimed.record.updatedAt,
                         correlationId,
                         deps,
                         log,
@@ -257,8 +256,6 @@ interface StepRun {
     step: StepDefinition;
     /** The record as this delivery last wrote it: the claim, then its lease renewals (writeUnderLease). */
     claimed: StoredRecord;
-    /** When the attempt started: the claim's time. */
-    startedAt: string;
     correlationId: string;
     deps: StepDependencies;
     log: EventLogger;
@@ -644,8 +641,10 @@ async function handleFailure(
         log.event('warn', `${step.name}.retryAfterCapped`, { ...failure, retryAfterMs: error.retryAfterMs });
     }
 
-    const uncertainSince = error.outcomeUnknown ? run.startedAt : mayHaveCreatedSince;
     const now = deps.now();
+    // Counted from when the create was given up on, not from the attempt's start: the call may have waited at the
+    // rate-limit gate, up to the attempt's deadline, before it was sent, and a late commit follows the sending.
+    const uncertainSince = error.outcomeUnknown ? now.toISOString() : mayHaveCreatedSince;
     const delayRoll = deps.random();
     let decision: FailureDecision | undefined;
     const written = await writeUnderLease(run, (current) => {

@@ -476,9 +476,9 @@ const SECTIONS = {
         {
             PARTNER_API_SETTLE_MS: setting({
                 meaning:
-                    "After a create whose outcome is unknown, how long (from that attempt's start) a lookup must wait " +
-                    'before its "not there" is believed and the referral created again: covers creates that commit ' +
-                    'after the client gave up and lists that lag behind creates.',
+                    'After a create whose outcome is unknown, how long (from when it was given up on) a lookup ' +
+                    'must wait before its "not there" is believed and the referral created again: covers creates ' +
+                    'that commit after the client gave up and lists that lag behind creates.',
                 default: '120000',
                 azure: 'optional',
                 parse: positiveInteger,
@@ -499,7 +499,7 @@ const SECTIONS = {
                 problems.push('DUPLICATE_CHECK_DELAY_MS must be longer than PARTNER_API_SETTLE_MS');
             }
             return {
-                /** A negative lookup proves nothing until this long after the uncertain attempt started. */
+                /** A negative lookup proves nothing until this long after the uncertain create was given up on. */
                 settleMs: v.PARTNER_API_SETTLE_MS,
                 /** The later duplicate check runs this long after the referral is done. */
                 duplicateCheckDelayMs: v.DUPLICATE_CHECK_DELAY_MS,

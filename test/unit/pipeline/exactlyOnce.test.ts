@@ -99,6 +99,30 @@ describe('2. a create that commits after the client gave up makes no duplicate',
         expect(setup.api.creates).toHaveLength(1);
         expect(recordOf(setup, 'k1').partnerReferral!.id).toBe(late[0]!.id);
     });
+
+    it('a create sent late in its attempt (a wait at the rate-limit gate): the window counts from its end', async () => {
+        const setup = workerSetup();
+        const body = seedReferral();
+        const started = setup.clock.now.getTime();
+        const create = setup.api.createReferral.bind(setup.api);
+        jest.spyOn(setup.api, 'createReferral').mockImplementationOnce((request, context) => {
+            setup.advance(100_000); // waited 100 s at the gate; then sent, and its answer lost
+            return create(request, context);
+        });
+        setup.api.script.push('lostAnswer');
+        await deliver(setup, 'k1', body);
+        const late = setup.api.referrals.splice(0); // not committed yet
+
+        // PARTNER_API_SETTLE_MS (120 s) after the attempt began, but 25 s after the create was sent.
+        setup.clock.now = new Date(started + 125_000);
+        expect(await deliver(setup, 'k1', body, 2)).toBe('settling');
+        expect(setup.api.creates).toHaveLength(1);
+
+        setup.api.referrals.push(...late);
+        toRetryTime(setup, 'k1');
+        expect(await deliver(setup, 'k1', body, 3)).toBe('adopted');
+        expect(setup.api.creates).toHaveLength(1);
+    });
 });
 
 describe('3. the lookup does not trust its results', () => {
