@@ -10,7 +10,7 @@ import {
     type ReferralStatus,
     type ReferralSubstatus,
 } from '../../shared/referral/request/enums';
-import { type SimulatorFaults } from './faults';
+import { EXTERNAL_REFERENCE_ID_FILTER_MODES, type ExternalReferenceIdFilter, type SimulatorFaults } from './faults';
 import { errorAnswer, header, type Route, type SimulatorAnswer, type SimulatorRequest } from './http';
 import { applyPatch, PatchError, readPatch } from './jsonPatch';
 import { invitationExpiry, isMicrosoftsReferral } from './microsoft';
@@ -143,6 +143,10 @@ export class ReferralApi {
         const query = request.url.searchParams;
         const settings = this.options.settings();
         let items = this.options.store.all(settings.listLagMs);
+        const token = readSkipToken(query.get('$skiptoken'));
+        // A continuation goes on with the query its listing began with, as a real service's token does: a mode
+        // switched mid-listing must not make page 2 answer another query (an empty tail read as "not there").
+        const filterMode = token?.filterMode ?? settings.externalReferenceIdFilter;
         const filterText = query.get('$filter');
         if (filterText) {
             let filter: FilterNode | undefined;
@@ -153,10 +157,9 @@ export class ReferralApi {
                 throw error;
             }
             // The docs never list externalReferenceId as filterable: a service may refuse it or silently ignore it.
-            if (settings.externalReferenceIdFilter === 'refuse' && filterNames(filter, 'externalReferenceId'))
+            if (filterMode === 'refuse' && filterNames(filter, 'externalReferenceId'))
                 return unsupportedFilter('externalReferenceId cannot be filtered on');
-            if (settings.externalReferenceIdFilter === 'ignore')
-                filter = withoutProperty(filter, 'externalReferenceId');
+            if (filterMode === 'ignore') filter = withoutProperty(filter, 'externalReferenceId');
             const options = { ignoreCase: settings.filterIgnoresCase };
             if (filter) items = items.filter((item) => matchesFilter(item, filter, options));
         }
@@ -175,7 +178,7 @@ export class ReferralApi {
 
         const top = readCount(query.get('$top'));
         const skip = readCount(query.get('$skip'));
-        const offset = readSkipToken(query.get('$skiptoken'));
+        const offset = token?.offset ?? null;
         if (top === null || skip === null || offset === null) {
             return errorAnswer(
                 400,
@@ -201,7 +204,7 @@ export class ReferralApi {
                 const value = query.get(name);
                 if (value !== null) next.searchParams.set(name, value);
             }
-            next.searchParams.set('$skiptoken', Buffer.from(String(served)).toString('base64url'));
+            next.searchParams.set('$skiptoken', Buffer.from(`${served}:${filterMode}`).toString('base64url'));
             body['@odata.nextLink'] = next.toString();
         }
         return { status: 200, body };
@@ -362,8 +365,12 @@ function readCount(value: string | null): number | undefined | null {
     return /^\d+$/.test(value) ? Number(value) : null;
 }
 
-function readSkipToken(value: string | null): number | null {
-    if (value === null) return 0;
-    const decoded = Buffer.from(value, 'base64url').toString();
-    return /^\d+$/.test(decoded) ? Number(decoded) : null;
+/** `<offset>:<filter mode>`, base64url; null when unreadable (the listing answers 400). */
+function readSkipToken(value: string | null): { offset: number; filterMode?: ExternalReferenceIdFilter } | null {
+    if (value === null) return { offset: 0 };
+    const match = /^(\d+)(?::(\w+))?$/.exec(Buffer.from(value, 'base64url').toString());
+    if (!match) return null;
+    const mode = match[2] as ExternalReferenceIdFilter | undefined;
+    if (mode !== undefined && !EXTERNAL_REFERENCE_ID_FILTER_MODES.includes(mode)) return null;
+    return { offset: Number(match[1]), filterMode: mode };
 }

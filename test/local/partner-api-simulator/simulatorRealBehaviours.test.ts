@@ -143,6 +143,30 @@ describe('Partner API simulator: behaviours of real services', () => {
             ).toEqual([independent.body.id]);
         });
 
+        it('keeps a listing on the filter mode it began with, page after page', async () => {
+            harness = await startWithClock({ externalReferenceIdFilter: 'ignore' }, 2);
+            const { simulator, call } = harness;
+            const ours = (await call('POST', REFERRALS, { ...seedRequest(), externalReferenceId: 'Order-1' })).body;
+            const others: string[] = [];
+            for (let i = 0; i < 4; i++) others.push((await call('POST', REFERRALS, seedRequest())).body.id);
+
+            const first = await call(
+                'GET',
+                `${filtered("externalReferenceId eq 'Order-1'")}&$orderby=createdDateTime%20desc`,
+            );
+            expect(ids(first)).toEqual([others[3], others[2]]);
+            // The mode changes mid-listing; the rest of the listing still ignores the filter, as its first page did.
+            simulator.admin.setFaults({ externalReferenceIdFilter: 'supported' });
+            const seen = ids(first);
+            let next = first.body['@odata.nextLink'] as string | undefined;
+            while (next) {
+                const page = await call('GET', next.slice(simulator.url.length));
+                seen.push(...ids(page));
+                next = page.body['@odata.nextLink'] as string | undefined;
+            }
+            expect(seen).toEqual([...others].reverse().concat(ours.id));
+        });
+
         it('answers the documented fallback query: status/type/updatedDateTime ge, newest first, paged', async () => {
             harness = await startWithClock({}, 2);
             const { call, advance } = harness;
