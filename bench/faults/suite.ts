@@ -216,7 +216,10 @@ export function suiteHostEnv(leaseMs: number | undefined): Record<string, string
     };
 }
 
-/** Where in the run's progress the second host is drained, then started again: not at a SIGKILL (k / (kills + 1)) for 1-6 kills. */
+/**
+ * Where in the run's progress the second host is drained, then started again: never at a SIGKILL (k / (kills + 1))
+ * for 1-6 kills.
+ */
 const SECOND_HOST_DRAIN_AT = 3 / 8;
 const SECOND_HOST_RESTART_AT = 5 / 8;
 

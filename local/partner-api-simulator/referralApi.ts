@@ -368,9 +368,8 @@ function readCount(value: string | null): number | undefined | null {
 /** `<offset>:<filter mode>`, base64url; null when unreadable (the listing answers 400). */
 function readSkipToken(value: string | null): { offset: number; filterMode?: ExternalReferenceIdFilter } | null {
     if (value === null) return { offset: 0 };
-    const match = /^(\d+)(?::(\w+))?$/.exec(Buffer.from(value, 'base64url').toString());
-    if (!match) return null;
-    const mode = match[2] as ExternalReferenceIdFilter | undefined;
-    if (mode !== undefined && !EXTERNAL_REFERENCE_ID_FILTER_MODES.includes(mode)) return null;
+    const match = /^(\d+):(\w+)$/.exec(Buffer.from(value, 'base64url').toString());
+    const mode = match?.[2] as ExternalReferenceIdFilter | undefined;
+    if (!match || !mode || !EXTERNAL_REFERENCE_ID_FILTER_MODES.includes(mode)) return null;
     return { offset: Number(match[1]), filterMode: mode };
 }

@@ -80,11 +80,15 @@ const initialState = (): ReconciliationState => ({
 });
 
 /** The lease for this run, or undefined when another run holds it (or took it first). */
-async function takeLease(deps: ReconciliationDependencies, now: Date): Promise<StoredState | undefined> {
+async function takeLease(
+    deps: ReconciliationDependencies,
+    now: Date,
+    leaseMs: number,
+): Promise<StoredState | undefined> {
     const current = (await deps.state.read()) ?? (await deps.state.create(initialState())) ?? (await deps.state.read());
     if (!current) return undefined;
     if (current.state.leaseUntil && Date.parse(current.state.leaseUntil) > now.getTime()) return undefined;
-    const leaseUntil = new Date(now.getTime() + (deps.leaseMs ?? LEASE_MS)).toISOString();
+    const leaseUntil = new Date(now.getTime() + leaseMs).toISOString();
     return deps.state.replace({ ...current.state, leaseUntil }, current.etag);
 }
 
@@ -117,14 +121,15 @@ function later(a: string | null, b: string | null | undefined): string | null {
 
 export async function reconcile(deps: ReconciliationDependencies, log: EventLogger): Promise<ReconciliationResult> {
     const started = deps.now();
-    const lease = await takeLease(deps, started);
+    const leaseMs = deps.leaseMs ?? LEASE_MS;
+    const lease = await takeLease(deps, started, leaseMs);
     if (!lease) {
         log.event('info', 'reconciliation.skipped', { outcome: 'leaseHeld' });
         return { outcome: 'skipped', listed: 0, synced: 0, watermark: null };
     }
     const { watermark: previous } = lease.state;
     const since = new Date(previous ? Date.parse(previous) - OVERLAP_MS : started.getTime() - FIRST_WINDOW_MS);
-    const deadline = started.getTime() + (deps.leaseMs ?? LEASE_MS) * RUN_LIMIT_SHARE;
+    const deadline = started.getTime() + leaseMs * RUN_LIMIT_SHARE;
     const context: PartnerApiCallContext = { correlationId: `reconciliation-${started.getTime()}`, deadline };
 
     let outcome: ReconciliationOutcome = 'complete';

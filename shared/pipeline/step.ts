@@ -11,8 +11,9 @@
  *      the Partner API and adopt it only if it is provably ours (shared/referral/ownership.ts: the server's filter is
  *      never trusted). Several candidates, or one with our identity and other content: stop, Failed with
  *      `AmbiguousPartnerReferral`, for the operator; never guess. "Not there" is believed only from a lookup made
- *      PARTNER_API_SETTLE_MS after the uncertain create was given up on (a create may commit after the client gave up, and
- *      the list lags behind creates): before then the attempt only looks, and the next look waits for that time;
+ *      PARTNER_API_SETTLE_MS after the uncertain create was given up on (a create may commit after the client gave
+ *      up, and the list lags behind creates): before then the attempt only looks, and the next look waits for that
+ *      time;
  *    - else create it, check the answer (`check`), and record it.
  *    Every call of the attempt ends by a deadline safely before the lease does; the lease is renewed (fenced by the
  *    etag) while the calls run, moving the deadline on, and a renewal refused (another delivery took the step)

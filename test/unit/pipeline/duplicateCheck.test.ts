@@ -63,6 +63,19 @@ function scheduledCheck(setup: Setup) {
     return check!;
 }
 
+/** The check's last run before it may give up (MAX_DUPLICATE_CHECK_ATTEMPTS), due now. */
+function lastCheckRun(setup: Setup) {
+    return duplicateCheckMessage({
+        key: 'k1',
+        correlationId: 'c',
+        run: {
+            reason: { kind: 'retry', attempt: MAX_DUPLICATE_CHECK_ATTEMPTS },
+            attempt: MAX_DUPLICATE_CHECK_ATTEMPTS,
+            notBefore: setup.clock.now,
+        },
+    });
+}
+
 /** A copy of the referral's partner referral, as a create committed late would leave at the API. */
 function copyOf(setup: Setup, id: string): PartnerReferral {
     const kept = setup.api.referrals.find((r) => r.id === id)!;
@@ -201,15 +214,7 @@ describe('the duplicate check', () => {
         expect(retry.applicationProperties).toMatchObject({ attempt: 2, check: 'duplicates' });
         expect(retry.scheduledEnqueueTimeUtc!.getTime()).toBeGreaterThanOrEqual(setup.clock.now.getTime() + 30_000);
 
-        check = duplicateCheckMessage({
-            key: 'k1',
-            correlationId: 'c',
-            run: {
-                reason: { kind: 'retry', attempt: MAX_DUPLICATE_CHECK_ATTEMPTS },
-                attempt: MAX_DUPLICATE_CHECK_ATTEMPTS,
-                notBefore: setup.clock.now,
-            },
-        });
+        check = lastCheckRun(setup);
         setup.api.lookupFailures.push(transientError({ status: 503 }));
         expect(await deliverCheck(setup, check)).toBe('abandoned');
         expect(checksSent(setup)).toHaveLength(0);
@@ -221,15 +226,7 @@ describe('the duplicate check', () => {
         await submit(setup, 'k1', independentReferral());
         scheduledCheck(setup);
         setup.advance(DELAY_MS);
-        const lastRun = duplicateCheckMessage({
-            key: 'k1',
-            correlationId: 'c',
-            run: {
-                reason: { kind: 'retry', attempt: MAX_DUPLICATE_CHECK_ATTEMPTS },
-                attempt: MAX_DUPLICATE_CHECK_ATTEMPTS,
-                notBefore: setup.clock.now,
-            },
-        });
+        const lastRun = lastCheckRun(setup);
         setup.api.lookupFailures.push(transientError({ status: 429, retryAfterMs: 5_000 }));
         expect(await deliverCheck(setup, lastRun)).toBe('retryScheduled');
         const afterThrottle = scheduledCheck(setup);
