@@ -15,12 +15,18 @@
  *   overran its lease) writes nothing. Each referral is applied once per run per engagement (the engagement's list
  *   covers its other referrals). A record whose submit or connect step is under way ends the run there (sync.ts):
  *   the next run goes on from it.
+ * - A referral whose state every record already holds costs no Partner API call (SyncOptions.skipHeldState): the
+ *   overlap, and the changes the webhooks brought, are read from the list and compared with the records. Listing
+ *   the engagement of each would spend the tenant's rate limit on known states, and a run under a bulk load would
+ *   not get past its own overlap before its deadline.
+ * - A run stops at its deadline, `incomplete`: also when the tenant's gate refuses a wait that would pass it.
  * - A referral throttled by Partner Center (429) is applied again, up to THROTTLED_RETRIES times: the tenant's gate
  *   (partnerApi/gate.ts) holds the retry until the answer's Retry-After. Ending the run at a 429 instead would let
  *   no run progress once the overlap holds more referrals than one burst of the tenant's limit: each run starts
  *   again OVERLAP_MS before the watermark and spends its burst re-applying the same referrals.
  */
 import { PartnerApiError } from '../partnerApi/errors';
+import { THROTTLED_LOCALLY } from '../partnerApi/gate';
 import type { PartnerApiCallContext, PartnerReferral } from '../partnerApi/types';
 import { isDependencyOutage } from '../platform/dependencyOutage';
 import { errorFields, type EventLogger } from '../platform/logging';
@@ -97,6 +103,11 @@ function isThrottled(error: unknown): boolean {
     return error instanceof PartnerApiError && error.status === 429;
 }
 
+/** The gate's refusal of a wait past the run's deadline: the run has reached its end. */
+function isPastDeadline(error: unknown): boolean {
+    return error instanceof PartnerApiError && error.code === THROTTLED_LOCALLY;
+}
+
 /** syncReferral, applied again after a 429 (the gate waits out its Retry-After) up to THROTTLED_RETRIES times. */
 async function syncUnlessThrottledOut(
     referral: PartnerReferral,
@@ -106,7 +117,7 @@ async function syncUnlessThrottledOut(
 ): Promise<SyncResult> {
     for (let retries = 0; ; retries++) {
         try {
-            return await syncReferral(referral, 'reconciliation', deps.sync, log, context);
+            return await syncReferral(referral, 'reconciliation', deps.sync, log, context, { skipHeldState: true });
         } catch (error) {
             if (!isThrottled(error) || retries >= THROTTLED_RETRIES) throw error;
         }
@@ -157,7 +168,8 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
                         break pages;
                     }
                     if (applied === 'synced') synced++;
-                    engagements.add(referral.engagementId);
+                    // A held state was compared alone: a later referral of its engagement still needs the list.
+                    if (applied !== 'held') engagements.add(referral.engagementId);
                 }
                 listed++;
                 const changedAt = referral.updatedDateTime ?? null;
@@ -169,9 +181,11 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
             outcome = page.nextLink ? 'incomplete' : 'complete';
         }
     } catch (error) {
-        if (!(error instanceof PartnerApiError) && !isDependencyOutage(error)) throw error;
-        outcome = 'failed';
-        failure = error;
+        if (isPastDeadline(error)) outcome = 'incomplete';
+        else if (error instanceof PartnerApiError || isDependencyOutage(error)) {
+            outcome = 'failed';
+            failure = error;
+        } else throw error;
     }
 
     const watermark = outcome === 'complete' ? latestListed : appliedInOrder;

@@ -163,10 +163,24 @@ export function mergePartnerCenterState(
 }
 
 /**
- * `busy`: a record's Submitting/Connecting step is under way (stepLeaseHeld) and was left alone: apply the change
- * again after `retryAt`, its lease's end.
+ * Whether `record` already holds `referral` in this state or a later one (as its partner or connected referral, or
+ * among its engagement's others): merging it would change nothing that the engagement's list is needed for.
  */
-export type SyncOutcome = 'untracked' | 'unchanged' | 'synced' | 'busy';
+export function holdsState(record: ReferralRecord, referral: PartnerReferral): boolean {
+    const seen = versionOf(referral);
+    const own = [record.partnerReferral, record.connectedReferral].find((known) => known?.id === referral.id);
+    if (own) return !isLaterState(seen, own);
+    const other = record.engagement?.find((known) => known.id === referral.id);
+    // The engagement's others keep no eTag: the same time is the same state.
+    return other !== undefined && !isLaterState(seen, { updatedDateTime: other.updatedDateTime, eTag: seen.eTag });
+}
+
+/**
+ * `busy`: a record's Submitting/Connecting step is under way (stepLeaseHeld) and was left alone: apply the change
+ * again after `retryAt`, its lease's end. `held`: every record held the referral's state (SyncOptions.skipHeldState),
+ * so its engagement was not listed.
+ */
+export type SyncOutcome = 'untracked' | 'unchanged' | 'synced' | 'busy' | 'held';
 
 export interface SyncResult {
     outcome: SyncOutcome;
@@ -176,6 +190,15 @@ export interface SyncResult {
 
 export class SyncContendedError extends Error {
     override readonly name = 'SyncContendedError';
+}
+
+export interface SyncOptions {
+    /**
+     * Leave the engagement unlisted when every record already holds `referral`'s state. Only for a caller that sees
+     * each changed referral of an engagement for itself (the reconciliation's list): a webhook's event, which may
+     * stand for a change of another referral of the engagement, lists it always.
+     */
+    skipHeldState?: boolean;
 }
 
 /**
@@ -188,6 +211,7 @@ export async function syncReferral(
     deps: SyncDependencies,
     log: EventLogger,
     context: PartnerApiCallContext,
+    options: SyncOptions = {},
 ): Promise<SyncResult> {
     const ids = { referralId: referral.id, engagementId: referral.engagementId };
     const fields = { partnerReferralId: referral.id, engagementId: referral.engagementId, source };
@@ -196,6 +220,7 @@ export async function syncReferral(
         log.event('info', 'partnerCenter.untracked', fields);
         return { outcome: 'untracked' };
     }
+    if (options.skipHeldState && (await allHoldState(keys, referral, deps.store))) return { outcome: 'held' };
     const seen = [referral, ...(await deps.partnerApi.listEngagementReferrals(referral.engagementId, context))];
     let outcome: SyncOutcome = 'unchanged';
     let retryAt: Date | undefined;
@@ -225,4 +250,12 @@ export async function syncReferral(
         log.event('info', 'partnerCenter.synced', { ...fields, referralKey: key, count: applied.changes.length });
     }
     return retryAt ? { outcome: 'busy', retryAt } : { outcome };
+}
+
+async function allHoldState(keys: readonly string[], referral: PartnerReferral, store: ReferralStore) {
+    for (const key of keys) {
+        const stored = await store.read(key);
+        if (!stored || !holdsState(stored.record, referral)) return false;
+    }
+    return true;
 }

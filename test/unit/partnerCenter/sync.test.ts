@@ -4,6 +4,7 @@
  */
 import { partnerCenterEventMessage } from '../../../shared/messaging/messages';
 import { PartnerApiError } from '../../../shared/partnerApi/errors';
+import { THROTTLED_LOCALLY } from '../../../shared/partnerApi/gate';
 import type { PartnerApiCallContext, PartnerReferral } from '../../../shared/partnerApi/types';
 import {
     type EventDeliveryDependencies,
@@ -11,7 +12,7 @@ import {
     processPartnerCenterEvent,
 } from '../../../shared/partnerCenter/eventDelivery';
 import { OVERLAP_MS, reconcile, type ReconciliationDependencies } from '../../../shared/partnerCenter/reconciliation';
-import { isLaterState, mergePartnerCenterState, syncReferral } from '../../../shared/partnerCenter/sync';
+import { holdsState, isLaterState, mergePartnerCenterState, syncReferral } from '../../../shared/partnerCenter/sync';
 import type { EventLogger, LogEvent, LogFields } from '../../../shared/platform/logging';
 import { HISTORY_LIMIT, type ReferralRecord } from '../../../shared/referral/record';
 import { GIVEN_AT, givenRecord } from '../../support/givenRecord';
@@ -23,6 +24,7 @@ const ENGAGEMENT = 'eng-1';
 const T1 = '2026-11-21T12:00:01.0000001Z';
 const T2 = '2026-11-21T12:00:01.0000002Z';
 const T3 = '2026-11-21T12:05:00.0000000Z';
+const T4 = '2026-11-21T12:06:00.0000000Z';
 
 function referral(id: string, fields: Partial<PartnerReferral> = {}): PartnerReferral {
     return {
@@ -162,6 +164,28 @@ describe('mergePartnerCenterState', () => {
         const merged = mergePartnerCenterState(long, [accepted], 'webhook', now)!;
         expect(merged.record.history).toHaveLength(HISTORY_LIMIT);
         expect(merged.record.history.at(-1)).toMatchObject({ referral: 'connected', source: 'webhook' });
+    });
+});
+
+describe('holdsState', () => {
+    it('holds the state a record knows, or an older one, of its own referrals and of its engagement', () => {
+        const seller = referral('ms-1', { status: 'Active', substatus: 'Accepted', updatedDateTime: T2 });
+        const { record } = mergePartnerCenterState(connectedRecord(), [accepted, seller], 'webhook', now)!;
+        expect(holdsState(record, accepted)).toBe(true);
+        expect(holdsState(record, referral('cr'))).toBe(true);
+        expect(holdsState(record, seller)).toBe(true);
+        expect(holdsState(record, referral('pr', { status: 'Active', substatus: 'Accepted' }))).toBe(true);
+    });
+
+    it('does not hold a later state, nor a referral it has not seen', () => {
+        const record = connectedRecord();
+        expect(holdsState(record, accepted)).toBe(false);
+        expect(holdsState(record, referral('pr', { status: 'Closed', eTag: 'pr-e1', updatedDateTime: T2 }))).toBe(
+            false,
+        );
+        expect(holdsState(record, referral('ms-1'))).toBe(false);
+        const { record: withSeller } = mergePartnerCenterState(record, [referral('ms-1')], 'webhook', now)!;
+        expect(holdsState(withSeller, referral('ms-1', { status: 'Closed', updatedDateTime: T3 }))).toBe(false);
     });
 });
 
@@ -353,10 +377,11 @@ describe('syncReferral', () => {
         const { reconciliation } = setup();
         reconciliation.sync = deps;
         reconciliation.partnerApi = partnerCenter;
+        // pr's state (T1) is held already; cr's (T3) waits for the step.
         expect(await reconcile(reconciliation, log)).toMatchObject({
             outcome: 'incomplete',
-            listed: 0,
-            watermark: null,
+            listed: 1,
+            watermark: T1,
         });
         expect((await record()).engagement).toBeUndefined();
     });
@@ -372,10 +397,57 @@ describe('the reconciliation', () => {
             expect.objectContaining({ referral: 'connected', status: 'Active', source: 'reconciliation' }),
         ]);
         expect(state.stored?.state).toMatchObject({ watermark: T3, leaseUntil: null });
-        // The next run reads again from OVERLAP_MS before the watermark (all three changes are within it): nothing new.
+        // The next run reads again from OVERLAP_MS before the watermark (all three changes are within it): nothing new,
+        // and the states the record holds cost no call for their engagement.
         expect(Date.parse(T3) - Date.parse(T1)).toBeLessThan(OVERLAP_MS);
+        const engagementsListed = partnerCenter.listed;
         expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', listed: 3, synced: 0 });
+        expect(partnerCenter.listed).toBe(engagementsListed);
         expect(partnerCenterEntries(await record())).toHaveLength(1);
+    });
+
+    it("lists the engagement of a referral whose state a record does not hold yet, in the overlap's second run too", async () => {
+        const { partnerCenter, reconciliation, log, record, tick } = setup();
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', listed: 2, synced: 0 });
+        // Microsoft accepts within the overlap; its webhook never came.
+        tick(60_000);
+        partnerCenter.set(accepted);
+        const engagementsListed = partnerCenter.listed;
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', synced: 1, watermark: T3 });
+        expect(partnerCenter.listed).toBe(engagementsListed + 1);
+        expect((await record()).connectedReferral).toMatchObject({ status: 'Active', eTag: 'cr-e1' });
+    });
+
+    it("ends a run the tenant's gate stops at its deadline as incomplete, its watermark where the changes applied end", async () => {
+        const { partnerCenter, reconciliation, log, state } = setup();
+        const T_X = '2026-11-21T12:01:00.0000000Z';
+        partnerCenter.set(accepted, referral('x1', { engagementId: 'e-x', updatedDateTime: T_X }));
+        // pr (T1) is held and x1 (T_X) untracked: neither needs a call; cr (T3) does, and the gate refuses it.
+        reconciliation.sync = {
+            ...reconciliation.sync,
+            partnerApi: {
+                listEngagementReferrals: () =>
+                    Promise.reject(
+                        new PartnerApiError({
+                            kind: 'throttled',
+                            verdict: 'transient',
+                            operation: 'listReferrals',
+                            code: THROTTLED_LOCALLY,
+                            retryAfterMs: 60_000,
+                        }),
+                    ),
+            },
+        };
+        expect(await reconcile(reconciliation, log)).toMatchObject({
+            outcome: 'incomplete',
+            listed: 2,
+            watermark: T_X,
+        });
+        expect(state.stored?.state).toMatchObject({ watermark: T_X, leaseUntil: null });
+        expect(log.named('reconciliation.failed')).toEqual([]);
+        expect(log.named('reconciliation.completed')).toEqual([
+            { name: 'reconciliation.completed', fields: expect.objectContaining({ outcome: 'incomplete' }) },
+        ]);
     });
 
     it('skips while another run holds the lease', async () => {
@@ -416,6 +488,7 @@ describe('the reconciliation', () => {
             expect.objectContaining({ referral: 'connected', status: 'Active', source: 'reconciliation' }),
         ]);
         // Throttled past its retries, the run fails as before (the gate spaced every retry by the Retry-After).
+        partnerCenter.set(referral('cr', { status: 'Closed', substatus: 'Won', eTag: 'cr-e2', updatedDateTime: T4 }));
         refusals = Number.POSITIVE_INFINITY;
         expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'failed' });
     });
