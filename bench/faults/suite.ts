@@ -12,7 +12,7 @@
  *    customer's engagement;
  * 4. each update (PATCH /api/referrals/{id} or `referral-updates`, some repeated) settled, and applied exactly once:
  *    the seller added once, the last deal value and the close kept;
- * 5. no request for a referral came before the Retry-After of a 429 (or 503) it got;
+ * 5. no retry came before the Retry-After of the 429 (or 503) its operation got;
  * 6. the dead-letter queues are empty, or each entry is explained;
  * 7. a hostile-input corpus gets only 4xx answers, enqueues nothing, and no submitted value shows up in answers or in
  *    the host's logs;
@@ -258,11 +258,19 @@ function count<T>(items: T[], predicate: (item: T) => boolean): number {
     return items.reduce((n, item) => n + (predicate(item) ? 1 : 0), 0);
 }
 
-/** The requests one client-side retry sequence made: a create's by its MS-RequestId, a referral's by its path. */
+/**
+ * The requests one client-side retry sequence made: a create's by its MS-RequestId; a referral's reads and updates by
+ * its path and the operation's MS-CorrelationId (a step's, an update's or a webhook event's, kept by its retries). A
+ * Retry-After answers the request that got it: another operation's request, already sent when the 429 came (a 4 ms
+ * race in the run of 2026-12-01) or sent by the other host's gate, is not a retry of it. Spacing the tenant's calls
+ * across hosts is the gates' ceiling share (PARTNER_API_INSTANCE_COUNT), not this check.
+ */
 function retrySequenceOf(entry: RequestLogEntry): string | undefined {
     if (entry.method === 'POST') return entry.requestId && `POST ${entry.requestId}`;
     const path = entry.path.split('?')[0]!;
-    return path.length > REFERRALS_PATH.length + 1 ? `item ${path.toLowerCase()}` : undefined;
+    return path.length > REFERRALS_PATH.length + 1
+        ? `item ${path.toLowerCase()} ${entry.correlationId ?? ''}`
+        : undefined;
 }
 
 /** Starts a host process, trying again (up to 5 times, 500 ms apart) while a port or a peer is not ready yet. */
@@ -753,7 +761,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         figures.wrongAdoptions = partnerChecks[1]!.figures!.wrongAdoptions!;
         figures.mixedEngagements = partnerChecks[2]!.figures!.mixedEngagements!;
 
-        // 5. Retry-After honoured: by each create's retries (one MS-RequestId) and each referral's updates and reads.
+        // 5. Retry-After honoured: by each create's retries (one MS-RequestId) and each operation's updates and reads.
         const log = (await getJson<{ value: RequestLogEntry[] }>(`${sim}/_admin/requests`)).value;
         // Beside the host's log: identifiers and outcomes only (the simulator logs no bodies).
         if (options.logFile) writeFileSync(requestLogFileOf(options.logFile), JSON.stringify(log, null, 1));
