@@ -139,46 +139,57 @@ const PARTNER_API_TIMEOUT_MS = setting({
     parse: positiveInteger,
 });
 
-// The Partner API credentials, also read by the webhook registration command (partnerCenterApi below).
+/**
+ * The Partner API's credentials: read by the referrals' client (partnerApi below) and by the webhook registration
+ * command (partnerCenterApi), whose API takes the same app's tokens.
+ */
+const PARTNER_API_CREDENTIALS = {
+    PARTNER_API_AUTH: setting({
+        meaning: 'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
+        default: 'refresh-token',
+        azure: 'required',
+        parse: oneOf(['refresh-token', 'static', 'none']),
+    }),
+    PARTNER_API_TOKEN: setting({
+        meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
+        azure: 'local-only',
+    }),
+    PARTNER_API_TENANT_ID: setting({
+        meaning: 'Entra tenant id of the partner (refresh-token mode).',
+        azure: 'required',
+    }),
+    PARTNER_API_CLIENT_ID: setting({
+        meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
+        azure: 'required',
+    }),
+    PARTNER_API_CLIENT_SECRET: setting({
+        meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
+        azure: 'required',
+    }),
+    PARTNER_API_CLIENT_CERTIFICATE: setting({
+        meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
+        azure: 'optional',
+    }),
+    PARTNER_API_AUTHORITY_HOST: setting({
+        meaning: 'Entra authority host used to redeem the refresh token.',
+        default: 'https://login.microsoftonline.com',
+        azure: 'optional',
+        parse: withoutTrailingSlashes,
+    }),
+};
 
-const PARTNER_API_AUTH = setting({
-    meaning: 'How to authenticate to the Partner API: refresh-token (production), static, or none (simulator).',
-    default: 'refresh-token',
-    azure: 'required',
-    parse: oneOf(['refresh-token', 'static', 'none']),
-});
-
-const PARTNER_API_TOKEN = setting({
-    meaning: 'Bearer token for PARTNER_API_AUTH=static (local development only).',
-    azure: 'local-only',
-});
-
-const PARTNER_API_TENANT_ID = setting({
-    meaning: 'Entra tenant id of the partner (refresh-token mode).',
-    azure: 'required',
-});
-
-const PARTNER_API_CLIENT_ID = setting({
-    meaning: 'Application (client) id of the Entra app registration (refresh-token mode).',
-    azure: 'required',
-});
-
-const PARTNER_API_CLIENT_SECRET = setting({
-    meaning: 'Client secret of the app registration (refresh-token mode; a Key Vault reference in Azure).',
-    azure: 'required',
-});
-
-const PARTNER_API_CLIENT_CERTIFICATE = setting({
-    meaning: 'PEM private key and certificate, instead of a client secret (refresh-token mode).',
-    azure: 'optional',
-});
-
-const PARTNER_API_AUTHORITY_HOST = setting({
-    meaning: 'Entra authority host used to redeem the refresh token.',
-    default: 'https://login.microsoftonline.com',
-    azure: 'optional',
-    parse: withoutTrailingSlashes,
-});
+/** The credentials' values under the names both sections' configs give them. */
+function credentialsOf(v: Values<typeof PARTNER_API_CREDENTIALS>) {
+    return {
+        auth: v.PARTNER_API_AUTH,
+        staticToken: v.PARTNER_API_TOKEN,
+        tenantId: v.PARTNER_API_TENANT_ID,
+        clientId: v.PARTNER_API_CLIENT_ID,
+        clientSecret: v.PARTNER_API_CLIENT_SECRET,
+        clientCertificatePem: v.PARTNER_API_CLIENT_CERTIFICATE,
+        authorityHost: v.PARTNER_API_AUTHORITY_HOST,
+    };
+}
 
 /** The lease when STEP_LEASE_MS is not set: one attempt is a lookup and a create, plus room for Cosmos DB writes. */
 export function defaultLeaseMs(timeoutMs: number): number {
@@ -318,7 +329,7 @@ const SECTIONS = {
                 azure: 'optional',
                 parse: url(['http', 'https'], { base: true }),
             }),
-            PARTNER_API_AUTH,
+            ...PARTNER_API_CREDENTIALS,
             PARTNER_API_TIMEOUT_MS,
             PARTNER_API_MAX_CALLS_PER_SECOND: setting({
                 meaning:
@@ -335,17 +346,11 @@ const SECTIONS = {
                 azure: 'optional',
                 parse: positiveInteger,
             }),
-            PARTNER_API_TOKEN,
-            PARTNER_API_TENANT_ID,
-            PARTNER_API_CLIENT_ID,
-            PARTNER_API_CLIENT_SECRET,
-            PARTNER_API_CLIENT_CERTIFICATE,
             PARTNER_API_REFRESH_TOKEN: setting({
                 meaning:
                     'Refresh token from the one-time consent (refresh-token mode; a Key Vault reference in Azure).',
                 azure: 'required',
             }),
-            PARTNER_API_AUTHORITY_HOST,
             PARTNER_API_TOKEN_CACHE_VAULT_URL: setting({
                 meaning:
                     "Key Vault (https://<vault>.vault.azure.net/) that keeps the refresh-token mode's token cache, so a " +
@@ -369,20 +374,14 @@ const SECTIONS = {
             const vaultUrl = v.PARTNER_API_TOKEN_CACHE_VAULT_URL;
             const config = {
                 baseUrl: v.PARTNER_API_BASE_URL,
-                auth,
+                ...credentialsOf(v),
                 timeoutMs: v.PARTNER_API_TIMEOUT_MS,
                 /** This instance's share of the tenant's limit (calls per second), if one is set. */
                 maxCallsPerSecond:
                     v.PARTNER_API_MAX_CALLS_PER_SECOND === undefined
                         ? undefined
                         : v.PARTNER_API_MAX_CALLS_PER_SECOND / v.PARTNER_API_INSTANCE_COUNT,
-                staticToken: v.PARTNER_API_TOKEN,
-                tenantId: v.PARTNER_API_TENANT_ID,
-                clientId: v.PARTNER_API_CLIENT_ID,
-                clientSecret: v.PARTNER_API_CLIENT_SECRET,
-                clientCertificatePem: v.PARTNER_API_CLIENT_CERTIFICATE,
                 refreshToken: v.PARTNER_API_REFRESH_TOKEN,
-                authorityHost: v.PARTNER_API_AUTHORITY_HOST,
                 /** Where the refresh-token mode keeps its token cache; absent: in memory only. */
                 tokenCache: vaultUrl
                     ? {
@@ -624,26 +623,14 @@ const SECTIONS = {
                 azure: 'optional',
                 parse: url(['http', 'https'], { base: true }),
             }),
-            PARTNER_API_AUTH,
-            PARTNER_API_TOKEN,
-            PARTNER_API_TENANT_ID,
-            PARTNER_API_CLIENT_ID,
-            PARTNER_API_CLIENT_SECRET,
-            PARTNER_API_CLIENT_CERTIFICATE,
-            PARTNER_API_AUTHORITY_HOST,
+            ...PARTNER_API_CREDENTIALS,
             PARTNER_API_TIMEOUT_MS,
         },
         (v, problems) => {
             const config = {
                 baseUrl: v.PARTNER_CENTER_API_BASE_URL,
-                auth: v.PARTNER_API_AUTH,
+                ...credentialsOf(v),
                 timeoutMs: v.PARTNER_API_TIMEOUT_MS,
-                staticToken: v.PARTNER_API_TOKEN,
-                tenantId: v.PARTNER_API_TENANT_ID,
-                clientId: v.PARTNER_API_CLIENT_ID,
-                clientSecret: v.PARTNER_API_CLIENT_SECRET,
-                clientCertificatePem: v.PARTNER_API_CLIENT_CERTIFICATE,
-                authorityHost: v.PARTNER_API_AUTHORITY_HOST,
             };
             if (config.auth === 'static' && !config.staticToken)
                 problems.push('PARTNER_API_AUTH=static needs PARTNER_API_TOKEN');
