@@ -362,6 +362,7 @@ export class PartnerApiClient {
                 operation: spec.operation,
                 correlationId: spec.context.correlationId,
                 deadline: deadline === undefined ? undefined : toMillis(deadline),
+                background: spec.context.background,
                 signal: callerSignal,
             })
             .catch((error: unknown) => {

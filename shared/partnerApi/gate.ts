@@ -17,6 +17,11 @@
  *   once as transient with code `throttledLocally` (kind `throttled`) and `retryAfterMs` = the wait, so the step
  *   reschedules itself for when the gate would have let it through, without spending an attempt of its budget on
  *   a call that was never sent.
+ * - **Background work waits least.** Each waiting call holds a slot, so the callers with the latest deadlines fill
+ *   the queue ahead of the others: under a load, webhook syncs and duplicate checks (up to a minute) crowded out
+ *   the creates, whose attempts must end within their lease (a create waited 40 minutes in a fault run). A call
+ *   marked `background` waits at most BACKGROUND_MAX_WAIT_MS; past that it is refused like a call past its deadline
+ *   and runs again later, when the creates and updates have gone.
  *
  * State is per process: in memory, no I/O.
  */
@@ -31,6 +36,8 @@ export const RATE_DECREASE_FACTOR = 0.5;
 export const MIN_CALLS_PER_SECOND = 0.5;
 /** The error code of a call the gate refused because its wait would pass the call's deadline. */
 export const THROTTLED_LOCALLY = 'throttledLocally';
+/** The longest wait of a `background` call (a few calls ahead of it at the usual rates). */
+export const BACKGROUND_MAX_WAIT_MS = 5_000;
 
 export interface PartnerApiGateOptions {
     /** This instance's ceiling, in calls per second; undefined: no ceiling (no pacing before the first 429). */
@@ -54,6 +61,8 @@ export interface GateCall {
     correlationId: string;
     /** Absolute time (ms) the call must be done by; undefined: no deadline. */
     deadline?: number;
+    /** Work that can wait: it waits at most BACKGROUND_MAX_WAIT_MS. */
+    background?: boolean;
     signal?: AbortSignal;
 }
 
@@ -118,6 +127,7 @@ export class PartnerApiGate {
             const slot = Math.max(now, this.pausedUntil, Number.isFinite(this.rate) ? this.nextSlot : now);
             const waitMs = slot - now;
             if (call.deadline !== undefined && slot >= call.deadline) throw throttledLocally(call, waitMs);
+            if (call.background && waitMs > BACKGROUND_MAX_WAIT_MS) throw throttledLocally(call, waitMs);
             if (waitMs <= 0) {
                 if (Number.isFinite(this.rate)) this.nextSlot = now + 1000 / this.rate;
                 this.noteAdmission(now);
@@ -174,7 +184,7 @@ function throttledLocally(call: GateCall, waitMs: number): PartnerApiError {
         verdict: 'transient',
         operation: call.operation,
         code: THROTTLED_LOCALLY,
-        apiMessage: 'The call would wait for the tenant’s rate limit past its deadline; it was not sent.',
+        apiMessage: 'The call would wait for the tenant’s rate limit longer than it may; it was not sent.',
         retryAfterMs: Math.ceil(waitMs),
         correlationId: partnerCorrelationId(call.correlationId),
     });

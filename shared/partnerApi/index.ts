@@ -24,6 +24,7 @@ export {
     verdictForStatus,
 } from './errors';
 export {
+    BACKGROUND_MAX_WAIT_MS,
     DEFAULT_THROTTLE_PAUSE_MS,
     type GateCall,
     type GateTicket,

@@ -58,6 +58,11 @@ export interface PartnerApiCallContext {
      * own timeout.
      */
     deadline?: Date | number;
+    /**
+     * Work that can wait: a webhook's sync, a duplicate check. The tenant's gate lets such a call wait at most
+     * BACKGROUND_MAX_WAIT_MS (./gate.ts), so that under a load the creates and updates go first.
+     */
+    background?: boolean;
     /** Lets the caller give up earlier still (e.g. on shutdown). */
     signal?: AbortSignal;
 }

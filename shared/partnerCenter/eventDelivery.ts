@@ -63,6 +63,7 @@ export async function processPartnerCenterEvent(
     const context: PartnerApiCallContext = {
         correlationId,
         deadline: deps.now().getTime() + EVENT_RUN_DEADLINE_MS,
+        background: true,
     };
     /** Sends the event again, `delayMs` from now, as its next attempt (a failed send fails the delivery). */
     const runAgain = async (delayMs: number) =>

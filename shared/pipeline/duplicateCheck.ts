@@ -86,6 +86,7 @@ async function findCopies(
         correlationId,
         // As bounded as a step's attempt.
         deadline: new Date(deps.now().getTime() + deps.leaseMs),
+        background: true,
     };
     const since = new Date(record.createdAt);
     const copiesOf = async (step: StepDefinition, keptId: string, of: FoundDuplicate['of']) => {

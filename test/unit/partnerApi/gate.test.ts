@@ -1,4 +1,10 @@
-import { type GateTicket, PartnerApiError, PartnerApiGate, THROTTLED_LOCALLY } from '../../../shared/partnerApi';
+import {
+    BACKGROUND_MAX_WAIT_MS,
+    type GateTicket,
+    PartnerApiError,
+    PartnerApiGate,
+    THROTTLED_LOCALLY,
+} from '../../../shared/partnerApi';
 
 /** A clock the test moves: `sleep` resolves when `advanceTo` passes its time, in order. */
 class FakeClock {
@@ -132,6 +138,28 @@ describe('PartnerApiGate', () => {
         const { admitted } = admitAll(limited, clock, 1);
         await clock.advanceTo(5_000);
         expect(admitted).toEqual([5_000]);
+    });
+
+    it('lets background work wait a few seconds at most, so it never queues ahead of the creates', async () => {
+        const clock = new FakeClock();
+        const limited = gate(clock, 1);
+        const background = { ...call(60_000), background: true };
+        // Five calls queue up (turns at 0 to 4 s): a background call may still wait for the next turn, 5 s away ...
+        const { admitted } = admitAll(limited, clock, 5);
+        const waited = limited.admit(background);
+        // ... but not for the one after it.
+        const error = await limited.admit(background).catch((e: unknown) => e);
+        expect(error).toMatchObject({ kind: 'throttled', code: THROTTLED_LOCALLY, retryAfterMs: 6_000 });
+        expect(6_000).toBeGreaterThan(BACKGROUND_MAX_WAIT_MS);
+        // A create with time to wait takes the turn the refused call did not reserve.
+        const create = limited.admit(call(30_000));
+        await clock.advanceTo(6_000);
+        expect(admitted).toEqual([0, 1_000, 2_000, 3_000, 4_000]);
+        expect((await waited).admittedAt).toBe(5_000);
+        expect((await create).admittedAt).toBe(6_000);
+        // Once the queue is short again, background work goes through at once.
+        await clock.advanceTo(7_000);
+        expect((await limited.admit(background)).admittedAt).toBe(7_000);
     });
 
     it('is one gate per tenant key', () => {
