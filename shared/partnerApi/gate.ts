@@ -18,10 +18,10 @@
  *   reschedules itself for when the gate would have let it through, without spending an attempt of its budget on
  *   a call that was never sent.
  * - **Background work waits least.** Each waiting call holds a slot, so the callers with the latest deadlines fill
- *   the queue ahead of the others: under a load, webhook syncs and duplicate checks (up to a minute) crowded out
- *   the creates, whose attempts must end within their lease (a create waited 40 minutes in a fault run). A call
- *   marked `background` waits at most BACKGROUND_MAX_WAIT_MS; past that it is refused like a call past its deadline
- *   and runs again later, when the creates and updates have gone.
+ *   the queue ahead of the others: under a load, webhook syncs (a minute) and duplicate checks (a lease) crowded
+ *   out the creates, whose attempts must end well within their lease (in a fault run with 15 s leases, a create was
+ *   refused for most of the hour). A call marked `background` waits at most BACKGROUND_MAX_WAIT_MS; past that it
+ *   is refused like a call past its deadline and runs again later, when the creates and updates have gone.
  *
  * State is per process: in memory, no I/O.
  */
