@@ -791,7 +791,7 @@ export async function runFaultSuite(options: FaultSuiteOptions): Promise<FaultSu
         }
         const truncated = log.length >= MAX_LOG_ENTRIES;
         checks.push({
-            name: 'no request before its Retry-After',
+            name: 'no retry before its Retry-After',
             ok: early.length === 0 && !truncated,
             detail:
                 `${throttledFollowed} requests followed a 429/503 (Retry-After as answered); ` +
