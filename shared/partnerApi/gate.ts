@@ -21,7 +21,7 @@
  *   the queue ahead of the others: under a load, webhook syncs (a minute) and duplicate checks (a lease) crowded
  *   out the creates, whose attempts must end well within their lease (in a fault run with 15 s leases, a create was
  *   refused for most of the hour). A call marked `background` waits at most BACKGROUND_MAX_WAIT_MS; past that it
- *   is refused like a call past its deadline and runs again later, when the creates and updates have gone.
+ *   is refused like a call past its deadline and runs again later, in a turn the creates and updates leave free.
  *
  * State is per process: in memory, no I/O.
  */
@@ -36,8 +36,12 @@ export const RATE_DECREASE_FACTOR = 0.5;
 export const MIN_CALLS_PER_SECOND = 0.5;
 /** The error code of a call the gate refused because its wait would pass the call's deadline. */
 export const THROTTLED_LOCALLY = 'throttledLocally';
-/** The longest wait of a `background` call (a few calls ahead of it at the usual rates). */
-export const BACKGROUND_MAX_WAIT_MS = 5_000;
+/**
+ * The longest wait of a `background` call: it takes the turns the other calls leave free. Each call of an attempt
+ * waits behind the background calls queued before it, so a longer wait adds up over an attempt of several calls (a
+ * paged lookup and a create): at 5 s, a create whose lookup needed 15 pages could not end within a 15 s lease.
+ */
+export const BACKGROUND_MAX_WAIT_MS = 1_000;
 
 export interface PartnerApiGateOptions {
     /** This instance's ceiling, in calls per second; undefined: no ceiling (no pacing before the first 429). */

@@ -140,26 +140,26 @@ describe('PartnerApiGate', () => {
         expect(admitted).toEqual([5_000]);
     });
 
-    it('lets background work wait a few seconds at most, so it never queues ahead of the creates', async () => {
+    it('lets background work take only the turns the queue leaves free, so it never holds up a create', async () => {
         const clock = new FakeClock();
-        const limited = gate(clock, 1);
+        const limited = gate(clock, 4);
         const background = { ...call(60_000), background: true };
-        // Five calls queue up (turns at 0 to 4 s): a background call may still wait for the next turn, 5 s away ...
-        const { admitted } = admitAll(limited, clock, 5);
+        // Four calls queue up (turns at 0 to 750 ms): a background call may still take the next turn, 1 s away ...
+        const { admitted } = admitAll(limited, clock, 4);
         const waited = limited.admit(background);
-        // ... but not for the one after it.
+        // ... but not the one after it.
         const error = await limited.admit(background).catch((e: unknown) => e);
-        expect(error).toMatchObject({ kind: 'throttled', code: THROTTLED_LOCALLY, retryAfterMs: 6_000 });
-        expect(6_000).toBeGreaterThan(BACKGROUND_MAX_WAIT_MS);
-        // A create with time to wait takes the turn the refused call did not reserve.
+        expect(error).toMatchObject({ kind: 'throttled', code: THROTTLED_LOCALLY, retryAfterMs: 1_250 });
+        expect(1_250).toBeGreaterThan(BACKGROUND_MAX_WAIT_MS);
+        // A create takes the turn the refused call did not reserve.
         const create = limited.admit(call(30_000));
-        await clock.advanceTo(6_000);
-        expect(admitted).toEqual([0, 1_000, 2_000, 3_000, 4_000]);
-        expect((await waited).admittedAt).toBe(5_000);
-        expect((await create).admittedAt).toBe(6_000);
+        await clock.advanceTo(1_250);
+        expect(admitted).toEqual([0, 250, 500, 750]);
+        expect((await waited).admittedAt).toBe(1_000);
+        expect((await create).admittedAt).toBe(1_250);
         // Once the queue is short again, background work goes through at once.
-        await clock.advanceTo(7_000);
-        expect((await limited.admit(background)).admittedAt).toBe(7_000);
+        await clock.advanceTo(1_500);
+        expect((await limited.admit(background)).admittedAt).toBe(1_500);
     });
 
     it('is one gate per tenant key', () => {
