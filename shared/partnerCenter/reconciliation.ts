@@ -20,10 +20,12 @@
  *   the engagement of each would spend the tenant's rate limit on known states, and a run under a bulk load would
  *   not get past its own overlap before its deadline.
  * - A run stops at its deadline, `incomplete`: also when the tenant's gate refuses a wait that would pass it.
- * - A referral throttled by Partner Center (429) is applied again, up to THROTTLED_RETRIES times: the tenant's gate
+ * - A referral throttled by Partner Center (429) is applied again, up to REFERRAL_RETRIES times: the tenant's gate
  *   (partnerApi/gate.ts) holds the retry until the answer's Retry-After. Ending the run at a 429 instead would let
  *   no run progress once the overlap holds more referrals than one burst of the tenant's limit: each run starts
- *   again OVERLAP_MS before the watermark and spends its burst re-applying the same referrals.
+ *   again OVERLAP_MS before the watermark and spends its burst re-applying the same referrals. So is a referral
+ *   whose Cosmos DB read or write failed transiently: a run makes hundreds of them, and one 503 in a hundred ended
+ *   most runs of a fault run as failed (an alert) though Cosmos DB was up.
  */
 import { PartnerApiError } from '../partnerApi/errors';
 import { THROTTLED_LOCALLY } from '../partnerApi/gate';
@@ -47,8 +49,8 @@ export const LEASE_MS = 10 * 60_000;
 const RUN_LIMIT_SHARE = 0.8;
 /** Pages (of up to 100 referrals) read per run at most; the next run goes on from the watermark. */
 export const MAX_PAGES_PER_RUN = 50;
-/** How many times a run applies again a referral Partner Center throttled, before the run fails. */
-export const THROTTLED_RETRIES = 5;
+/** How many times a run applies again a referral Partner Center throttled or Cosmos DB failed, before the run fails. */
+export const REFERRAL_RETRIES = 5;
 
 export interface ReconciliationDependencies {
     state: ReconciliationStateStore;
@@ -108,8 +110,11 @@ function isPastDeadline(error: unknown): boolean {
     return error instanceof PartnerApiError && error.code === THROTTLED_LOCALLY;
 }
 
-/** syncReferral, applied again after a 429 (the gate waits out its Retry-After) up to THROTTLED_RETRIES times. */
-async function syncUnlessThrottledOut(
+/**
+ * syncReferral, applied again after a 429 (the gate waits out its Retry-After) or a transient Cosmos DB failure, up
+ * to REFERRAL_RETRIES times.
+ */
+async function syncWithRetries(
     referral: PartnerReferral,
     deps: ReconciliationDependencies,
     log: EventLogger,
@@ -119,7 +124,7 @@ async function syncUnlessThrottledOut(
         try {
             return await syncReferral(referral, 'reconciliation', deps.sync, log, context, { skipHeldState: true });
         } catch (error) {
-            if (!isThrottled(error) || retries >= THROTTLED_RETRIES) throw error;
+            if (!(isThrottled(error) || isDependencyOutage(error)) || retries >= REFERRAL_RETRIES) throw error;
         }
     }
 }
@@ -161,7 +166,7 @@ export async function reconcile(deps: ReconciliationDependencies, log: EventLogg
                     break pages;
                 }
                 if (!engagements.has(referral.engagementId)) {
-                    const { outcome: applied } = await syncUnlessThrottledOut(referral, deps, log, context);
+                    const { outcome: applied } = await syncWithRetries(referral, deps, log, context);
                     // A step under way holds the record: the watermark stops here, the next run applies it.
                     if (applied === 'busy') {
                         outcome = 'incomplete';

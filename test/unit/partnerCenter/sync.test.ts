@@ -2,6 +2,8 @@
  * Partner Center's state flowing back: the ordering and merge rules (sync.ts), the webhook event's delivery
  * (eventDelivery.ts) and the reconciliation's watermark and lease (reconciliation.ts), on the in-memory stores.
  */
+import { ErrorResponse } from '@azure/cosmos';
+
 import { partnerCenterEventMessage } from '../../../shared/messaging/messages';
 import { PartnerApiError } from '../../../shared/partnerApi/errors';
 import { THROTTLED_LOCALLY } from '../../../shared/partnerApi/gate';
@@ -11,7 +13,12 @@ import {
     MAX_EVENT_ATTEMPTS,
     processPartnerCenterEvent,
 } from '../../../shared/partnerCenter/eventDelivery';
-import { OVERLAP_MS, reconcile, type ReconciliationDependencies } from '../../../shared/partnerCenter/reconciliation';
+import {
+    OVERLAP_MS,
+    reconcile,
+    type ReconciliationDependencies,
+    REFERRAL_RETRIES,
+} from '../../../shared/partnerCenter/reconciliation';
 import { holdsState, isLaterState, mergePartnerCenterState, syncReferral } from '../../../shared/partnerCenter/sync';
 import type { EventLogger, LogEvent, LogFields } from '../../../shared/platform/logging';
 import { HISTORY_LIMIT, type ReferralRecord } from '../../../shared/referral/record';
@@ -491,6 +498,23 @@ describe('the reconciliation', () => {
         partnerCenter.set(referral('cr', { status: 'Closed', substatus: 'Won', eTag: 'cr-e2', updatedDateTime: T4 }));
         refusals = Number.POSITIVE_INFINITY;
         expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'failed' });
+    });
+
+    it('applies a referral again after a Cosmos DB blip, rather than failing the run; an outage still fails it', async () => {
+        const { partnerCenter, reconciliation, log, record, store } = setup();
+        partnerCenter.set(accepted);
+        const outage = new ErrorResponse('Cosmos DB is unavailable');
+        outage.code = 503;
+        const find = jest.spyOn(store, 'findByPartnerCenterIds').mockRejectedValueOnce(outage);
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', synced: 1, watermark: T3 });
+        expect((await record()).connectedReferral).toMatchObject({ status: 'Active', eTag: 'cr-e1' });
+        expect(log.named('reconciliation.failed')).toEqual([]);
+
+        find.mockRejectedValue(outage);
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'failed', watermark: T3 });
+        // The first run: pr twice (the blip, then again), cr once; the second: pr, then its retries.
+        expect(find).toHaveBeenCalledTimes(2 + 1 + (1 + REFERRAL_RETRIES));
+        find.mockRestore();
     });
 
     it('after a failure part-way keeps the watermark where the changes applied in order end', async () => {
