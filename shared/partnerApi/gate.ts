@@ -17,11 +17,12 @@
  *   once as transient with code `throttledLocally` (kind `throttled`) and `retryAfterMs` = the wait, so the step
  *   reschedules itself for when the gate would have let it through, without spending an attempt of its budget on
  *   a call that was never sent.
- * - **Background work waits least.** Each waiting call holds a slot, so the callers with the latest deadlines fill
+ * - **Background work goes last.** Each waiting call holds a slot, so the callers with the latest deadlines fill
  *   the queue ahead of the others: under a load, webhook syncs (a minute) and duplicate checks (a lease) crowded
  *   out the creates, whose attempts must end well within their lease (in a fault run with 15 s leases, a create was
- *   refused for most of the hour). A call marked `background` waits at most BACKGROUND_MAX_WAIT_MS; past that it
- *   is refused like a call past its deadline and runs again later, in a turn the creates and updates leave free.
+ *   refused for most of the hour). A call marked `background` holds no slot while it waits: any other call that
+ *   comes meanwhile goes first, and it takes only a turn nobody else wants. It waits at most
+ *   BACKGROUND_MAX_WAIT_MS; past that it is refused like a call past its deadline and runs again later.
  *
  * State is per process: in memory, no I/O.
  */
@@ -37,9 +38,9 @@ export const MIN_CALLS_PER_SECOND = 0.5;
 /** The error code of a call the gate refused because its wait would pass the call's deadline. */
 export const THROTTLED_LOCALLY = 'throttledLocally';
 /**
- * The longest wait of a `background` call: it takes the turns the other calls leave free. Each call of an attempt
- * waits behind the background calls queued before it, so a longer wait adds up over an attempt of several calls (a
- * paged lookup and a create): at 5 s, a create whose lookup needed 15 pages could not end within a 15 s lease.
+ * The longest wait of a `background` call. It held a slot in the first version of this rule, and each call of a
+ * create's attempt (a paged lookup and the create) waited behind the background calls queued before it: at 5 s, a
+ * create whose lookup needed 15 pages could not end within a 15 s lease.
  */
 export const BACKGROUND_MAX_WAIT_MS = 1_000;
 
@@ -138,8 +139,9 @@ export class PartnerApiGate {
                 return { admittedAt: now };
             }
             // Reserve the slot, so the callers waiting together are spaced out rather than all woken at once; a
-            // pause that begins meanwhile (another call's 429) is seen when the loop checks again.
-            if (Number.isFinite(this.rate) && slot >= this.pausedUntil) {
+            // pause that begins meanwhile (another call's 429) is seen when the loop checks again. Background work
+            // reserves nothing: it looks again at its turn, and a call that came meanwhile has taken it.
+            if (Number.isFinite(this.rate) && slot >= this.pausedUntil && !call.background) {
                 this.nextSlot = slot + 1000 / this.rate;
                 await this.sleep(waitMs, call.signal);
                 if (this.pausedUntil <= slot) {

@@ -140,24 +140,24 @@ describe('PartnerApiGate', () => {
         expect(admitted).toEqual([5_000]);
     });
 
-    it('lets background work take only the turns the queue leaves free, so it never holds up a create', async () => {
+    it('lets background work take only the turns nobody else wants, and wait for them a second at most', async () => {
         const clock = new FakeClock();
         const limited = gate(clock, 4);
         const background = { ...call(60_000), background: true };
-        // Four calls queue up (turns at 0 to 750 ms): a background call may still take the next turn, 1 s away ...
+        // Four calls queue up (turns at 0 to 750 ms): a background call waits for the next turn, 1 s away ...
         const { admitted } = admitAll(limited, clock, 4);
         const waited = limited.admit(background);
-        // ... but not the one after it.
+        // ... holding nothing: a create that comes after it takes that turn, and the background call the next one.
+        const create = limited.admit(call(30_000));
+        // Now the next free turn is 1.25 s away: too long for background work.
         const error = await limited.admit(background).catch((e: unknown) => e);
         expect(error).toMatchObject({ kind: 'throttled', code: THROTTLED_LOCALLY, retryAfterMs: 1_250 });
         expect(1_250).toBeGreaterThan(BACKGROUND_MAX_WAIT_MS);
-        // A create takes the turn the refused call did not reserve.
-        const create = limited.admit(call(30_000));
         await clock.advanceTo(1_250);
         expect(admitted).toEqual([0, 250, 500, 750]);
-        expect((await waited).admittedAt).toBe(1_000);
-        expect((await create).admittedAt).toBe(1_250);
-        // Once the queue is short again, background work goes through at once.
+        expect((await create).admittedAt).toBe(1_000);
+        expect((await waited).admittedAt).toBe(1_250);
+        // Once the queue is empty again, background work goes through at once.
         await clock.advanceTo(1_500);
         expect((await limited.admit(background)).admittedAt).toBe(1_500);
     });
