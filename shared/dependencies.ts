@@ -11,6 +11,7 @@ import type { EventDeliveryDependencies } from './partnerCenter/eventDelivery';
 import type { ReconciliationDependencies } from './partnerCenter/reconciliation';
 import { CosmosReconciliationStateStore } from './partnerCenter/reconciliationState';
 import type { SyncDependencies } from './partnerCenter/sync';
+import { HeldStates } from './partnerCenter/sync';
 import type { WebhookDependencies } from './partnerCenter/webhookReceiver';
 import type { StepDependencies } from './pipeline/step';
 import type { UpdateStepDependencies } from './pipeline/updateStep';
@@ -187,6 +188,7 @@ export function reconciliationDependencies(): ReconciliationDependencies {
             sync,
             now: sync.now,
             leaseMs: getConfig('partnerCenterReconciliation').leaseMs,
+            heldStates: new HeldStates(),
             partnerApi: {
                 changedSince: (since, context, maxPages) =>
                     partnerApiClient().referralPages(

@@ -18,7 +18,8 @@
  * - A referral whose state every record already holds costs no Partner API call (SyncOptions.skipHeldState): the
  *   overlap, and the changes the webhooks brought, are read from the list and compared with the records. Listing
  *   the engagement of each would spend the tenant's rate limit on known states, and a run under a bulk load would
- *   not get past its own overlap before its deadline.
+ *   not get past its own overlap before its deadline. A state found held is remembered (HeldStates, per process),
+ *   so the next runs' overlap does not query Cosmos DB for it again.
  * - A run stops at its deadline, `incomplete`: also when the tenant's gate refuses a wait that would pass it.
  * - A referral throttled by Partner Center (429) is applied again, up to REFERRAL_RETRIES times: the tenant's gate
  *   (partnerApi/gate.ts) holds the retry until the answer's Retry-After. Ending the run at a 429 instead would let
@@ -38,7 +39,7 @@ import {
     type ReconciliationStateStore,
     type StoredState,
 } from './reconciliationState';
-import { type SyncDependencies, syncReferral, type SyncResult } from './sync';
+import { type HeldStates, type SyncDependencies, syncReferral, type SyncResult } from './sync';
 
 /** How far before the watermark each window starts. */
 export const OVERLAP_MS = 5 * 60_000;
@@ -66,6 +67,8 @@ export interface ReconciliationDependencies {
     now: () => Date;
     /** PARTNER_CENTER_RECONCILE_LEASE_MS; LEASE_MS when absent. */
     leaseMs?: number;
+    /** The states this process found held in earlier runs (one per process, kept between runs). */
+    heldStates?: HeldStates;
 }
 
 export type ReconciliationOutcome = 'complete' | 'incomplete' | 'failed' | 'skipped' | 'leaseLost';
@@ -122,7 +125,10 @@ async function syncWithRetries(
 ): Promise<SyncResult> {
     for (let retries = 0; ; retries++) {
         try {
-            return await syncReferral(referral, 'reconciliation', deps.sync, log, context, { skipHeldState: true });
+            return await syncReferral(referral, 'reconciliation', deps.sync, log, context, {
+                skipHeldState: true,
+                heldStates: deps.heldStates,
+            });
         } catch (error) {
             if (!(isThrottled(error) || isDependencyOutage(error)) || retries >= REFERRAL_RETRIES) throw error;
         }

@@ -199,6 +199,36 @@ export interface SyncOptions {
      * stand for a change of another referral of the engagement, lists it always.
      */
     skipHeldState?: boolean;
+    /** With skipHeldState: the states found held before, not compared with the records again. */
+    heldStates?: HeldStates;
+}
+
+/** How many held states a HeldStates keeps before it starts again (each is an id, an eTag and a time). */
+export const MAX_HELD_STATES = 100_000;
+
+/**
+ * Referral states every record was found to hold. A record never goes back to an older state, so a state held once
+ * stays held: the reconciliation, which reads its 5-minute overlap again every run, compares each state with Cosmos
+ * DB once (a query and a read; in a bulk fault run that cost kept a run from getting past its overlap). Per process,
+ * in memory; emptied when full.
+ */
+export class HeldStates {
+    private readonly states = new Set<string>();
+
+    constructor(private readonly limit = MAX_HELD_STATES) {}
+
+    has(referral: PartnerReferral): boolean {
+        return this.states.has(HeldStates.keyOf(referral));
+    }
+
+    add(referral: PartnerReferral): void {
+        if (this.states.size >= this.limit) this.states.clear();
+        this.states.add(HeldStates.keyOf(referral));
+    }
+
+    private static keyOf(referral: PartnerReferral): string {
+        return `${referral.id} ${referral.eTag ?? ''} ${referral.updatedDateTime ?? ''}`;
+    }
 }
 
 /**
@@ -215,12 +245,16 @@ export async function syncReferral(
 ): Promise<SyncResult> {
     const ids = { referralId: referral.id, engagementId: referral.engagementId };
     const fields = { partnerReferralId: referral.id, engagementId: referral.engagementId, source };
+    if (options.skipHeldState && options.heldStates?.has(referral)) return { outcome: 'held' };
     const keys = await deps.store.findByPartnerCenterIds(ids);
     if (keys.length === 0) {
         log.event('info', 'partnerCenter.untracked', fields);
         return { outcome: 'untracked' };
     }
-    if (options.skipHeldState && (await allHoldState(keys, referral, deps.store))) return { outcome: 'held' };
+    if (options.skipHeldState && (await allHoldState(keys, referral, deps.store))) {
+        options.heldStates?.add(referral);
+        return { outcome: 'held' };
+    }
     const seen = [referral, ...(await deps.partnerApi.listEngagementReferrals(referral.engagementId, context))];
     let outcome: SyncOutcome = 'unchanged';
     let retryAt: Date | undefined;

@@ -19,7 +19,13 @@ import {
     type ReconciliationDependencies,
     REFERRAL_RETRIES,
 } from '../../../shared/partnerCenter/reconciliation';
-import { holdsState, isLaterState, mergePartnerCenterState, syncReferral } from '../../../shared/partnerCenter/sync';
+import {
+    HeldStates,
+    holdsState,
+    isLaterState,
+    mergePartnerCenterState,
+    syncReferral,
+} from '../../../shared/partnerCenter/sync';
 import type { EventLogger, LogEvent, LogFields } from '../../../shared/platform/logging';
 import { HISTORY_LIMIT, type ReferralRecord } from '../../../shared/referral/record';
 import { GIVEN_AT, givenRecord } from '../../support/givenRecord';
@@ -193,6 +199,19 @@ describe('holdsState', () => {
         expect(holdsState(record, referral('ms-1'))).toBe(false);
         const { record: withSeller } = mergePartnerCenterState(record, [referral('ms-1')], 'webhook', now)!;
         expect(holdsState(withSeller, referral('ms-1', { status: 'Closed', updatedDateTime: T3 }))).toBe(false);
+    });
+});
+
+describe('HeldStates', () => {
+    it('knows a referral state by id, eTag and time, and starts again when full', () => {
+        const held = new HeldStates(2);
+        held.add(referral('pr'));
+        held.add(referral('cr'));
+        expect(held.has(referral('pr'))).toBe(true);
+        expect(held.has(accepted)).toBe(false);
+        held.add(accepted);
+        expect(held.has(accepted)).toBe(true);
+        expect(held.has(referral('pr'))).toBe(false);
     });
 });
 
@@ -411,6 +430,22 @@ describe('the reconciliation', () => {
         expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', listed: 3, synced: 0 });
         expect(partnerCenter.listed).toBe(engagementsListed);
         expect(partnerCenterEntries(await record())).toHaveLength(1);
+    });
+
+    it("remembers the states found held, so the overlap's next run costs no Cosmos DB query either", async () => {
+        const { partnerCenter, reconciliation, log, store, record } = setup();
+        reconciliation.heldStates = new HeldStates();
+        const find = jest.spyOn(store, 'findByPartnerCenterIds');
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', listed: 2, synced: 0 });
+        expect(find).toHaveBeenCalledTimes(2);
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', listed: 2, synced: 0 });
+        expect(find).toHaveBeenCalledTimes(2);
+        // A later state of a referral is compared again, and applied.
+        partnerCenter.set(accepted);
+        expect(await reconcile(reconciliation, log)).toMatchObject({ outcome: 'complete', listed: 2, synced: 1 });
+        expect(find).toHaveBeenCalledTimes(3);
+        expect((await record()).connectedReferral).toMatchObject({ status: 'Active', eTag: 'cr-e1' });
+        find.mockRestore();
     });
 
     it("lists the engagement of a referral whose state a record does not hold yet, in the overlap's second run too", async () => {
